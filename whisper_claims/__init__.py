@@ -1,0 +1,1 @@
+"""whisper-claims: the claims of "Interpreting Whisper" as executable checks."""

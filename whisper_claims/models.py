@@ -1,0 +1,237 @@
+"""Loading Whisper models from a spec: an official name, a checkpoint path, or ``random:<size>[:<seed>]``.
+
+Official names go through ``whisper.load_model`` and its cache, exactly as a user's machine would.
+A model is never substituted for another: a missing official checkpoint raises ``ModelUnavailable``.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import whisper
+from whisper.model import ModelDimensions, Whisper
+
+from .dims import OFFICIAL_DIMS, canonical_size, size_of
+from .errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError
+from .fetch import download_verified, sha256_file
+
+RANDOM_PREFIX = "random:"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    text: str  # the spec as written by the user
+    kind: str  # "official", "path" or "random"
+    name: str  # official name, checkpoint path, or size for random
+    seed: int = 0  # random only
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    spec: str  # the spec as written
+    kind: str  # "official", "path" or "random"
+    size: str | None  # canonical official size whose dimensions the model has; None if custom
+    path: str | None  # checkpoint file read, None for random weights
+    sha256: str  # of the checkpoint file, or of the parameters for random weights
+    dims: dict  # whisper ModelDimensions as a dict
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Whisper
+    info: ModelInfo
+
+
+def default_root() -> str:
+    """Whisper's own download folder: ``$XDG_CACHE_HOME/whisper`` or ``~/.cache/whisper``."""
+    cache = os.getenv("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+    return os.path.join(cache, "whisper")
+
+
+def parse_spec(text: str) -> ModelSpec:
+    """Parse a model spec; a typo raises ``UnknownModelError`` with close matches.
+
+    Parameters
+    ----------
+    text : str
+        ``tiny``, ``base.en``, ``large-v3``, ``turbo``…; a path to a ``.pt`` checkpoint in Whisper's
+        format; or ``random:<size>[:<seed>]`` for random weights with that size's official dimensions.
+    """
+    text = text.strip()
+    if text in OFFICIAL_DIMS:
+        return ModelSpec(text, "official", text)
+    if text.startswith(RANDOM_PREFIX):
+        size, _, seed = text[len(RANDOM_PREFIX):].partition(":")
+        if size not in OFFICIAL_DIMS:
+            raise UnknownModelError(
+                f"model spec {text!r}: unknown size {size!r}; expected one of {', '.join(OFFICIAL_DIMS)}"
+                + _suggestion(size, OFFICIAL_DIMS)
+            )
+        if seed and not seed.isdigit():
+            raise UnknownModelError(f"model spec {text!r}: seed {seed!r} is not a non-negative integer")
+        return ModelSpec(text, "random", size, int(seed or 0))
+    if os.path.sep in text or text.endswith(".pt") or os.path.exists(text):
+        return ModelSpec(text, "path", text)
+    raise UnknownModelError(
+        f"unknown model {text!r}: expected an official name ({', '.join(OFFICIAL_DIMS)}), "
+        f"a path to a Whisper checkpoint file, or random:<size>[:<seed>]" + _suggestion(text, OFFICIAL_DIMS)
+    )
+
+
+def _suggestion(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=3)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
+
+
+def official_checkpoint(name: str, root: str | None = None) -> tuple[Path, str, str]:
+    """Where ``whisper.load_model(name)`` keeps the file, its expected sha256 and its URL."""
+    url = whisper._MODELS[name]
+    return Path(root or default_root()) / os.path.basename(url), url.split("/")[-2], url
+
+
+def open_model(spec: str, root: str | None = None, device: str = "cpu",
+               download: bool = False) -> LoadedModel:
+    """Load a model and describe where it came from.
+
+    Parameters
+    ----------
+    spec : str
+        See ``parse_spec``.
+    root : str, optional
+        Folder of official checkpoints; default Whisper's own cache (``default_root()``).
+    device : str
+        Torch device; claims are checked in fp32 on the CPU.
+    download : bool
+        Whether an absent official checkpoint may be downloaded (written to a temporary file and
+        renamed only once its sha256 matches).
+
+    Raises
+    ------
+    ModelUnavailable
+        An official checkpoint is absent and ``download`` is off, or the download failed.
+    ChecksumMismatch
+        An official checkpoint is present but corrupt; it is left as it is, never replaced.
+    CheckpointError
+        A checkpoint path that is missing or not in Whisper's format.
+    """
+    parsed = parse_spec(spec)
+    if parsed.kind == "random":
+        model = random_model(parsed.name, parsed.seed).to(device)
+        info = _info(parsed, model, None, parameters_sha256(model))
+        return LoadedModel(model, info)
+    if parsed.kind == "official":
+        path, sha, _ = _ensure_official(parsed.name, root, download)
+        model = _whisper_load(parsed.name, path, device, download_root=str(path.parent))
+        return LoadedModel(model, _info(parsed, model, path, sha))
+    path = Path(parsed.name)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path}: no such file; expected a Whisper checkpoint (.pt)")
+    model = _whisper_load(str(path), path, device)
+    return LoadedModel(model, _info(parsed, model, path, sha256_file(path)))
+
+
+def load_model(spec: str, root: str | None = None, device: str = "cpu", download: bool = False) -> Whisper:
+    """Load a Whisper model from a spec (see ``open_model``); the model is in eval mode, fp32."""
+    return open_model(spec, root, device, download).model
+
+
+def _ensure_official(name: str, root: str | None, download: bool) -> tuple[Path, str, str]:
+    path, sha, url = official_checkpoint(name, root)
+    if path.is_file():
+        actual = sha256_file(path)
+        if actual != sha:
+            # whisper would silently re-download over it; we say so and stop instead
+            raise ChecksumMismatch(
+                f"checkpoint {path} for model {name!r} has sha256 {actual}, expected {sha}; "
+                f"it is left untouched: delete or replace it yourself"
+            )
+        return path, sha, url
+    if not download:
+        raise ModelUnavailable(
+            f"model {name!r}: no checkpoint {path.name} in {path.parent} and downloads are off. "
+            f"Provide it by copying {path.name} (sha256 {sha}) into {path.parent}, pointing "
+            f"--whisper-root (or WHISPER_CLAIMS_ROOT) at a folder that has it, or allowing the "
+            f"download with --whisper-download (WHISPER_CLAIMS_DOWNLOAD=1) on a machine with internet"
+        )
+    try:
+        download_verified(url, path, sha)
+    except Exception as error:
+        raise ModelUnavailable(f"model {name!r}: download into {path.parent} failed: {error}") from error
+    return path, sha, url
+
+
+def _whisper_load(name: str, path: Path, device: str, download_root: str | None = None) -> Whisper:
+    try:
+        model = whisper.load_model(name, device=device, download_root=download_root)
+    except (KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        raise CheckpointError(
+            f"checkpoint {path}: not a readable Whisper checkpoint ({type(error).__name__}: {error}); "
+            f"expected a torch file holding {{'dims': ..., 'model_state_dict': ...}}"
+        ) from error
+    return model.float().eval()
+
+
+def _info(parsed: ModelSpec, model: Whisper, path: Path | None, sha: str) -> ModelInfo:
+    return ModelInfo(
+        spec=parsed.text,
+        kind=parsed.kind,
+        size=size_of(model.dims),
+        path=None if path is None else str(path),
+        sha256=sha,
+        dims=asdict(model.dims),
+    )
+
+
+def random_model(size: str, seed: int = 0, dims: ModelDimensions | None = None) -> Whisper:
+    """A Whisper with random weights and the official dimensions of ``size`` (the negative control).
+
+    PyTorch's default initialisation, seeded; the decoder's positional embedding, which Whisper
+    leaves uninitialised because checkpoints always fill it, gets N(0, 0.01²).
+    The global random state is left as it was.
+    """
+    dims = dims or OFFICIAL_DIMS[canonical_size(size)]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Whisper(dims)
+        torch.nn.init.normal_(model.decoder.positional_embedding, std=0.01)
+    return model.float().eval()
+
+
+def write_checkpoint(model: Whisper, path: str | os.PathLike, half: bool = False) -> Path:
+    """Write ``model`` in Whisper's own file format: ``{"dims": dict, "model_state_dict": ...}``.
+
+    Written to a temporary file beside ``path`` and renamed, so a failure leaves no partial file.
+    ``half`` stores floating tensors as fp16, as the official files do.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    checkpoint = {"dims": asdict(model.dims), "model_state_dict": state}
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def parameters_sha256(model: torch.nn.Module) -> str:
+    """sha256 over every parameter's name, shape and bytes: identical weights ↔ identical digest."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

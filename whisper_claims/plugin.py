@@ -1,0 +1,176 @@
+"""The pytest plugin: options, the per-model fixture, claim checks, the summary table and claims.json.
+
+Loaded by the project's ``conftest.py``. A claim test is one function marked with its claim id::
+
+    @pytest.mark.decoder
+    @pytest.mark.claim("dec-embed-sound")
+    def test_token_embeddings_cluster_by_sound(whisper_model, check_claim):
+        check_claim(dec_embed_sound, whisper_model)
+"""
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+
+import pytest
+
+from .errors import ModelUnavailable, ThresholdsError, UnknownModelError
+from .models import LoadedModel, open_model, parse_spec
+from .registry import default_thresholds_path, load_registry
+from .report import ClaimsRecord, summary_table, write_claims_json
+from .verdict import Verdict, judge
+
+RECORD = pytest.StashKey[ClaimsRecord]()
+TRUE = ("1", "true", "yes", "on")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("whisper-claims", "checking the claims of 'Interpreting Whisper'")
+    group.addoption("--whisper-models", default=None, metavar="SPECS",
+                    help="comma-separated model specs: official names (tiny, base.en, large-v3, turbo…), "
+                         "checkpoint paths, random:<size>[:<seed>]; env WHISPER_CLAIMS_MODELS; default tiny")
+    group.addoption("--whisper-root", default=None, metavar="DIR",
+                    help="folder of official checkpoints; env WHISPER_CLAIMS_ROOT; default Whisper's cache "
+                         "(~/.cache/whisper)")
+    group.addoption("--whisper-download", action="store_true", default=None,
+                    help="allow downloading absent official checkpoints (sha256-checked); "
+                         "env WHISPER_CLAIMS_DOWNLOAD=1; default off")
+    group.addoption("--require-models", action="store_true", default=False,
+                    help="an unavailable model is an error instead of a skip (for CI that has the weights)")
+    group.addoption("--assets", default=None, metavar="DIR",
+                    help="local folder of reference audio and figures; env WHISPER_CLAIMS_ASSETS")
+    group.addoption("--assets-download", action="store_true", default=None,
+                    help="allow downloading absent assets into the cache; env WHISPER_CLAIMS_DOWNLOAD=1")
+    group.addoption("--claims-report", default=None, metavar="DIR",
+                    help="write DIR/claims.json (one row per claim × model, with run metadata)")
+    group.addoption("--claims-thresholds", default=None, metavar="PATH",
+                    help="thresholds file; default claims/thresholds.toml of this checkout")
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in TRUE
+
+
+def model_specs(config: pytest.Config) -> list[str]:
+    """The model specs of this run, duplicates removed, order kept."""
+    text = config.getoption("--whisper-models") or os.environ.get("WHISPER_CLAIMS_MODELS") or "tiny"
+    specs = [s.strip() for s in text.split(",") if s.strip()]
+    return list(dict.fromkeys(specs))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        specs = [parse_spec(spec).text for spec in model_specs(config)]
+    except UnknownModelError as error:
+        raise pytest.UsageError(f"--whisper-models: {error}") from None
+    thresholds = Path(config.getoption("--claims-thresholds") or default_thresholds_path())
+    try:
+        registry = load_registry(thresholds)
+    except ThresholdsError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[RECORD] = ClaimsRecord(registry=registry, specs=specs, thresholds_path=thresholds)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    record = config.stash[RECORD]
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        if marker is None:
+            continue
+        claim_id = marker.args[0] if marker.args else None
+        if claim_id not in record.registry:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.claim({claim_id!r}) names no entry of the thresholds file; "
+                f"known claims: {', '.join(record.registry)}"
+            )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "whisper_model" in metafunc.fixturenames:
+        specs = metafunc.config.stash[RECORD].specs
+        metafunc.parametrize("whisper_model", specs, ids=specs, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def whisper_model(request: pytest.FixtureRequest):
+    """The model named by one ``--whisper-models`` spec; one model is in memory at a time."""
+    config = request.config
+    spec = request.param
+    root = config.getoption("--whisper-root") or os.environ.get("WHISPER_CLAIMS_ROOT")
+    download = config.getoption("--whisper-download") or _env_flag("WHISPER_CLAIMS_DOWNLOAD")
+    try:
+        loaded = open_model(spec, root=root, download=bool(download))
+    except ModelUnavailable as error:
+        config.stash[RECORD].unavailable[spec] = str(error)
+        if config.getoption("--require-models"):
+            pytest.fail(f"--require-models: {error}", pytrace=False)
+        pytest.skip(str(error))
+    config.stash[RECORD].models[spec] = loaded.info
+    yield loaded
+    del loaded
+    gc.collect()
+
+
+@pytest.fixture
+def check_claim(request: pytest.FixtureRequest):
+    """Run a claim function on a model, record its verdict, and fail with every number if it does not hold."""
+    record = request.config.stash[RECORD]
+    marker = request.node.get_closest_marker("claim")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(f"{request.node.nodeid}: check_claim needs @pytest.mark.claim('<claim id>')")
+    spec = record.registry[marker.args[0]]
+
+    def check(function, loaded: LoadedModel, **overrides) -> Verdict:
+        info = loaded.info
+        if not spec.applies(info.size):
+            reason = (f"claim {spec.id} applies to {', '.join(spec.applies_to)} only; "
+                      f"model {info.spec} has the dimensions of {info.size or 'no official size'}")
+            record.add(Verdict(spec.id, info.spec, "skipped", reason=reason))
+            pytest.skip(reason)
+        try:
+            measured = function(loaded.model, **{**spec.params, **overrides})
+            verdict = judge(spec, info, measured)
+        except Exception as error:
+            record.add(Verdict(spec.id, info.spec, "error", reason=f"{type(error).__name__}: {error}"))
+            raise
+        record.add(verdict)
+        if not verdict.holds:
+            pytest.fail(verdict.describe(), pytrace=False)
+        return verdict
+
+    return check
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    marker = item.get_closest_marker("claim")
+    spec = getattr(item, "callspec", None) and item.callspec.params.get("whisper_model")
+    if marker and spec and report.when == "setup" and not report.passed:
+        # the model fixture skipped or failed before the claim could run: record why
+        status = "skipped" if report.skipped else "error"
+        reason = report.longrepr[2] if report.skipped else str(report.longrepr).strip().splitlines()[-1]
+        item.config.stash[RECORD].add(Verdict(marker.args[0], spec, status, reason=reason.removeprefix("Skipped: ")))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    record = config.stash.get(RECORD, None)
+    if record is None or not record.verdicts:
+        return
+    terminalreporter.section("whisper-claims: claim × model")
+    for line in summary_table(record):
+        terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    record = config.stash.get(RECORD, None)
+    directory = config.getoption("--claims-report")
+    if record is None or directory is None:
+        return
+    path = write_claims_json(record, Path(directory), rootdir=Path(str(config.rootpath)))
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"whisper-claims: wrote {path}")

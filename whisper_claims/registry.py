@@ -1,0 +1,222 @@
+"""The claims registry: every claim's statement, metrics, thresholds and their provenance, from one TOML file.
+
+Validated when it is read, so that a typo is an error naming the entry, never a silently ignored key.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .dims import OFFICIAL_DIMS, canonical_size
+from .errors import ThresholdsError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SCHEMA_VERSION = 1
+COMPARATORS = ("<", "<=", ">", ">=")
+MARKERS = ("encoder", "decoder")
+SIZES = tuple(dict.fromkeys(canonical_size(name) for name in OFFICIAL_DIMS))
+
+_CLAIM_KEYS = {
+    "statement": True,  # key -> required
+    "section": True,
+    "marker": True,
+    "key_metric": True,
+    "metrics": True,
+    "applies_to": False,
+    "params": False,
+    "post_figures": False,
+}
+_METRIC_KEYS = {
+    "description": True,
+    "comparator": True,
+    "threshold": True,
+    "provenance": True,
+    "applies_to": False,
+    "overrides": False,
+    "tolerance": False,
+}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    description: str
+    comparator: str  # one of COMPARATORS: the claim holds when `value comparator threshold`
+    threshold: float
+    provenance: str  # where the number comes from
+    applies_to: tuple[str, ...] | None = None  # sizes; None = every model
+    overrides: dict[str, float] = field(default_factory=dict)  # size -> threshold
+    tolerance: float | None = None  # metric drift allowed against a baseline run
+
+    def applies(self, size: str | None) -> bool:
+        return self.applies_to is None or size in self.applies_to
+
+    def threshold_for(self, size: str | None) -> float:
+        return self.overrides.get(size, self.threshold) if size else self.threshold
+
+    def passes(self, value: float, size: str | None) -> bool:
+        """``value comparator threshold``; NaN never passes."""
+        if value is None or math.isnan(value):
+            return False
+        threshold = self.threshold_for(size)
+        return {
+            "<": value < threshold,
+            "<=": value <= threshold,
+            ">": value > threshold,
+            ">=": value >= threshold,
+        }[self.comparator]
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    id: str
+    statement: str
+    section: str  # the post's section the claim comes from
+    marker: str  # "encoder" or "decoder"
+    key_metric: str  # the metric shown in summaries and badges
+    metrics: dict[str, MetricSpec]
+    applies_to: tuple[str, ...] | None = None  # sizes; None = every model
+    params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the claim function
+    post_figures: tuple[str, ...] = ()  # asset names of the post's figures for this claim
+
+    def applies(self, size: str | None) -> bool:
+        return self.applies_to is None or size in self.applies_to
+
+
+def default_thresholds_path() -> Path:
+    """``claims/thresholds.toml`` of the checkout this package lives in."""
+    return Path(__file__).resolve().parent.parent / "claims" / "thresholds.toml"
+
+
+def load_registry(path: str | Path | None = None) -> dict[str, ClaimSpec]:
+    """Read and validate the thresholds file.
+
+    Raises
+    ------
+    ThresholdsError
+        Naming the file and the entry (``claims.<id>.metrics.<name>``) with what was expected.
+    """
+    path = Path(path) if path is not None else default_thresholds_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ThresholdsError(f"thresholds file {path}: no such file (set it with --claims-thresholds)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ThresholdsError(f"thresholds file {path}: not valid TOML: {error}") from None
+    where = f"thresholds file {path}"
+    _check_keys(data, {"schema_version": True, "claims": True}, where)
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ThresholdsError(f"{where}: schema_version is {data['schema_version']!r}, expected {SCHEMA_VERSION}")
+    claims = _table(data["claims"], f"{where}: claims")
+    return {claim_id: _claim(claim_id, entry, f"{where}: claims.{claim_id}") for claim_id, entry in claims.items()}
+
+
+def _claim(claim_id: str, entry: Any, where: str) -> ClaimSpec:
+    entry = _table(entry, where)
+    _check_keys(entry, _CLAIM_KEYS, where)
+    for key in ("statement", "section", "marker", "key_metric"):
+        _string(entry[key], f"{where}.{key}")
+    if entry["marker"] not in MARKERS:
+        raise ThresholdsError(f"{where}.marker: {entry['marker']!r}, expected one of {', '.join(MARKERS)}")
+    metrics = {
+        name: _metric(name, spec, f"{where}.metrics.{name}")
+        for name, spec in _table(entry["metrics"], f"{where}.metrics").items()
+    }
+    if not metrics:
+        raise ThresholdsError(f"{where}.metrics: a claim needs at least one metric")
+    if entry["key_metric"] not in metrics:
+        raise ThresholdsError(
+            f"{where}.key_metric: {entry['key_metric']!r} is not one of its metrics ({', '.join(metrics)})"
+        )
+    figures = entry.get("post_figures", [])
+    if not isinstance(figures, list) or not all(isinstance(f, str) for f in figures):
+        raise ThresholdsError(f"{where}.post_figures: expected a list of asset names")
+    return ClaimSpec(
+        id=claim_id,
+        statement=entry["statement"],
+        section=entry["section"],
+        marker=entry["marker"],
+        key_metric=entry["key_metric"],
+        metrics=metrics,
+        applies_to=_sizes(entry.get("applies_to", "all"), f"{where}.applies_to"),
+        params=dict(_table(entry.get("params", {}), f"{where}.params")),
+        post_figures=tuple(figures),
+    )
+
+
+def _metric(name: str, entry: Any, where: str) -> MetricSpec:
+    entry = _table(entry, where)
+    _check_keys(entry, _METRIC_KEYS, where)
+    _string(entry["description"], f"{where}.description")
+    _string(entry["provenance"], f"{where}.provenance")
+    if entry["comparator"] not in COMPARATORS:
+        raise ThresholdsError(
+            f"{where}.comparator: {entry['comparator']!r}, expected one of {' '.join(COMPARATORS)}"
+        )
+    overrides = _table(entry.get("overrides", {}), f"{where}.overrides")
+    for size, value in overrides.items():
+        _sizes([size], f"{where}.overrides")
+        _number(value, f"{where}.overrides.{size}")
+    tolerance = entry.get("tolerance")
+    if tolerance is not None and _number(tolerance, f"{where}.tolerance") < 0:
+        raise ThresholdsError(f"{where}.tolerance: {tolerance!r}, expected a number >= 0")
+    return MetricSpec(
+        name=name,
+        description=entry["description"],
+        comparator=entry["comparator"],
+        threshold=_number(entry["threshold"], f"{where}.threshold"),
+        provenance=entry["provenance"],
+        applies_to=_sizes(entry.get("applies_to", "all"), f"{where}.applies_to"),
+        overrides={size: float(value) for size, value in overrides.items()},
+        tolerance=None if tolerance is None else float(tolerance),
+    )
+
+
+def _check_keys(entry: dict, allowed: dict[str, bool], where: str) -> None:
+    for key in entry:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ThresholdsError(f"{where}: unknown key {key!r}{hint}; allowed: {', '.join(allowed)}")
+    missing = [key for key, required in allowed.items() if required and key not in entry]
+    if missing:
+        raise ThresholdsError(f"{where}: missing {', '.join(repr(k) for k in missing)}")
+
+
+def _table(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ThresholdsError(f"{where}: expected a table, got {type(value).__name__}")
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ThresholdsError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ThresholdsError(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _sizes(value: Any, where: str) -> tuple[str, ...] | None:
+    if value == "all":
+        return None
+    if not isinstance(value, list) or not value:
+        raise ThresholdsError(f"{where}: expected \"all\" or a non-empty list of sizes, got {value!r}")
+    for size in value:
+        if size not in SIZES:
+            close = difflib.get_close_matches(str(size), SIZES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ThresholdsError(f"{where}: unknown size {size!r}{hint}; sizes are {', '.join(SIZES)}")
+    return tuple(value)

@@ -1,0 +1,158 @@
+"""Recording verdicts during a run and writing them out: the summary table and ``claims.json``."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .fetch import sha256_file
+from .models import ModelInfo
+from .registry import ClaimSpec, default_thresholds_path
+from .verdict import Verdict, jsonable
+
+SCHEMA = "whisper-claims/claims.json"
+SCHEMA_VERSION = 1
+PACKAGES = ("whisper-claims", "openai-whisper", "torch", "numpy", "scipy", "jiwer", "soundfile", "pytest")
+
+
+@dataclass
+class ClaimsRecord:
+    """What one run has learnt: the registry, the model specs, and a verdict per claim × model."""
+
+    registry: dict[str, ClaimSpec]
+    specs: list[str]
+    thresholds_path: Path = field(default_factory=default_thresholds_path)
+    verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+    models: dict[str, ModelInfo] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)  # spec -> reason
+
+    def add(self, verdict: Verdict) -> None:
+        # a claim tested by several functions keeps its worst verdict
+        key = (verdict.claim, verdict.model)
+        previous = self.verdicts.get(key)
+        if previous is None or _rank(verdict) > _rank(previous):
+            self.verdicts[key] = verdict
+
+    def rows(self) -> list[Verdict]:
+        return [self.verdicts[key] for key in sorted(self.verdicts)]
+
+
+def _rank(verdict: Verdict) -> int:
+    return {"skipped": 0, "holds": 1, "fails": 2, "error": 3}[verdict.status]
+
+
+def cell(verdict: Verdict | None, spec: ClaimSpec) -> str:
+    """One table cell: the status and, when measured, the key metric against its threshold."""
+    if verdict is None:
+        return "not run"
+    if verdict.status in ("skipped", "error"):
+        return verdict.status
+    key = next((m for m in verdict.metrics if m.name == spec.key_metric), None)
+    if key is None or key.value is None:
+        return verdict.status
+    return f"{verdict.status} {key.name}={key.value:.3g} ({key.comparator} {key.threshold:.3g})"
+
+
+def summary_table(record: ClaimsRecord) -> list[str]:
+    """Lines of a claim × model table, then the reasons behind skips and errors."""
+    claims = sorted({claim for claim, _ in record.verdicts})
+    models = [spec for spec in record.specs if any(m == spec for _, m in record.verdicts)]
+    header = ["claim"] + models
+    rows = [[claim] + [cell(record.verdicts.get((claim, m)), record.registry[claim]) for m in models]
+            for claim in claims]
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(r, widths)).rstrip() for r in [header] + rows]
+    reasons = {}
+    for verdict in record.rows():
+        if verdict.status in ("skipped", "error", "fails") and verdict.reason:
+            reasons.setdefault(f"{verdict.model}: {verdict.reason}", []).append(verdict.claim)
+    for reason, claim_ids in reasons.items():
+        lines.append(f"- [{', '.join(claim_ids)}] {reason}")
+    return lines
+
+
+def run_metadata(record: ClaimsRecord, rootdir: Path | None = None) -> dict[str, Any]:
+    """What a reader needs to reproduce the run: versions, threads, models with their sha256, commit."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    thresholds = Path(record.thresholds_path)
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "torch_threads": torch.get_num_threads(),
+        "git_commit": git_commit(rootdir or Path.cwd()),
+        "thresholds": {"path": str(thresholds),
+                       "sha256": sha256_file(thresholds) if thresholds.is_file() else None},
+        "models": [
+            asdict(record.models[spec]) if spec in record.models
+            else {"spec": spec, "unavailable": record.unavailable.get(spec, "not loaded in this run")}
+            for spec in record.specs
+        ],
+    }
+
+
+def git_commit(directory: Path) -> str | None:
+    """The checked-out commit of ``directory``, or None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True,
+                             text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def claims_document(record: ClaimsRecord, rootdir: Path | None = None) -> dict[str, Any]:
+    """The ``claims.json`` content: schema, run metadata, one row per claim × model (sorted)."""
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "run": run_metadata(record, rootdir),
+        "claims": {
+            claim_id: {"statement": spec.statement, "section": spec.section, "marker": spec.marker,
+                       "key_metric": spec.key_metric, "post_figures": list(spec.post_figures)}
+            for claim_id, spec in record.registry.items()
+        },
+        "rows": [verdict.to_json() for verdict in record.rows()],
+    }
+
+
+def write_claims_json(record: ClaimsRecord, directory: Path, rootdir: Path | None = None) -> Path:
+    """Write ``directory/claims.json`` atomically (temporary file, then rename)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "claims.json"
+    text = json.dumps(jsonable(claims_document(record, rootdir)), indent=2, ensure_ascii=False, allow_nan=False)
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".claims.json.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_claims_json(path: Path) -> dict[str, Any]:
+    """Read a ``claims.json`` and check its schema; errors name the file."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable claims.json ({error})") from None
+    if document.get("schema") != SCHEMA or document.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema {document.get('schema')!r} version {document.get('schema_version')!r}, "
+                         f"expected {SCHEMA!r} version {SCHEMA_VERSION}")
+    return document
+
