@@ -124,6 +124,24 @@ def _check_name(name: str, where: str) -> None:
         )
 
 
+def env_download_allowed() -> bool:
+    """Whether ``$WHISPER_CLAIMS_DOWNLOAD`` allows downloads (checkpoints and assets); unset means no.
+
+    Raises
+    ------
+    ValueError
+        If it holds a value that is neither true nor false.
+    """
+    value = os.environ.get(ENV_DOWNLOAD, "").strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise ValueError(
+            f"{ENV_DOWNLOAD}={os.environ[ENV_DOWNLOAD]!r}: expected one of "
+            f"{', '.join(_TRUE)} (download allowed) or {', '.join(_FALSE[1:])} "
+            "or unset (not allowed)"
+        )
+    return value in _TRUE
+
+
 def default_locations(
     folder: str | os.PathLike | None = None,
     cache: str | os.PathLike | None = None,
@@ -163,14 +181,7 @@ def default_locations(
         else:
             cache = Path("~/.cache/whisper-claims")
     if allow_download is None:
-        value = os.environ.get(ENV_DOWNLOAD, "").strip().lower()
-        if value not in _TRUE + _FALSE:
-            raise ValueError(
-                f"{ENV_DOWNLOAD}={os.environ[ENV_DOWNLOAD]!r}: expected one of "
-                f"{', '.join(_TRUE)} (download allowed) or {', '.join(_FALSE[1:])} "
-                "or unset (not allowed)"
-            )
-        allow_download = value in _TRUE
+        allow_download = env_download_allowed()
     return AssetLocations(
         folder=Path(folder).expanduser() if folder is not None else None,
         cache=Path(cache).expanduser(),

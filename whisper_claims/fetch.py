@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 import http.client
 import os
 import re
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 from .errors import ChecksumMismatch, DownloadError
 
@@ -143,12 +145,37 @@ def download_verified(
                 f"{url}: downloaded content has sha256 {actual}, expected {expected}; "
                 f"{dest} was not written (the file at the URL changed, or the manifest is wrong)"
             )
-        os.replace(tmp.name, dest)
+        _publish(Path(tmp.name), dest)
         published = True
     finally:
         if not published:
             Path(tmp.name).unlink(missing_ok=True)
     return dest
+
+
+@contextmanager
+def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``dest``, renamed onto it when the block succeeds and removed otherwise.
+
+    So that a failed or interrupted write never leaves a partial file at ``dest``.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        yield Path(tmp)
+        _publish(Path(tmp), dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, dest: Path) -> None:
+    # temporary files are created 0600; give the published file the mode a plain open() would
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, dest)
 
 
 def _stream(url: str, out, *, timeout: float, size: int | None):

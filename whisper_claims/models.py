@@ -9,7 +9,6 @@ import difflib
 import hashlib
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from whisper.model import ModelDimensions, Whisper
 
 from .dims import OFFICIAL_DIMS, canonical_size, size_of
 from .errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError
-from .fetch import download_verified, sha256_file
+from .fetch import atomic_path, download_verified, sha256_file
 
 RANDOM_PREFIX = "random:"
 
@@ -211,19 +210,11 @@ def write_checkpoint(model: Whisper, path: str | os.PathLike, half: bool = False
     ``half`` stores floating tensors as fp16, as the official files do.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    checkpoint = {"dims": asdict(model.dims), "model_state_dict": state}
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        torch.save({"dims": asdict(model.dims), "model_state_dict": state}, tmp)
     return path
 
 

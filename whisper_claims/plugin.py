@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from .errors import ModelUnavailable, ThresholdsError, UnknownModelError
+from .assets import AssetLocations, default_locations, env_download_allowed, load_manifest, resolve_asset
+from .errors import AssetUnavailable, ModelUnavailable, ThresholdsError, UnknownModelError
 from .models import LoadedModel, open_model, parse_spec
 from .registry import default_thresholds_path, load_registry
-from .report import ClaimsRecord, summary_table, write_claims_json
+from .report import ClaimsRecord, claims_document, summary_table, write_claims_json
 from .verdict import Verdict, judge
 
 RECORD = pytest.StashKey[ClaimsRecord]()
-TRUE = ("1", "true", "yes", "on")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,10 +46,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write DIR/claims.json (one row per claim × model, with run metadata)")
     group.addoption("--claims-thresholds", default=None, metavar="PATH",
                     help="thresholds file; default claims/thresholds.toml of this checkout")
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in TRUE
 
 
 def model_specs(config: pytest.Config) -> list[str]:
@@ -98,7 +94,7 @@ def whisper_model(request: pytest.FixtureRequest):
     config = request.config
     spec = request.param
     root = config.getoption("--whisper-root") or os.environ.get("WHISPER_CLAIMS_ROOT")
-    download = config.getoption("--whisper-download") or _env_flag("WHISPER_CLAIMS_DOWNLOAD")
+    download = config.getoption("--whisper-download") or env_download_allowed()
     try:
         loaded = open_model(spec, root=root, download=bool(download))
     except ModelUnavailable as error:
@@ -110,6 +106,35 @@ def whisper_model(request: pytest.FixtureRequest):
     yield loaded
     del loaded
     gc.collect()
+
+
+@pytest.fixture(scope="session")
+def asset_locations(request: pytest.FixtureRequest) -> AssetLocations:
+    """Where reference files are looked for: ``--assets``, the cache, and a download when allowed."""
+    config = request.config
+    try:
+        return default_locations(folder=config.getoption("--assets"),
+                                 allow_download=config.getoption("--assets-download"))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+@pytest.fixture(scope="session")
+def asset(asset_locations: AssetLocations):
+    """``asset(name)`` → checksum-verified path of a file named in fixtures/assets.tsv.
+
+    An absent file skips the test with a reason that says where it was looked for; a file whose
+    checksum differs is an error, never a skip.
+    """
+    manifest = load_manifest()
+
+    def resolve(name: str) -> Path:
+        try:
+            return resolve_asset(name, asset_locations, manifest)
+        except AssetUnavailable as error:
+            pytest.skip(str(error))
+
+    return resolve
 
 
 @pytest.fixture
@@ -160,7 +185,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if record is None or not record.verdicts:
         return
     terminalreporter.section("whisper-claims: claim × model")
-    for line in summary_table(record):
+    for line in summary_table(claims_document(record, Path(str(config.rootpath)))):
         terminalreporter.write_line(line)
 
 

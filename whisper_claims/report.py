@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .fetch import sha256_file
+from .fetch import atomic_path, sha256_file
 from .models import ModelInfo
 from .registry import ClaimSpec, default_thresholds_path
 from .verdict import Verdict, jsonable
@@ -49,31 +47,33 @@ def _rank(verdict: Verdict) -> int:
     return {"skipped": 0, "holds": 1, "fails": 2, "error": 3}[verdict.status]
 
 
-def cell(verdict: Verdict | None, spec: ClaimSpec) -> str:
+def cell(row: dict[str, Any] | None, key_metric: str) -> str:
     """One table cell: the status and, when measured, the key metric against its threshold."""
-    if verdict is None:
+    if row is None:
         return "not run"
-    if verdict.status in ("skipped", "error"):
-        return verdict.status
-    key = next((m for m in verdict.metrics if m.name == spec.key_metric), None)
-    if key is None or key.value is None:
-        return verdict.status
-    return f"{verdict.status} {key.name}={key.value:.3g} ({key.comparator} {key.threshold:.3g})"
+    metric = row["metrics"].get(key_metric)
+    if row["status"] in ("skipped", "error") or metric is None or metric["value"] is None:
+        return row["status"]
+    return f"{row['status']} {key_metric}={metric['value']:.3g} ({metric['comparator']} {metric['threshold']:.3g})"
 
 
-def summary_table(record: ClaimsRecord) -> list[str]:
-    """Lines of a claim × model table, then the reasons behind skips and errors."""
-    claims = sorted({claim for claim, _ in record.verdicts})
-    models = [spec for spec in record.specs if any(m == spec for _, m in record.verdicts)]
+def summary_table(document: dict[str, Any]) -> list[str]:
+    """Lines of a claim × model table from a ``claims.json`` document, then the reasons behind
+    skips, failures and errors."""
+    rows = {(row["claim"], row["model"]): row for row in document["rows"]}
+    claims = sorted({claim for claim, _ in rows})
+    specs = [m["spec"] for m in document["run"]["models"]]
+    models = [spec for spec in specs if any(m == spec for _, m in rows)]
+    models += sorted({m for _, m in rows} - set(models))
     header = ["claim"] + models
-    rows = [[claim] + [cell(record.verdicts.get((claim, m)), record.registry[claim]) for m in models]
-            for claim in claims]
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(r, widths)).rstrip() for r in [header] + rows]
-    reasons = {}
-    for verdict in record.rows():
-        if verdict.status in ("skipped", "error", "fails") and verdict.reason:
-            reasons.setdefault(f"{verdict.model}: {verdict.reason}", []).append(verdict.claim)
+    table = [[claim] + [cell(rows.get((claim, m)), document["claims"][claim]["key_metric"]) for m in models]
+             for claim in claims]
+    widths = [max(len(r[i]) for r in [header] + table) for i in range(len(header))]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(r, widths)).rstrip() for r in [header] + table]
+    reasons: dict[str, list[str]] = {}
+    for row in document["rows"]:
+        if row["status"] != "holds" and row["reason"]:
+            reasons.setdefault(f"{row['model']}: {row['reason']}", []).append(row["claim"])
     for reason, claim_ids in reasons.items():
         lines.append(f"- [{', '.join(claim_ids)}] {reason}")
     return lines
@@ -131,17 +131,10 @@ def claims_document(record: ClaimsRecord, rootdir: Path | None = None) -> dict[s
 
 def write_claims_json(record: ClaimsRecord, directory: Path, rootdir: Path | None = None) -> Path:
     """Write ``directory/claims.json`` atomically (temporary file, then rename)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "claims.json"
+    path = Path(directory) / "claims.json"
     text = json.dumps(jsonable(claims_document(record, rootdir)), indent=2, ensure_ascii=False, allow_nan=False)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".claims.json.", suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
     return path
 
 

@@ -1,0 +1,328 @@
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from whisper_claims.errors import ThresholdsError
+from whisper_claims.registry import (
+    COMPARATORS,
+    MARKERS,
+    SIZES,
+    MetricSpec,
+    default_thresholds_path,
+    load_registry,
+)
+
+# a valid file; each validation test breaks one thing in it
+GOOD = """\
+schema_version = 1
+
+[claims.x]
+statement = "something holds"
+section = "1) a section"
+marker = "encoder"
+key_metric = "m"
+applies_to = "all"
+
+[claims.x.params]
+k = 3
+
+[claims.x.metrics.m]
+description = "a metric"
+comparator = ">="
+threshold = 0.5
+provenance = "the post's figure 1"
+applies_to = ["tiny", "base"]
+overrides = { base = 0.7 }
+tolerance = 0.05
+
+[claims.x.metrics.other]
+description = "another metric"
+comparator = "<"
+threshold = 2
+provenance = "CLAIMS.md"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "thresholds.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_error(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ThresholdsError) as info:
+        load_registry(path)
+    message = str(info.value)
+    assert str(path) in message, message
+    return message
+
+
+def metric(comparator=">=", threshold=1.0, **kwargs) -> MetricSpec:
+    return MetricSpec("m", "a metric", comparator, threshold, "somewhere", **kwargs)
+
+
+# -- the project's file -------------------------------------------------------------------
+
+
+def test_real_thresholds_file_loads_and_is_complete():
+    registry = load_registry()
+    assert registry == load_registry(default_thresholds_path())
+    assert "dec-embed-sound" in registry
+    for claim_id, spec in registry.items():
+        assert spec.id == claim_id
+        assert spec.marker in ("encoder", "decoder"), claim_id
+        assert spec.statement.strip() and spec.section.strip(), claim_id
+        assert spec.key_metric in spec.metrics, claim_id
+        for name, m in spec.metrics.items():
+            assert m.name == name
+            assert m.provenance.strip(), f"{claim_id}.{name}"
+            assert m.comparator in COMPARATORS, f"{claim_id}.{name}"
+            assert math.isfinite(m.threshold), f"{claim_id}.{name}"
+            assert m.applies_to is None or set(m.applies_to) <= set(SIZES), f"{claim_id}.{name}"
+
+
+def test_real_dec_embed_sound_entry():
+    spec = load_registry()["dec-embed-sound"]
+    assert spec.marker == "decoder"
+    assert spec.key_metric == "rhyme_p_value"
+    assert spec.applies_to is None
+    p = spec.metrics["rhyme_p_value"]
+    assert (p.comparator, p.threshold, p.applies_to) == ("<", 0.01, None)
+    for name in ("rug_neighbours_top10", "tea_coffee_top5", "duck_neighbours_top3"):
+        assert spec.metrics[name].applies_to == ("tiny",)
+    checks = {c["metric"] for c in spec.params["neighbour_checks"]}
+    assert checks | {"rhyme_p_value"} == set(spec.metrics)
+    words = [w for pair in spec.params["rhyme_pairs"] for w in pair]
+    assert len(words) == len(set(words)) == 80
+
+
+def test_good_file_parses(tmp_path):
+    registry = load_registry(write(tmp_path, GOOD))
+    spec = registry["x"]
+    assert spec.marker in MARKERS and spec.key_metric == "m"
+    assert spec.applies_to is None
+    assert spec.params == {"k": 3}
+    assert spec.post_figures == ()
+    m = spec.metrics["m"]
+    assert (m.comparator, m.threshold, m.applies_to, m.overrides, m.tolerance) == (
+        ">=", 0.5, ("tiny", "base"), {"base": 0.7}, 0.05)
+    assert isinstance(m.threshold, float)
+    other = spec.metrics["other"]
+    assert (other.applies_to, other.overrides, other.tolerance, other.threshold) == (None, {}, None, 2.0)
+
+
+def test_load_registry_accepts_str_path(tmp_path):
+    assert set(load_registry(str(write(tmp_path, GOOD)))) == {"x"}
+
+
+# -- validation ---------------------------------------------------------------------------
+
+
+def test_unknown_metric_key_suggests_the_close_one(tmp_path):
+    message = load_error(tmp_path, GOOD.replace("threshold = 0.5", "treshold = 0.5"))
+    assert "claims.x.metrics.m" in message
+    assert "'treshold'" in message
+    assert "did you mean 'threshold'" in message
+
+
+def test_unknown_claim_key_suggests_the_close_one(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('key_metric = "m"', 'key_metric = "m"\nsatement = "x"'))
+    assert "claims.x" in message and "'satement'" in message
+    assert "did you mean 'statement'" in message
+
+
+def test_unknown_top_level_key(tmp_path):
+    message = load_error(tmp_path, "schema_verison = 1\n" + GOOD)
+    assert "'schema_verison'" in message and "did you mean 'schema_version'" in message
+
+
+def test_missing_metric_field(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('provenance = "CLAIMS.md"\n', ""))
+    assert "claims.x.metrics.other" in message
+    assert "missing 'provenance'" in message
+
+
+def test_missing_claim_field(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('section = "1) a section"\n', ""))
+    assert "claims.x" in message and "missing 'section'" in message
+
+
+def test_empty_provenance_is_an_error(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('provenance = "CLAIMS.md"', 'provenance = "  "'))
+    assert "claims.x.metrics.other.provenance" in message
+    assert "non-empty string" in message
+
+
+def test_bad_comparator(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('comparator = ">="', 'comparator = "=<"'))
+    assert "claims.x.metrics.m.comparator" in message
+    assert "'=<'" in message
+    for comparator in COMPARATORS:
+        assert comparator in message
+
+
+def test_bad_marker(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('marker = "encoder"', 'marker = "decodr"'))
+    assert "claims.x.marker" in message and "'decodr'" in message
+    assert "encoder" in message and "decoder" in message
+
+
+@pytest.mark.parametrize("value", ['"0.5"', "true", "false", "nan", "[0.5]"])
+def test_threshold_not_a_number(tmp_path, value):
+    message = load_error(tmp_path, GOOD.replace("threshold = 0.5", f"threshold = {value}"))
+    assert "claims.x.metrics.m.threshold" in message
+    assert "expected a number" in message
+
+
+def test_override_not_a_number(tmp_path):
+    message = load_error(tmp_path, GOOD.replace("base = 0.7", 'base = "0.7"'))
+    assert "claims.x.metrics.m.overrides.base" in message
+    assert "expected a number" in message
+
+
+def test_negative_tolerance(tmp_path):
+    message = load_error(tmp_path, GOOD.replace("tolerance = 0.05", "tolerance = -1"))
+    assert "claims.x.metrics.m.tolerance" in message and ">= 0" in message
+
+
+def test_unknown_size_in_metric_applies_to(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('["tiny", "base"]', '["tiny", "bse"]'))
+    assert "claims.x.metrics.m.applies_to" in message
+    assert "'bse'" in message and "did you mean 'base'" in message
+
+
+def test_unknown_size_in_claim_applies_to(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('applies_to = "all"', 'applies_to = ["tinny"]'))
+    assert "claims.x.applies_to" in message
+    assert "'tinny'" in message and "did you mean 'tiny'" in message
+
+
+def test_applies_to_neither_all_nor_a_list(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('applies_to = "all"', 'applies_to = "every"'))
+    assert "claims.x.applies_to" in message and "'every'" in message
+    message = load_error(tmp_path, GOOD.replace('applies_to = "all"', "applies_to = []"))
+    assert "claims.x.applies_to" in message and "non-empty list" in message
+
+
+def test_unknown_size_in_overrides(tmp_path):
+    message = load_error(tmp_path, GOOD.replace("base = 0.7", "bsae = 0.7"))
+    assert "claims.x.metrics.m.overrides" in message
+    assert "'bsae'" in message and "did you mean 'base'" in message
+
+
+def test_key_metric_not_among_metrics(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('key_metric = "m"', 'key_metric = "n"'))
+    assert "claims.x.key_metric" in message
+    assert "'n'" in message and "m, other" in message
+
+
+def test_claim_without_metrics(tmp_path):
+    text = GOOD.split("[claims.x.metrics.m]")[0] + "[claims.x.metrics]\n"
+    message = load_error(tmp_path, text)
+    assert "claims.x.metrics" in message and "at least one metric" in message
+
+
+def test_metric_not_a_table(tmp_path):
+    text = GOOD.split("[claims.x.metrics.m]")[0] + "[claims.x.metrics]\nm = 3\n"
+    message = load_error(tmp_path, text)
+    assert "claims.x.metrics.m" in message and "expected a table" in message
+
+
+def test_post_figures_not_a_list_of_names(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('key_metric = "m"', 'key_metric = "m"\npost_figures = [1]'))
+    assert "claims.x.post_figures" in message
+
+
+@pytest.mark.parametrize("version", ["2", "0", '"1"'])
+def test_wrong_schema_version(tmp_path, version):
+    message = load_error(tmp_path, GOOD.replace("schema_version = 1", f"schema_version = {version}"))
+    assert "schema_version" in message and "expected 1" in message
+    assert version in message
+
+
+def test_missing_schema_version(tmp_path):
+    message = load_error(tmp_path, GOOD.replace("schema_version = 1\n", ""))
+    assert "missing 'schema_version'" in message
+
+
+def test_invalid_toml(tmp_path):
+    message = load_error(tmp_path, GOOD.replace('comparator = "<"', 'comparator = "<'))
+    assert "not valid TOML" in message
+    assert re.search(r"line \d+", message), message
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nowhere" / "thresholds.toml"
+    with pytest.raises(ThresholdsError) as info:
+        load_registry(path)
+    message = str(info.value)
+    assert str(path) in message and "no such file" in message
+    assert "--claims-thresholds" in message
+
+
+# -- MetricSpec semantics ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "comparator, below, equal, above",
+    [
+        ("<", True, False, False),
+        ("<=", True, True, False),
+        (">", False, False, True),
+        (">=", False, True, True),
+    ],
+)
+def test_passes_for_each_comparator(comparator, below, equal, above):
+    m = metric(comparator, threshold=2.0)
+    assert m.passes(1.0, None) is below
+    assert m.passes(2.0, None) is equal
+    assert m.passes(2, "tiny") is equal
+    assert m.passes(3.0, None) is above
+    assert m.passes(2.0 - 1e-12, None) is below
+    assert m.passes(2.0 + 1e-12, None) is above
+
+
+@pytest.mark.parametrize("comparator", COMPARATORS)
+def test_nan_and_none_never_pass(comparator):
+    m = metric(comparator, threshold=0.0)
+    assert m.passes(float("nan"), None) is False
+    assert m.passes(float("nan"), "tiny") is False
+    assert m.passes(None, None) is False
+
+
+def test_overrides_apply_per_size():
+    m = metric(">=", threshold=1.0, overrides={"base": 5.0})
+    assert m.threshold_for("base") == 5.0
+    assert m.threshold_for("tiny") == 1.0
+    assert m.threshold_for(None) == 1.0
+    assert m.passes(3.0, "tiny") is True
+    assert m.passes(3.0, "base") is False
+    assert m.passes(5.0, "base") is True
+    assert m.passes(3.0, None) is True
+
+
+def test_overrides_from_a_file_apply_per_size(tmp_path):
+    m = load_registry(write(tmp_path, GOOD))["x"].metrics["m"]
+    assert m.threshold_for("tiny") == 0.5
+    assert m.threshold_for("base") == 0.7
+    assert m.passes(0.6, "tiny") and not m.passes(0.6, "base")
+
+
+def test_applies_every_size_or_listed_ones():
+    everywhere = metric()
+    assert everywhere.applies("tiny") and everywhere.applies("large-v3") and everywhere.applies(None)
+    listed = metric(applies_to=("tiny", "base"))
+    assert listed.applies("tiny") and listed.applies("base")
+    assert not listed.applies("small")
+    assert not listed.applies(None)
+
+
+def test_claim_applies(tmp_path):
+    text = GOOD.replace('applies_to = "all"', 'applies_to = ["small"]')
+    spec = load_registry(write(tmp_path, text))["x"]
+    assert spec.applies_to == ("small",)
+    assert spec.applies("small") and not spec.applies("tiny") and not spec.applies(None)
+    assert load_registry(write(tmp_path, GOOD))["x"].applies(None)

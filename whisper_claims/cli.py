@@ -1,0 +1,78 @@
+"""The ``whisper-claims`` console script: models, checkpoints, assets and reports outside pytest."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .assets import check_assets, default_locations
+from .dims import OFFICIAL_DIMS
+from .errors import WhisperClaimsError
+from .models import official_checkpoint, open_model, write_checkpoint
+from .report import read_claims_json, summary_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="whisper-claims", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    models = commands.add_parser("models", help="official sizes, their dimensions, and whether each checkpoint is here")
+    models.add_argument("--whisper-root", default=None, help="folder of official checkpoints (default Whisper's cache)")
+
+    checkpoint = commands.add_parser("checkpoint", help="write a model in Whisper's own file format")
+    checkpoint.add_argument("spec", help="model spec, e.g. random:tiny or random:base:3")
+    checkpoint.add_argument("output", type=Path, help="path of the .pt file to write")
+    checkpoint.add_argument("--half", action="store_true", help="store fp16 weights, as the official files do")
+
+    assets = commands.add_parser("assets", help="check every reference file of fixtures/assets.tsv")
+    assets.add_argument("--assets", default=None, help="local asset folder (default $WHISPER_CLAIMS_ASSETS)")
+    assets.add_argument("--download", action="store_true", default=None, help="download absent files into the cache")
+
+    report = commands.add_parser("report", help="print the claim × model table of claims.json files")
+    report.add_argument("claims_json", nargs="+", type=Path)
+
+    args = parser.parse_args(argv)
+    try:
+        return {"models": _models, "checkpoint": _checkpoint, "assets": _assets, "report": _report}[args.command](args)
+    except (WhisperClaimsError, ValueError, OSError) as error:
+        print(f"whisper-claims {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _models(args) -> int:
+    print(f"{'name':<15} {'mels':>4} {'state':>5} {'heads':>5} {'enc':>3} {'dec':>3} {'vocab':>6}  checkpoint")
+    for name, d in OFFICIAL_DIMS.items():
+        path, _, _ = official_checkpoint(name, args.whisper_root)
+        where = str(path) if path.is_file() else f"absent ({path})"
+        print(f"{name:<15} {d.n_mels:>4} {d.n_audio_state:>5} {d.n_audio_head:>5} {d.n_audio_layer:>3} "
+              f"{d.n_text_layer:>3} {d.n_vocab:>6}  {where}")
+    return 0
+
+
+def _checkpoint(args) -> int:
+    loaded = open_model(args.spec)
+    path = write_checkpoint(loaded.model, args.output, half=args.half)
+    print(f"wrote {path} ({loaded.info.spec}, size {loaded.info.size})")
+    return 0
+
+
+def _assets(args) -> int:
+    results = check_assets(default_locations(folder=args.assets, allow_download=args.download))
+    missing = 0
+    for asset, path, status in results:
+        missing += status != "ok"
+        print(f"{'ok  ' if status == 'ok' else 'FAIL'} {asset.name}" + ("" if status == "ok" else f": {status}"))
+    print(f"{len(results) - missing} of {len(results)} assets verified")
+    return 1 if missing else 0
+
+
+def _report(args) -> int:
+    for path in args.claims_json:
+        print(f"== {path}")
+        for line in summary_table(read_claims_json(path)):
+            print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
