@@ -73,7 +73,7 @@ def parse_spec(text: str) -> ModelSpec:
                 f"model spec {text!r}: unknown size {size!r}; expected one of {', '.join(OFFICIAL_DIMS)}"
                 + _suggestion(size, OFFICIAL_DIMS)
             )
-        if seed and not seed.isdigit():
+        if seed and not (seed.isascii() and seed.isdigit()):
             raise UnknownModelError(f"model spec {text!r}: seed {seed!r} is not a non-negative integer")
         return ModelSpec(text, "random", size, int(seed or 0))
     if os.path.sep in text or text.endswith(".pt") or os.path.exists(text):
@@ -169,7 +169,8 @@ def _ensure_official(name: str, root: str | None, download: bool) -> tuple[Path,
 def _whisper_load(name: str, path: Path, device: str, download_root: str | None = None) -> Whisper:
     try:
         model = whisper.load_model(name, device=device, download_root=download_root)
-    except (KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+    except (KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
+            IndexError, ValueError, AttributeError) as error:
         raise CheckpointError(
             f"checkpoint {path}: not a readable Whisper checkpoint ({type(error).__name__}: {error}); "
             f"expected a torch file holding {{'dims': ..., 'model_state_dict': ...}}"
@@ -191,8 +192,10 @@ def _info(parsed: ModelSpec, model: Whisper, path: Path | None, sha: str) -> Mod
 def random_model(size: str, seed: int = 0, dims: ModelDimensions | None = None) -> Whisper:
     """A Whisper with random weights and the official dimensions of ``size`` (the negative control).
 
-    PyTorch's default initialisation, seeded; the decoder's positional embedding, which Whisper
-    leaves uninitialised because checkpoints always fill it, gets N(0, 0.01²).
+    PyTorch's default initialisation, seeded, except for two embeddings: the decoder's positional
+    embedding, which Whisper leaves uninitialised because checkpoints always fill it, gets
+    N(0, 0.01²), and the token embedding gets N(0, 0.02²) instead of ``nn.Embedding``'s N(0, 1),
+    whose tied logits would be so large that greedy decoding only ever repeats its last token.
     The global random state is left as it was.
     """
     dims = dims or OFFICIAL_DIMS[canonical_size(size)]
@@ -200,6 +203,7 @@ def random_model(size: str, seed: int = 0, dims: ModelDimensions | None = None) 
         torch.manual_seed(seed)
         model = Whisper(dims)
         torch.nn.init.normal_(model.decoder.positional_embedding, std=0.01)
+        torch.nn.init.normal_(model.decoder.token_embedding.weight, std=0.02)
     return model.float().eval()
 
 

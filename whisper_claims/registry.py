@@ -113,7 +113,7 @@ def load_registry(path: str | Path | None = None) -> dict[str, ClaimSpec]:
         raise ThresholdsError(f"thresholds file {path}: not valid TOML: {error}") from None
     where = f"thresholds file {path}"
     _check_keys(data, {"schema_version": True, "claims": True}, where)
-    if data["schema_version"] != SCHEMA_VERSION:
+    if type(data["schema_version"]) is not int or data["schema_version"] != SCHEMA_VERSION:
         raise ThresholdsError(f"{where}: schema_version is {data['schema_version']!r}, expected {SCHEMA_VERSION}")
     claims = _table(data["claims"], f"{where}: claims")
     return {claim_id: _claim(claim_id, entry, f"{where}: claims.{claim_id}") for claim_id, entry in claims.items()}

@@ -1,0 +1,227 @@
+"""Controls of the claim dec-embed-sound: it fails on random weights, holds on planted ones, and tracks the pairing."""
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from whisper_claims.decoder_claims import dec_embed_sound
+from whisper_claims.embeddings import single_token
+from whisper_claims.inference import tokenizer_for
+from whisper_claims.models import LoadedModel, open_model
+from whisper_claims.registry import load_registry
+from whisper_claims.verdict import judge
+
+pytestmark = pytest.mark.control
+
+PROJECT = Path(__file__).parents[1]
+NEIGHBOUR_METRICS = ("rug_neighbours_top10", "tea_coffee_top5", "duck_neighbours_top3")
+# the post's neighbours, planted next to their query
+PLANTED = {" rug": [" lug", " mug", " tug", " rut"], " tea": [" coffee"], " duck": [" Duck", " ducks"]}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_registry()["dec-embed-sound"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    loaded = open_model("random:tiny")
+    assert loaded.info.size == "tiny"
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def planted(spec):
+    """random:tiny with rhyming words and the post's neighbours moved next to each other."""
+    loaded = open_model("random:tiny")
+    model = loaded.model
+    tokenizer = tokenizer_for(model)
+    weight = model.decoder.token_embedding.weight
+    generator = torch.Generator().manual_seed(1234)
+
+    def token(text):
+        ids = tokenizer.encode(text)
+        assert len(ids) == 1, f"{text!r} is not one token: {ids}"
+        return ids[0]
+
+    def place_near(source: str, target: str):
+        row = weight[token(source)]
+        noise = torch.randn(row.shape, generator=generator) * 0.1 * row.norm() / math.sqrt(row.numel())
+        weight[token(target)] = row + noise
+
+    with torch.no_grad():
+        for a, b in spec.params["rhyme_pairs"]:
+            place_near(" " + a, " " + b)
+        for query, neighbours in PLANTED.items():
+            for neighbour in neighbours:
+                place_near(query, neighbour)
+    return loaded
+
+
+def measure(loaded, spec, **overrides):
+    measured = dec_embed_sound(loaded.model, **{**spec.params, **overrides})
+    return measured, judge(spec, loaded.info, measured)
+
+
+# -- negative control: random weights ---------------------------------------------------
+
+
+def test_does_not_hold_on_random_weights(tiny, spec):
+    _, verdict = measure(tiny, spec)
+    assert verdict.status == "fails"
+    rhyme = verdict.metric("rhyme_p_value")
+    assert rhyme.passed is False and rhyme.value >= 0.01
+    for name in NEIGHBOUR_METRICS:
+        assert verdict.metric(name).passed is False, name
+    assert "rhyme_p_value" in verdict.reason
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_rhyme_metric_fails_on_other_random_seeds(spec, seed):
+    loaded = open_model(f"random:tiny:{seed}")
+    measured, verdict = measure(loaded, spec)
+    assert verdict.metric("rhyme_p_value").passed is False
+    assert measured.metrics["rhyme_p_value"] >= 0.01
+    assert verdict.status == "fails"
+
+
+# -- positive control: planted neighbours and rhymes ------------------------------------
+
+
+def test_holds_when_neighbours_and_rhymes_are_planted(planted, spec):
+    measured, verdict = measure(planted, spec)
+    assert verdict.status == "holds", verdict.describe()
+    assert all(m.passed is True for m in verdict.metrics), verdict.describe()
+    assert measured.metrics["rug_neighbours_top10"] == 4
+    assert measured.metrics["tea_coffee_top5"] == 1
+    assert measured.metrics["duck_neighbours_top3"] == 2
+    assert measured.metrics["rhyme_p_value"] < 1e-10
+    rhyme = measured.evidence["rhyme"]
+    assert rhyme["median_cosine_rhyming"] > 0.9 > 0.2 > abs(rhyme["median_cosine_crossed"])
+    assert rhyme["auc"] == 1.0
+    assert set(measured.evidence["rug_neighbours_top10"]["found"][:4]) == {"lug", "mug", "tug", "rut"}
+
+
+def test_shuffled_rhyme_pairs_do_not_hold(planted, spec):
+    pairs = spec.params["rhyme_pairs"]
+    firsts = [a for a, _ in pairs]
+    seconds = [b for _, b in pairs]
+    shuffled = [[a, seconds[(i + 7) % len(pairs)]] for i, a in enumerate(firsts)]  # a derangement
+    assert all(new != old for new, old in zip(shuffled, pairs))
+    assert sorted(b for _, b in shuffled) == sorted(seconds)  # the same words, paired differently
+    measured, verdict = measure(planted, spec, rhyme_pairs=shuffled)
+    assert verdict.metric("rhyme_p_value").passed is False
+    assert measured.metrics["rhyme_p_value"] > 0.1
+    assert abs(measured.evidence["rhyme"]["median_cosine_rhyming"]) < 0.2  # the new pairs are not close
+    # the neighbour metrics still pass: only the pairing changed
+    assert [verdict.metric(n).passed for n in NEIGHBOUR_METRICS] == [True, True, True]
+
+
+def test_opposite_rhyme_embeddings_do_not_hold(planted, spec):
+    # the test is one-sided: rhyming words pointing away from each other are not "close"
+    model = copy.deepcopy(planted.model)
+    tokenizer = tokenizer_for(model)
+    weight = model.decoder.token_embedding.weight
+    with torch.no_grad():
+        for a, b in spec.params["rhyme_pairs"]:
+            weight[single_token(tokenizer, " " + b)] *= -1
+    loaded = LoadedModel(model, planted.info)
+    measured, verdict = measure(loaded, spec)
+    assert measured.evidence["rhyme"]["median_cosine_rhyming"] < -0.9
+    assert verdict.metric("rhyme_p_value").passed is False
+    assert measured.metrics["rhyme_p_value"] > 0.99
+
+
+# -- evidence -----------------------------------------------------------------------------
+
+
+def test_figure_neighbours_evidence(tiny, spec):
+    measured, _ = measure(tiny, spec)
+    neighbours = measured.evidence["neighbours"]
+    assert list(neighbours) == spec.params["figure_queries"] == [" rug", " UK", " duck", " tea"]
+    for query, found in neighbours.items():
+        assert len(found) == 24, query
+        cosines = [n["cosine"] for n in found]
+        assert cosines == sorted(cosines, reverse=True), query
+        assert all(-1 <= c <= 1 for c in cosines), query
+        tokens = [n["token"] for n in found]
+        assert query not in tokens
+        assert len(set(tokens)) == 24, query
+    json.dumps(measured.evidence, allow_nan=False)
+
+
+def test_planted_neighbours_lead_the_figure_evidence(planted, spec):
+    measured, _ = measure(planted, spec)
+    top = measured.evidence["neighbours"][" rug"]
+    assert {n["token"] for n in top[:4]} == {" lug", " mug", " tug", " rut"}
+    assert all(n["cosine"] > 0.95 for n in top[:4]) and top[4]["cosine"] < 0.5
+    assert " rug" not in [n["token"] for n in top]
+
+
+def test_rhyme_evidence_on_the_multilingual_tokenizer(tiny, spec):
+    measured, _ = measure(tiny, spec)
+    rhyme = measured.evidence["rhyme"]
+    assert rhyme["n_pairs"] == 40 and rhyme["dropped_pairs"] == []
+    assert rhyme["n_crossed_pairs"] == 40 * 39
+    assert 0 <= rhyme["auc"] <= 1
+
+
+def test_english_only_tokenizer(spec):
+    loaded = open_model("random:tiny.en")
+    assert loaded.model.dims.n_vocab == 51864 and not loaded.model.is_multilingual
+    measured, verdict = measure(loaded, spec)
+    rhyme = measured.evidence["rhyme"]
+    tokenizer = tokenizer_for(loaded.model)
+    usable = [p for p in spec.params["rhyme_pairs"]
+              if None not in (single_token(tokenizer, " " + p[0]), single_token(tokenizer, " " + p[1]))]
+    assert rhyme["n_pairs"] == len(usable) >= 20
+    assert len(rhyme["dropped_pairs"]) == 40 - len(usable)
+    # the tiny-only neighbour thresholds do not apply to tiny.en
+    assert [verdict.metric(n).passed for n in NEIGHBOUR_METRICS] == [None, None, None]
+    assert verdict.metric("rhyme_p_value").passed is False
+
+
+def test_pairs_that_are_not_single_tokens_are_dropped_and_listed(tiny, spec):
+    pairs = spec.params["rhyme_pairs"] + [["xylophonically", "zzyzx"]]
+    measured, _ = measure(tiny, spec, rhyme_pairs=pairs)
+    assert measured.evidence["rhyme"]["n_pairs"] == 40
+    assert measured.evidence["rhyme"]["dropped_pairs"] == ["xylophonically/zzyzx"]
+
+
+def test_too_few_usable_pairs_is_an_error(tiny, spec):
+    with pytest.raises(ValueError, match=r"only 3 rhyme pairs .* need 20"):
+        measure(tiny, spec, rhyme_pairs=spec.params["rhyme_pairs"][:3])
+    with pytest.raises(ValueError, match=r"only 40 rhyme pairs .* need 41"):
+        measure(tiny, spec, min_pairs=41)
+    measured, _ = measure(tiny, spec, min_pairs=40)  # exactly enough
+    assert measured.evidence["rhyme"]["n_pairs"] == 40
+
+
+# -- the claim test itself ----------------------------------------------------------------
+
+
+def test_claim_test_fails_on_random_tiny(tmp_path):
+    # "--claims-report=DIR", not "--claims-report DIR": before conftest.py loads the plugin, pytest takes
+    # an existing folder given as a separate argument for a test path and picks its rootdir from it
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHISPER_CLAIMS_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "decoder", "--whisper-models", "random:tiny", "-p", "no:cacheprovider",
+         f"--claims-report={tmp_path}"],
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "rhyme_p_value" in out and "claim × model" in out
+    assert "claim dec-embed-sound fails on model random:tiny" in out
+    document = json.loads((tmp_path / "claims.json").read_text(encoding="utf-8"))
+    row, = [r for r in document["rows"] if r["claim"] == "dec-embed-sound"]
+    assert row["model"] == "random:tiny" and row["status"] == "fails"
+    assert row["metrics"]["rhyme_p_value"]["passed"] is False
+    assert row["evidence"]["rhyme"]["n_pairs"] == 40

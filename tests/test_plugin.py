@@ -1,0 +1,429 @@
+import hashlib
+import json
+import textwrap
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from whisper.model import ModelDimensions
+
+from whisper_claims.models import open_model, random_model, write_checkpoint
+
+PROJECT = Path(__file__).parents[1]
+SMALL_DIMS = ModelDimensions(n_mels=80, n_audio_ctx=16, n_audio_state=32, n_audio_head=2, n_audio_layer=1,
+                             n_vocab=51865, n_text_ctx=16, n_text_state=32, n_text_head=2, n_text_layer=1)
+
+THRESHOLDS = """\
+schema_version = 1
+
+[claims.toy]
+statement = "the audio state is wide"
+section = "0) toys"
+marker = "decoder"
+key_metric = "width"
+applies_to = {applies_to}
+
+[claims.toy.params]
+scale = 1
+
+[claims.toy.metrics.width]
+description = "n_audio_state times scale"
+comparator = ">="
+threshold = {threshold}
+provenance = "the toy figure, width 300"
+"""
+
+CLAIM_TEST = """\
+import pytest
+from whisper_claims.verdict import Measurement
+
+
+def width(model, *, scale):
+    return Measurement({"width": model.dims.n_audio_state * scale},
+                       {"note": "x", "first_weights": model.decoder.token_embedding.weight[0, :3]})
+
+
+@pytest.mark.decoder
+@pytest.mark.claim("toy")
+def test_toy(whisper_model, check_claim):
+    check_claim(width, whisper_model)
+"""
+
+
+@pytest.fixture
+def project(pytester, monkeypatch):
+    """A pytester folder laid out like the project: pytest.ini, conftest loading the plugin, claims/."""
+    for name in ("WHISPER_CLAIMS_MODELS", "WHISPER_CLAIMS_ROOT", "WHISPER_CLAIMS_DOWNLOAD",
+                 "WHISPER_CLAIMS_ASSETS"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makeini((PROJECT / "pytest.ini").read_text())
+    pytester.makeconftest('pytest_plugins = ("whisper_claims.plugin",)\n')
+    (pytester.path / "claims").mkdir()
+    (pytester.path / "empty-root").mkdir()
+    write_thresholds(pytester)
+    write_claim(pytester)
+    return pytester
+
+
+def write_thresholds(pytester, threshold=300, applies_to='"all"', text=None) -> Path:
+    path = pytester.path / "thresholds.toml"
+    path.write_text(text if text is not None else THRESHOLDS.format(threshold=threshold, applies_to=applies_to))
+    return path
+
+
+def write_claim(pytester, source=CLAIM_TEST, name="test_toy.py") -> Path:
+    path = pytester.path / "claims" / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def run(pytester, *args):
+    """Run in-process with the toy thresholds and an empty checkpoint folder (no official model present)."""
+    return pytester.runpytest("-p", "no:cacheprovider", "--claims-thresholds", str(pytester.path / "thresholds.toml"),
+                              "--whisper-root", str(pytester.path / "empty-root"), *args)
+
+
+def output(result) -> str:
+    return "\n".join(result.outlines + result.errlines)
+
+
+def claims_json(folder: Path) -> dict:
+    return json.loads((folder / "claims.json").read_text(encoding="utf-8"))
+
+
+def table(result) -> list[list[str]]:
+    """The words of each line of the claim × model section of the terminal summary."""
+    lines = result.outlines
+    start = next(i for i, line in enumerate(lines) if "whisper-claims: claim × model" in line)
+    rows = []
+    for line in lines[start + 1:]:
+        if line.startswith("=") or line.startswith("whisper-claims:"):
+            break
+        if line.strip():
+            rows.append(line.split())
+    return rows
+
+
+def collected_ids(result) -> list[str]:
+    return [line.split("::", 1)[1] for line in result.outlines if "::" in line]
+
+
+# -- options and model specs --------------------------------------------------------------
+
+
+def test_help_lists_the_options(project):
+    result = project.runpytest("--help")
+    assert result.ret == 0
+    text = result.stdout.str()
+    assert "checking the claims of 'Interpreting Whisper'" in text
+    for option in ("--whisper-models", "--whisper-root", "--whisper-download", "--require-models", "--assets",
+                   "--assets-download", "--claims-report", "--claims-thresholds"):
+        assert option in text, option
+
+
+def test_default_model_is_tiny(project):
+    result = run(project, "--collect-only", "-q")
+    assert result.ret == 0
+    assert collected_ids(result) == ["test_toy[tiny]"]
+
+
+def test_models_from_the_environment(project, monkeypatch):
+    monkeypatch.setenv("WHISPER_CLAIMS_MODELS", "random:tiny, base.en")
+    result = run(project, "--collect-only", "-q")
+    assert collected_ids(result) == ["test_toy[random:tiny]", "test_toy[base.en]"]
+
+
+def test_option_wins_over_the_environment(project, monkeypatch):
+    monkeypatch.setenv("WHISPER_CLAIMS_MODELS", "base")
+    result = run(project, "--collect-only", "-q", "--whisper-models", "random:small:3")
+    assert collected_ids(result) == ["test_toy[random:small:3]"]
+
+
+def test_duplicate_specs_are_removed_order_kept(project):
+    result = run(project, "--collect-only", "-q", "--whisper-models", "random:base,random:tiny, random:base,,random:tiny")
+    assert collected_ids(result) == ["test_toy[random:base]", "test_toy[random:tiny]"]
+
+
+def test_unknown_model_is_a_usage_error_with_a_suggestion(project):
+    result = run(project, "--whisper-models", "tinny")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = output(result)
+    assert "--whisper-models" in text and "'tinny'" in text and "did you mean tiny" in text
+
+
+def test_unknown_random_size_is_a_usage_error(project):
+    result = run(project, "--whisper-models", "random:bsae")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "random:bsae" in output(result) and "did you mean base" in output(result)
+
+
+# -- thresholds and markers -------------------------------------------------------------
+
+
+def test_thresholds_typo_is_a_usage_error_naming_file_and_entry(project):
+    path = write_thresholds(project, text=THRESHOLDS.format(threshold=1, applies_to='"all"')
+                            .replace('comparator = ">="', 'comparater = ">="'))
+    result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = output(result)
+    assert str(path) in text
+    assert "claims.toy.metrics.width" in text and "did you mean 'comparator'" in text
+
+
+def test_missing_thresholds_file_is_a_usage_error(project):
+    missing = project.path / "no-such.toml"
+    result = project.runpytest("-p", "no:cacheprovider", "--claims-thresholds", str(missing))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert str(missing) in output(result)
+
+
+def test_the_projects_thresholds_file_is_the_default(project):
+    # no --claims-thresholds: this checkout's claims/thresholds.toml, which has no claim "toy"
+    result = project.runpytest("-p", "no:cacheprovider", "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "dec-embed-sound" in output(result)
+
+
+def test_unknown_claim_id_is_a_usage_error_naming_claim_and_test(project):
+    write_claim(project, CLAIM_TEST.replace('claim("toy")', 'claim("no-such-claim")'))
+    result = run(project, "--whisper-models", "random:tiny")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = output(result)
+    assert "'no-such-claim'" in text
+    assert "claims/test_toy.py::test_toy[random:tiny]" in text
+    assert "known claims: toy" in text
+
+
+def test_claim_marker_without_id_is_a_usage_error(project):
+    write_claim(project, CLAIM_TEST.replace('claim("toy")', "claim"))
+    result = run(project, "--whisper-models", "random:tiny")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "claims/test_toy.py::test_toy[random:tiny]" in output(result)
+
+
+# -- outcomes -----------------------------------------------------------------------------
+
+
+def test_official_model_absent_is_a_skip_naming_model_and_folder(project, tmp_path):
+    report = tmp_path / "report"
+    result = run(project, "--whisper-models", "tiny", "--claims-report", str(report))
+    assert result.ret == 0
+    result.assert_outcomes(skipped=1)
+    text = output(result)
+    root = project.path / "empty-root"
+    assert "SKIPPED" in text and "model 'tiny'" in text and f"tiny.pt in {root}" in text
+    rows = table(result)
+    assert rows[:2] == [["claim", "tiny"], ["toy", "skipped"]]
+    assert "model 'tiny'" in " ".join(rows[2])  # the reason under the table
+    row, = claims_json(report)["rows"]
+    assert row["status"] == "skipped" and row["model"] == "tiny"
+    assert "model 'tiny'" in row["reason"] and str(root) in row["reason"]
+    assert not row["reason"].startswith("Skipped")
+    model, = claims_json(report)["run"]["models"]
+    assert model["spec"] == "tiny" and "unavailable" in model and str(root) in model["unavailable"]
+
+
+def test_require_models_makes_an_absent_model_an_error(project, tmp_path):
+    report = tmp_path / "report"
+    result = run(project, "--whisper-models", "tiny", "--require-models", "--claims-report", str(report))
+    result.assert_outcomes(errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    text = output(result)
+    root = project.path / "empty-root"
+    assert "--require-models" in text and "model 'tiny'" in text and f"tiny.pt in {root}" in text
+    row, = claims_json(report)["rows"]
+    assert row["status"] == "error"
+    assert "model 'tiny'" in row["reason"] and f"tiny.pt in {root}" in row["reason"]
+
+
+def test_claim_that_holds_passes_and_shows_the_key_metric(project):
+    result = run(project, "--whisper-models", "random:tiny")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    assert table(result) == [["claim", "random:tiny"], ["toy", "holds", "width=384", "(>=", "300)"]]
+
+
+def test_failing_claim_fails_with_every_number(project):
+    write_thresholds(project, threshold=1000)
+    result = run(project, "--whisper-models", "random:tiny")
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    text = output(result)
+    assert "claim toy fails on model random:tiny: not met: width" in text
+    assert "FAIL width = 384 (needs >= 1000; the toy figure, width 300)" in text
+    assert "fails width=384 (>= 1e+03)" in text  # the table cell
+
+
+def test_claim_for_other_sizes_is_skipped_saying_which(project, tmp_path):
+    checkpoint = write_checkpoint(random_model("tiny", dims=SMALL_DIMS), tmp_path / "small.pt")
+    write_thresholds(project, applies_to='["tiny", "base"]')
+    report = tmp_path / "report"
+    result = run(project, "--whisper-models", f"random:tiny,{checkpoint}", "--claims-report", str(report), "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    text = output(result)
+    assert (f"claim toy applies to tiny, base only; model {checkpoint} has the dimensions of no official size"
+            in text)
+    rows = {row["model"]: row for row in claims_json(report)["rows"]}
+    assert rows["random:tiny"]["status"] == "holds"
+    assert rows[str(checkpoint)]["status"] == "skipped"
+    assert "applies to tiny, base only" in rows[str(checkpoint)]["reason"]
+
+
+def test_claim_for_other_official_size_is_skipped(project):
+    write_thresholds(project, applies_to='["base"]')
+    result = run(project, "--whisper-models", "random:tiny", "-rs")
+    result.assert_outcomes(skipped=1)
+    assert "claim toy applies to base only; model random:tiny has the dimensions of tiny" in output(result)
+
+
+def test_claim_function_that_raises_is_an_error(project, tmp_path):
+    write_claim(project, CLAIM_TEST.replace('    return Measurement(', '    raise RuntimeError("boom in width")\n'
+                                                                      '    return Measurement('))
+    report = tmp_path / "report"
+    result = run(project, "--whisper-models", "random:tiny", "--claims-report", str(report))
+    result.assert_outcomes(failed=1)
+    assert "RuntimeError: boom in width" in output(result)
+    row, = claims_json(report)["rows"]
+    assert row["status"] == "error" and row["reason"] == "RuntimeError: boom in width"
+    assert row["metrics"] == {}
+
+
+def test_claim_function_missing_a_metric_is_an_error(project, tmp_path):
+    write_claim(project, CLAIM_TEST.replace('{"width":', '{"wdth":'))
+    report = tmp_path / "report"
+    result = run(project, "--whisper-models", "random:tiny", "--claims-report", str(report))
+    result.assert_outcomes(failed=1)
+    row, = claims_json(report)["rows"]
+    assert row["status"] == "error" and "no value for width" in row["reason"]
+
+
+# -- claims.json --------------------------------------------------------------------------
+
+
+def test_claims_report(project, tmp_path):
+    report = tmp_path / "report" / "nested"
+    result = run(project, "--whisper-models", "random:tiny,tiny", "--claims-report", str(report))
+    result.assert_outcomes(passed=1, skipped=1)
+    assert f"whisper-claims: wrote {report / 'claims.json'}" in output(result)
+    assert sorted(p.name for p in report.iterdir()) == ["claims.json"]  # no temporary files left
+
+    document = claims_json(report)
+    assert document["schema"] == "whisper-claims/claims.json"
+    assert document["schema_version"] == 1
+    run_info = document["run"]
+    assert run_info["packages"]["torch"] == metadata.version("torch")
+    assert run_info["packages"]["openai-whisper"] == metadata.version("openai-whisper")
+    assert isinstance(run_info["torch_threads"], int) and run_info["torch_threads"] >= 1
+    thresholds = project.path / "thresholds.toml"
+    assert run_info["thresholds"] == {"path": str(thresholds),
+                                      "sha256": hashlib.sha256(thresholds.read_bytes()).hexdigest()}
+    random_info, official = run_info["models"]
+    loaded = open_model("random:tiny")
+    expected = loaded.info
+    assert random_info["spec"] == "random:tiny" and random_info["kind"] == "random"
+    assert random_info["size"] == "tiny" and random_info["path"] is None
+    assert random_info["sha256"] == expected.sha256
+    assert random_info["dims"] == expected.dims and random_info["dims"]["n_audio_state"] == 384
+    assert official["spec"] == "tiny" and "no checkpoint tiny.pt" in official["unavailable"]
+    assert set(document["claims"]) == {"toy"}
+    assert document["claims"]["toy"]["key_metric"] == "width"
+
+    holds, skipped = document["rows"]  # sorted by (claim, model)
+    assert (holds["claim"], holds["model"], holds["status"]) == ("toy", "random:tiny", "holds")
+    assert holds["metrics"] == {"width": {"value": 384.0, "comparator": ">=", "threshold": 300.0, "passed": True,
+                                          "provenance": "the toy figure, width 300"}}
+    weights = loaded.model.decoder.token_embedding.weight[0, :3].tolist()
+    assert holds["evidence"] == {"note": "x", "first_weights": weights}
+    assert (skipped["model"], skipped["status"], skipped["metrics"]) == ("tiny", "skipped", {})
+
+
+def test_reports_of_identical_runs_have_identical_rows(project, tmp_path):
+    specs = "random:tiny:1,random:tiny"
+    first, second = tmp_path / "first", tmp_path / "second"
+    run(project, "--whisper-models", specs, "--claims-report", str(first)).assert_outcomes(passed=2)
+    run(project, "--whisper-models", specs, "--claims-report", str(second)).assert_outcomes(passed=2)
+    a, b = claims_json(first), claims_json(second)
+    assert a["rows"] == b["rows"]
+    assert a["run"]["models"] == b["run"]["models"]
+    evidence = [row["evidence"]["first_weights"] for row in a["rows"]]
+    assert len(evidence) == 2 and evidence[0] != evidence[1]  # the seeds differ, the runs do not
+
+
+def test_no_report_without_the_option(project):
+    result = run(project, "--whisper-models", "random:tiny")
+    result.assert_outcomes(passed=1)
+    assert not list(project.path.rglob("claims.json"))
+    assert "whisper-claims: wrote" not in output(result)
+
+
+# -- memory -------------------------------------------------------------------------------
+
+MEMORY_CONFTEST = """\
+import json
+import weakref
+
+import pytest
+
+pytest_plugins = ("whisper_claims.plugin",)
+REFS = []  # (spec, weakref to the model)
+EVENTS = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    if fixturedef.argname == "whisper_model":
+        EVENTS.append(["setup", request.param, [spec for spec, ref in REFS if ref() is not None]])
+    result = yield
+    if fixturedef.argname == "whisper_model":
+        REFS.append((request.param, weakref.ref(result.model)))
+    return result
+
+
+def pytest_sessionfinish(session):
+    (session.config.rootpath / "events.json").write_text(json.dumps(EVENTS))
+"""
+
+MEMORY_TEST = """\
+import weakref
+
+import pytest
+from whisper_claims.verdict import Measurement
+
+SEEN = []  # (test, id(model), weakref)
+
+
+def record(test):
+    def width(model, *, scale):
+        for _, _, ref in SEEN:
+            if ref() is not None and ref() is not model:
+                raise AssertionError("two models in memory at once")
+        SEEN.append((test, id(model), weakref.ref(model)))
+        return Measurement({"width": model.dims.n_audio_state * scale})
+    return width
+
+
+@pytest.mark.decoder
+@pytest.mark.claim("toy")
+def test_one(whisper_model, check_claim):
+    check_claim(record("one"), whisper_model)
+
+
+@pytest.mark.decoder
+@pytest.mark.claim("toy")
+def test_two(whisper_model, check_claim):
+    check_claim(record("two"), whisper_model)
+"""
+
+
+def test_one_model_in_memory_at_a_time(project):
+    project.makeconftest(MEMORY_CONFTEST)
+    write_claim(project, MEMORY_TEST)
+    result = run(project, "--whisper-models", "random:tiny,random:tiny:1", "-v")
+    result.assert_outcomes(passed=4)
+    # grouped per model: both tests on the first model, then both on the second
+    order = [line.split("::", 1)[1].split()[0] for line in result.outlines if "PASSED" in line and "::" in line]
+    assert order == ["test_one[random:tiny]", "test_two[random:tiny]",
+                     "test_one[random:tiny:1]", "test_two[random:tiny:1]"]
+    events = json.loads((project.path / "events.json").read_text())
+    # each model loaded once; when the second is loaded, the first is no longer alive
+    assert events == [["setup", "random:tiny", []], ["setup", "random:tiny:1", []]]
