@@ -1,10 +1,7 @@
 import csv
-import functools
 import hashlib
-import http.server
 import re
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -219,47 +216,6 @@ def test_unknown_name_suggests_close_matches(tmp_path):
 
 
 # -- downloads ------------------------------------------------------------------------------
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    stall = threading.Event()
-
-    def do_GET(self):
-        if self.path.startswith("/interrupted/"):
-            self.send_response(200)
-            self.send_header("Content-Length", "1000")
-            self.end_headers()
-            self.wfile.write(b"only part of the body")
-        elif self.path.startswith("/stalled/"):
-            self.send_response(200)
-            self.send_header("Content-Length", "1000")
-            self.end_headers()
-            self.wfile.write(b"a first chunk")
-            self.wfile.flush()
-            self.stall.wait(5)
-        else:
-            super().do_GET()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = type("Handler", (_Handler,), {"stall": threading.Event()})
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(root))
-    )
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    handler.stall.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
 
 
 def test_download_into_cache(tmp_path, server):

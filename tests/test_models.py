@@ -1,13 +1,10 @@
 import base64
 import copy
-import functools
 import gzip
 import hashlib
-import http.server
 import os
 import shutil
 import socket
-import threading
 import urllib.request
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -397,28 +394,6 @@ def test_official_file_with_right_sha_but_not_a_checkpoint(tmp_path, monkeypatch
     (tmp_path / "tiny.pt").write_bytes(data)
     with pytest.raises(CheckpointError, match=str(tmp_path / "tiny.pt")):
         open_model("tiny", root=str(tmp_path))
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A local HTTP server over tmp_path/served; yields (folder, base URL)."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder))
-    )
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
 
 
 def test_download_official_checkpoint(tmp_path, monkeypatch, server, tiny_checkpoint):

@@ -1,0 +1,51 @@
+"""Fixtures shared by the toolkit's tests."""
+import functools
+import http.server
+import threading
+
+import pytest
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    stall = threading.Event()
+
+    def do_GET(self):
+        if self.path.startswith("/interrupted/"):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"only part of the body")
+        elif self.path.startswith("/stalled/"):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"a first chunk")
+            self.wfile.flush()
+            self.stall.wait(5)
+        else:
+            super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A local HTTP server on 127.0.0.1 over tmp_path/served; yields (folder, base URL).
+
+    Paths under /interrupted/ announce more bytes than they send; /stalled/ sends a chunk and waits.
+    """
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = type("Handler", (_Handler,), {"stall": threading.Event()})
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(root))
+    )
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    handler.stall.set()
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
