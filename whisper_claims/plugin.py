@@ -187,6 +187,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("whisper-claims: claim × model")
     for line in summary_table(claims_document(record, Path(str(config.rootpath)))):
         terminalreporter.write_line(line)
+    if record.written is not None:
+        terminalreporter.write_line(f"whisper-claims: wrote {record.written}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -195,7 +197,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     directory = config.getoption("--claims-report")
     if record is None or directory is None:
         return
-    path = write_claims_json(record, Path(directory), rootdir=Path(str(config.rootpath)))
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"whisper-claims: wrote {path}")
+    record.written = write_claims_json(record, Path(directory), rootdir=Path(str(config.rootpath)))

@@ -31,6 +31,7 @@ class ClaimsRecord:
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
     models: dict[str, ModelInfo] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # spec -> reason
+    written: Path | None = None  # the claims.json this run wrote
 
     def add(self, verdict: Verdict) -> None:
         # a claim tested by several functions keeps its worst verdict
