@@ -77,9 +77,24 @@ def overrides(model) -> list[bool]:
     return ["qkv_attention" in m.__dict__ for m in model.modules() if isinstance(m, MultiHeadAttention)]
 
 
+def random_norms(model, seed: int = 0):
+    """Give every LayerNorm a random affine map.
+
+    Whisper initialises them to weight 1, bias 0, and then every position's ln_post output sums
+    to 0 over the state: the relevance objective would be constant and its gradients rounding noise.
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.LayerNorm):
+                m.weight.copy_(1 + 0.5 * torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(0.5 * torch.randn(m.bias.shape, generator=g))
+    return model
+
+
 @pytest.fixture(scope="module")
 def small():
-    return random_model("tiny", 0, dims=SMALL)
+    return random_norms(random_model("tiny", 0, dims=SMALL))
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +282,8 @@ def test_relevance_matches_reference(small, small_mel):
     assert r.shape == (SMALL.n_audio_ctx, SMALL.n_audio_ctx)
     assert torch.allclose(r, expected, rtol=TOL, atol=TOL)
     assert torch.all(r - torch.eye(SMALL.n_audio_ctx) >= 0)
-    assert (r - torch.eye(SMALL.n_audio_ctx)).sum() > 0
+    off = r - torch.eye(SMALL.n_audio_ctx)
+    assert off.max() > 1e-2  # not rounding noise: the objective depends on the attention
     assert all(p.grad is None for p in small.parameters())
 
 
