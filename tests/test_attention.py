@@ -221,12 +221,14 @@ def test_mask_shape_is_checked(small):
 # -- attention windows against the reference --------------------------------------------------
 
 
-@pytest.mark.parametrize("k", [0, 1, 2, 3, 50])
-def test_window_matches_reference_small(small, small_mel, k):
-    with torch.no_grad(), attention_window(small, k):
-        windowed = small.encoder(small_mel)
+@pytest.mark.parametrize("name, k", [("small", k) for k in (0, 1, 2, 3, 50)]
+                         + [("tiny", k) for k in (0, 1, 2, 10, 75)])
+def test_window_matches_reference(request, name, k):
+    model, mel = request.getfixturevalue(name), request.getfixturevalue(f"{name}_mel")
+    with torch.no_grad(), attention_window(model, k):
+        windowed = model.encoder(mel)
     with torch.no_grad():
-        reference = reference_encoder(small.encoder, small_mel, k)
+        reference = reference_encoder(model.encoder, mel, k)
     assert max_diff(windowed, reference) <= TOL
 
 
@@ -245,15 +247,6 @@ def test_window_changes_the_output(small, small_mel):
         with attention_window(small, 2):
             windowed = small.encoder(small_mel)
     assert max_diff(windowed, fast) > 1e-2
-
-
-@pytest.mark.parametrize("k", [0, 1, 2, 10, 75])
-def test_window_matches_reference_tiny(tiny, tiny_mel, k):
-    with torch.no_grad(), attention_window(tiny, k):
-        windowed = tiny.encoder(tiny_mel)
-    with torch.no_grad():
-        reference = reference_encoder(tiny.encoder, tiny_mel, k)
-    assert max_diff(windowed, reference) <= TOL
 
 
 def test_wide_window_and_explicit_path_are_the_unmodified_model_tiny(tiny, tiny_mel, tiny_fast):

@@ -182,10 +182,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     record = config.stash.get(RECORD, None)
-    if record is None or not record.verdicts:
+    if record is None or record.document is None or not record.verdicts:
         return
     terminalreporter.section("whisper-claims: claim × model")
-    for line in summary_table(claims_document(record, Path(str(config.rootpath)))):
+    for line in summary_table(record.document):
         terminalreporter.write_line(line)
     if record.written is not None:
         terminalreporter.write_line(f"whisper-claims: wrote {record.written}")
@@ -194,7 +194,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     record = config.stash.get(RECORD, None)
-    directory = config.getoption("--claims-report")
-    if record is None or directory is None:
+    if record is None:
         return
-    record.written = write_claims_json(record, Path(directory), rootdir=Path(str(config.rootpath)))
+    # built once: the summary table and claims.json read the same document
+    record.document = claims_document(record, Path(str(config.rootpath)))
+    directory = config.getoption("--claims-report")
+    if directory is not None:
+        record.written = write_claims_json(record.document, Path(directory))

@@ -31,6 +31,7 @@ class ClaimsRecord:
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
     models: dict[str, ModelInfo] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # spec -> reason
+    document: dict[str, Any] | None = None  # the claims.json content, built once at the end of the run
     written: Path | None = None  # the claims.json this run wrote
 
     def add(self, verdict: Verdict) -> None:
@@ -130,10 +131,10 @@ def claims_document(record: ClaimsRecord, rootdir: Path | None = None) -> dict[s
     }
 
 
-def write_claims_json(record: ClaimsRecord, directory: Path, rootdir: Path | None = None) -> Path:
-    """Write ``directory/claims.json`` atomically (temporary file, then rename)."""
+def write_claims_json(document: dict[str, Any], directory: Path) -> Path:
+    """Write a ``claims_document`` as ``directory/claims.json`` atomically (temporary file, then rename)."""
     path = Path(directory) / "claims.json"
-    text = json.dumps(jsonable(claims_document(record, rootdir)), indent=2, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(jsonable(document), indent=2, ensure_ascii=False, allow_nan=False)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
     return path
