@@ -427,3 +427,55 @@ def test_one_model_in_memory_at_a_time(project):
     events = json.loads((project.path / "events.json").read_text())
     # each model loaded once; when the second is loaded, the first is no longer alive
     assert events == [["setup", "random:tiny", []], ["setup", "random:tiny:1", []]]
+
+
+# -- figures ---------------------------------------------------------------------------------------
+
+FIGURE_CLAIM = """\
+import pytest
+from whisper_claims.verdict import Measurement
+
+
+def width(model, *, scale):
+    return Measurement({"width": model.dims.n_audio_state * scale}, {"note": "x"},
+                       artifacts={"transcripts": {"full": "hot ones", "chopped": "ones"},
+                                  "recall_curve": {"k": [100, 10], "recall": [1.0, 0.5], "wer": [0.0, 0.5]},
+                                  "not_a_figure_kind": [1, 2]})
+
+
+@pytest.mark.decoder
+@pytest.mark.claim("toy")
+def test_toy(whisper_model, check_claim):
+    check_claim(width, whisper_model)
+"""
+
+
+def test_artifacts_become_figures_listed_in_the_evidence(project):
+    write_claim(project, FIGURE_CLAIM)
+    report = project.path / "report"
+    run(project, "--whisper-models", "random:tiny", f"--claims-report={report}").assert_outcomes(passed=1)
+    (row,) = claims_json(report)["rows"]
+    figures = row["evidence"]["figures"]
+    assert [f["path"] for f in figures] == ["figures/toy--random_tiny--transcripts.png",
+                                            "figures/toy--random_tiny--recall_curve.png"]
+    for figure in figures:
+        data = (report / figure["path"]).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 1000 and figure["caption"]
+    assert "artifacts" not in row and "not_a_figure_kind" not in json.dumps(row)
+    assert not list(report.rglob("*.part"))
+
+
+def test_no_figures_without_a_report(project):
+    write_claim(project, FIGURE_CLAIM)
+    run(project, "--whisper-models", "random:tiny").assert_outcomes(passed=1)
+    assert not (project.path / "figures").exists()
+
+
+def test_without_matplotlib_the_evidence_says_so(project, monkeypatch):
+    monkeypatch.setattr("whisper_claims.plugin.matplotlib_available", lambda: False)
+    write_claim(project, FIGURE_CLAIM)
+    report = project.path / "report"
+    run(project, "--whisper-models", "random:tiny", f"--claims-report={report}").assert_outcomes(passed=1)
+    (row,) = claims_json(report)["rows"]
+    assert "matplotlib is not installed" in row["evidence"]["figures_note"]
+    assert not (report / "figures").exists()

@@ -135,12 +135,13 @@ def attention_window(model: Whisper, k: int, *, record: bool = False) -> Iterato
         yield records
 
 
-def relevance(model: Whisper, mel: Tensor) -> Tensor:
+def relevance(model: Whisper, mel: Tensor, *, mask: Optional[Tensor] = None) -> Tensor:
     """Propagated relevance of encoder positions to each other (Chefer et al., 2021), as in the post.
 
     The objective is ``L``, the sum of every element of the encoder output (after ``ln_post``).
     For each encoder layer ``l`` in forward order, ``A_l`` are its attention probabilities and
-    ``Ā_l = mean_heads(clamp(∂L/∂A_l ⊙ A_l, min=0))``; then ``R = I`` and ``R ← R + Ā_l R``.
+    ``Ā_l = mean_heads(clamp(∂L/∂A_l ⊙ A_l, min=0))``; then ``R = I`` and ``R ← R + Ā_l R``,
+    i.e. ``R = (I + Ā_{L-1}) ··· (I + Ā_0)``.
 
     Parameters
     ----------
@@ -148,6 +149,9 @@ def relevance(model: Whisper, mel: Tensor) -> Tensor:
         Its parameters get no ``.grad`` and their ``requires_grad`` flags are left as they are.
     mel : torch.Tensor
         Log-mel ``[n_mels, 2 * n_audio_ctx]`` or a batch of one ``[1, n_mels, 2 * n_audio_ctx]``.
+    mask : torch.Tensor, optional
+        Additive attention mask for every encoder layer (see ``explicit_attention``), e.g.
+        ``band_mask(n_ctx, 5)`` to measure a model forced into a window.
 
     Returns
     -------
@@ -156,27 +160,43 @@ def relevance(model: Whisper, mel: Tensor) -> Tensor:
 
     Notes
     -----
-    The autograd graph of one full encoder pass is held until the gradients are taken, including
-    every layer's ``[head, n_ctx, n_ctx]`` probabilities (twice: recorded and saved by softmax).
-    For large-v3 (32 layers, 20 heads, 1500 positions) that is several GB; with a tighter budget,
-    run layer by layer and free each layer's graph once its gradient is known.
+    Computed layer by layer, so memory stays at one layer's graph whatever the depth (large-v3 has
+    32 layers of 20 × 1500 × 1500 probabilities): a forward pass without a graph keeps each block's
+    input; then, from the last block down, each block is run again with a graph, the gradient
+    arriving from above is pulled through it, and ``(I + Ā_l)`` is multiplied in on the right.
+    Costs one extra forward pass over holding the whole graph; the result is the same.
     """
     mel = mel.unsqueeze(0) if mel.ndim == 2 else mel
     if mel.ndim != 3 or mel.shape[0] != 1:
         raise ValueError(f"relevance takes one log-mel [n_mels, frames] (batch of 1), got {tuple(mel.shape)}")
-    dtype = model.encoder.conv1.weight.dtype
-    with torch.inference_mode(False), torch.enable_grad():
-        # the input requires grad, so the probabilities are in the graph even when no parameter is;
-        # autograd.grad w.r.t. them alone leaves every parameter's .grad untouched
-        x = mel.detach().to(model.device, dtype).clone().requires_grad_(True)
-        with explicit_attention(model, record=True) as probabilities:
-            output = model.encoder(x)  # [1, n_ctx, n_state]
-        grads = torch.autograd.grad(output.sum(), probabilities)
+    encoder = model.encoder
+    x = mel.detach().to(model.device, encoder.conv1.weight.dtype)
 
-    with torch.no_grad():
-        n_ctx = output.shape[1]
-        r = torch.eye(n_ctx, device=output.device, dtype=torch.float32)  # [dst, src]
-        for a, g in zip(probabilities, grads):
-            a_bar = (g.float() * a.float()).clamp(min=0).mean(dim=1)[0]  # [dst, src]
-            r = r + a_bar @ r
-    return r
+    # inference_mode(False): tensors made under an outer inference_mode cannot enter a graph later
+    with torch.inference_mode(False):
+        inputs: list[Tensor] = []  # the input of each block, then of ln_post
+        hooks = [m.register_forward_pre_hook(lambda _m, args: inputs.append(args[0].detach()))
+                 for m in [*encoder.blocks, encoder.ln_post]]
+        try:
+            with torch.no_grad(), explicit_attention(model, mask=mask):
+                encoder(x)
+        finally:
+            for hook in hooks:
+                hook.remove()
+
+        with torch.enable_grad():
+            top = inputs[-1].clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(encoder.ln_post(top).sum(), top)  # ∂L/∂(last block's output)
+            product: Optional[Tensor] = None  # (I + Ā_{L-1}) ··· (I + Ā_l)
+            for block, block_input in zip(reversed(encoder.blocks), reversed(inputs[:-1])):
+                h = block_input.clone().requires_grad_(True)
+                with explicit_attention(model, mask=mask, record=True) as probabilities:
+                    out = block(h)
+                # gradients w.r.t. the probabilities and the input only: parameters get no .grad
+                grad_a, grad = torch.autograd.grad(out, [probabilities[0], h], grad_outputs=grad)
+                a_bar = (grad_a.float() * probabilities[0].detach().float()).clamp(min=0).mean(dim=1)[0]
+                with torch.no_grad():
+                    product = torch.eye(a_bar.shape[0], device=a_bar.device) + a_bar if product is None \
+                        else product + product @ a_bar
+                del probabilities, out, grad_a
+    return product.detach()

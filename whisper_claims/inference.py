@@ -1,10 +1,13 @@
-"""Running the model the same way for every claim: encoder features, greedy transcripts, next-token logits."""
+"""Running the model the same way for every claim: encoder features, chopping, greedy transcripts, logits."""
 from __future__ import annotations
 
 import torch
 import whisper
 from whisper.model import Whisper
 from whisper.tokenizer import Tokenizer, get_tokenizer
+
+from .audio import padding_mel
+from .memo import per_model
 
 # Every transcript in the suite, reference and intervention alike, is decoded with these options.
 DECODING = whisper.DecodingOptions(
@@ -56,3 +59,42 @@ def next_token_logits(model: Whisper, features: torch.Tensor, prompt_tokens: lis
     features = features.unsqueeze(0) if features.ndim == 2 else features
     tokens = torch.tensor([prompt_tokens], device=model.device)
     return model.logits(tokens, features.to(model.device, torch.float32))[0, -1]
+
+
+def padding_features(model: Whisper) -> torch.Tensor:
+    """Encoder output ``[n_audio_ctx, n_audio_state]`` for a window of silence (Whisper's padding).
+
+    Computed once per model and weights (see ``memo.per_model``); each call returns a fresh copy.
+    """
+    cached = per_model(model, "padding_features", lambda: encode(model, padding_mel(model))[0])
+    return cached.clone()
+
+
+def chop(features: torch.Tensor, padding: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """The post's chopping: encoder output rows ``[start, stop)`` replaced by the padding input's rows.
+
+    Parameters
+    ----------
+    features : torch.Tensor
+        Encoder output of a clip, ``[n_audio_ctx, n_audio_state]`` (or with a batch of 1).
+    padding : torch.Tensor
+        Encoder output of a padding input of the same shape (``padding_features``).
+    start, stop : int
+        Encoder frames (20 ms each); ``start == stop`` chops nothing.
+
+    Returns
+    -------
+    torch.Tensor
+        A new tensor of ``features``' shape; the inputs are left unchanged.
+    """
+    if features.shape != padding.shape:
+        raise ValueError(f"features {tuple(features.shape)} and padding {tuple(padding.shape)} differ in shape")
+    n_ctx = features.shape[-2]
+    for name, value in (("start", start), ("stop", stop)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"chop {name} must be an integer encoder frame, got {name}={value!r}")
+    if not 0 <= start <= stop <= n_ctx:
+        raise ValueError(f"chop range [{start}, {stop}) must satisfy 0 <= start <= stop <= {n_ctx} (n_audio_ctx)")
+    chopped = features.clone()
+    chopped[..., start:stop, :] = padding[..., start:stop, :].to(chopped.device, chopped.dtype)
+    return chopped

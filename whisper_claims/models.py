@@ -192,10 +192,13 @@ def _info(parsed: ModelSpec, model: Whisper, path: Path | None, sha: str) -> Mod
 def random_model(size: str, seed: int = 0, dims: ModelDimensions | None = None) -> Whisper:
     """A Whisper with random weights and the official dimensions of ``size`` (the negative control).
 
-    PyTorch's default initialisation, seeded, except for two embeddings: the decoder's positional
-    embedding, which Whisper leaves uninitialised because checkpoints always fill it, gets
-    N(0, 0.01²), and the token embedding gets N(0, 0.02²) instead of ``nn.Embedding``'s N(0, 1),
-    whose tied logits would be so large that greedy decoding only ever repeats its last token.
+    PyTorch's default initialisation, seeded, except for two embeddings and the LayerNorms. The
+    decoder's positional embedding, which Whisper leaves uninitialised because checkpoints always fill
+    it, gets N(0, 0.01²); the token embedding gets N(0, 0.02²) instead of ``nn.Embedding``'s N(0, 1),
+    whose tied logits would be so large that greedy decoding only ever repeats its last token. Every
+    LayerNorm gets weight N(1, 0.2²) and bias N(0, 0.2²) instead of (1, 0): with unit gains and zero
+    biases each position of ``ln_post``'s output sums to 0, so the post's relevance objective (the sum
+    of the encoder output) would be constant and its gradients rounding noise.
     The global random state is left as it was.
     """
     dims = dims or OFFICIAL_DIMS[canonical_size(size)]
@@ -204,6 +207,10 @@ def random_model(size: str, seed: int = 0, dims: ModelDimensions | None = None) 
         model = Whisper(dims)
         torch.nn.init.normal_(model.decoder.positional_embedding, std=0.01)
         torch.nn.init.normal_(model.decoder.token_embedding.weight, std=0.02)
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                torch.nn.init.normal_(module.weight, mean=1.0, std=0.2)
+                torch.nn.init.normal_(module.bias, std=0.2)
     return model.float().eval()
 
 

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import gc
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from .assets import AssetLocations, default_locations, env_download_allowed, load_manifest, resolve_asset
 from .errors import AssetUnavailable, ModelUnavailable, ThresholdsError, UnknownModelError
+from .figures import draw_figures, matplotlib_available
 from .models import LoadedModel, open_model, parse_spec
 from .registry import default_thresholds_path, load_registry
 from .report import ClaimsRecord, claims_document, summary_table, write_claims_json
-from .verdict import Verdict, judge
+from .verdict import Measurement, Verdict, judge
 
 RECORD = pytest.StashKey[ClaimsRecord]()
 
@@ -145,6 +147,7 @@ def check_claim(request: pytest.FixtureRequest):
     if marker is None or not marker.args:
         raise pytest.UsageError(f"{request.node.nodeid}: check_claim needs @pytest.mark.claim('<claim id>')")
     spec = record.registry[marker.args[0]]
+    report_dir = request.config.getoption("--claims-report")
 
     def check(function, loaded: LoadedModel, **overrides) -> Verdict:
         info = loaded.info
@@ -155,6 +158,8 @@ def check_claim(request: pytest.FixtureRequest):
             pytest.skip(reason)
         try:
             measured = function(loaded.model, **{**spec.params, **overrides})
+            if report_dir is not None:
+                measured = with_figures(measured, spec.id, info.spec, Path(report_dir))
             verdict = judge(spec, info, measured)
         except Exception as error:
             record.add(Verdict(spec.id, info.spec, "error", reason=f"{type(error).__name__}: {error}"))
@@ -165,6 +170,17 @@ def check_claim(request: pytest.FixtureRequest):
         return verdict
 
     return check
+
+
+def with_figures(measured: Measurement, claim: str, model: str, report_dir: Path) -> Measurement:
+    """The measurement with its artifacts drawn under ``report_dir`` and listed in the evidence."""
+    if not measured.artifacts:
+        return measured
+    if not matplotlib_available():
+        note = "no figures: matplotlib is not installed (pip install 'whisper-claims[report]')"
+        return replace(measured, evidence={**measured.evidence, "figures_note": note})
+    figures = draw_figures(claim, model, measured.artifacts, report_dir)
+    return replace(measured, evidence={**measured.evidence, "figures": figures})
 
 
 @pytest.hookimpl(wrapper=True)

@@ -16,10 +16,13 @@ STATUSES = ("holds", "fails", "skipped", "error")
 
 @dataclass(frozen=True)
 class Measurement:
-    """What a claim function returns: metric values by name, and evidence for people to read."""
+    """What a claim function returns: metric values by name, evidence for people to read, and
+    artifacts: data for figures (arrays, curves, transcripts), drawn by ``figures`` when a report is
+    written and never stored in claims.json."""
 
     metrics: dict[str, float]
     evidence: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,119 @@
+"""What the five encoder claims cost, against the passes they truly need (a benchmark, not a test).
+
+For each model spec (default random:tiny and random:base) this prints, from one process:
+- one plain encoder forward pass (the unit of every ratio);
+- each claim's wall time with an empty cache, run in the suite's order, so that work shared through
+  ``memo.per_model`` (clip encode and transcript, padding encode, relevance) is paid by the first claim
+  that needs it;
+- the "needed" floor: the same passes written out by hand with no bookkeeping — one clip encode, one
+  padding encode, one whole-graph relevance forward/backward, one windowed encode per k, one greedy
+  decode per transcript — and the ratio of the claims' total to it (goal: ≤ 3).
+
+Usage::
+
+    python benchmarks/encoder_claims.py [--models random:tiny,random:base] [--assets DIR] [--repeat 3]
+
+Timings are medians over ``--repeat`` runs on this machine with torch's default thread count.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import whisper
+
+from whisper_claims import memo
+from whisper_claims.assets import default_locations, resolve_asset
+from whisper_claims.attention import attention_window, explicit_attention
+from whisper_claims.audio import load_audio, log_mel, padding_mel
+from whisper_claims.encoder_claims import enc_chop, enc_end_sink, enc_relevance_local, enc_window
+from whisper_claims.inference import DECODING, chop, encode
+from whisper_claims.models import open_model
+from whisper_claims.registry import load_registry
+
+HOT_ONES = "blog/encoder/Hot_ones.wav"
+CLAIMS = [("enc-relevance-local", enc_relevance_local), ("enc-end-sink", enc_end_sink),
+          ("enc-window-k75", enc_window), ("enc-chop-start", enc_chop), ("enc-chop-mid", enc_chop)]
+
+
+def seconds(function, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        memo.clear()
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def decode(model, features) -> None:
+    whisper.decode(model, features, DECODING)
+
+
+def needed_passes(model, mel, registry) -> None:
+    """The claims' passes written out by hand: what no implementation of them can avoid."""
+    with torch.no_grad():
+        features = encode(model, mel)[0]
+        padding = encode(model, padding_mel(model))[0]
+        decode(model, features)
+    with torch.enable_grad():
+        x = mel.clone().requires_grad_(True)
+        with explicit_attention(model, record=True) as probabilities:
+            out = model.encoder(x)
+        torch.autograd.grad(out.sum(), probabilities)
+    with torch.no_grad():
+        for k in registry["enc-window-k75"].params["windows"]:
+            with attention_window(model, k):
+                decode(model, encode(model, mel)[0])
+        for claim in ("enc-chop-start", "enc-chop-mid"):
+            p = registry[claim].params
+            decode(model, chop(features, padding, p["start"], p["stop"]))
+            start = p["control_start"]
+            decode(model, chop(features, padding, start, start + p["stop"] - p["start"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="random:tiny,random:base")
+    parser.add_argument("--assets", default=None, help="asset folder (default $WHISPER_CLAIMS_ASSETS)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    clip = resolve_asset(HOT_ONES, default_locations(folder=args.assets))
+    registry = load_registry()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; clip {clip.name}; "
+          f"median of {args.repeat} runs")
+    for spec in args.models.split(","):
+        model = open_model(spec.strip()).model
+        mel = log_mel(load_audio(clip), model)
+        forward = seconds(lambda: encode(model, mel), args.repeat)
+        print(f"\n{spec}: one plain encoder forward {forward * 1000:.0f} ms")
+
+        per_claim = {}
+        for _ in range(args.repeat):
+            memo.clear()
+            for claim_id, function in CLAIMS:
+                start = time.perf_counter()
+                function(model, clip=clip, **registry[claim_id].params)
+                per_claim.setdefault(claim_id, []).append(time.perf_counter() - start)
+        total = 0.0
+        for claim_id, times in per_claim.items():
+            t = statistics.median(times)
+            total += t
+            print(f"  {claim_id:<20} {t:7.2f} s  = {t / forward:6.1f} forward passes")
+        needed = seconds(lambda: needed_passes(model, mel, registry), args.repeat)
+        print(f"  {'all five claims':<20} {total:7.2f} s  = {total / forward:6.1f} forward passes")
+        print(f"  {'needed passes':<20} {needed:7.2f} s  = {needed / forward:6.1f} forward passes")
+        print(f"  ratio claims / needed = {total / needed:.2f} (goal <= 3)")
+        memo.clear()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak resident memory of this process: {peak:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""The encoder claims: chopping and padding features against plain code, the scores on the post's own
+transcripts, and the controls — every claim fails on random weights, and holds where it must."""
+import gc
+import math
+
+import pytest
+import torch
+
+from whisper_claims import encoder_claims
+from whisper_claims.attention import attention_window
+from whisper_claims.audio import load_audio, log_mel, padding_mel
+from whisper_claims.encoder_claims import (band_scores, chop_scores, clip_run, enc_chop, enc_end_sink,
+                                           enc_relevance_local, enc_window, end_share, window_scores)
+from whisper_claims.inference import chop, encode, padding_features, transcribe_features
+from whisper_claims.memo import per_model
+from whisper_claims.models import open_model, random_model
+from whisper_claims.registry import load_registry
+from whisper_claims.verdict import Measurement, judge
+
+HOT_ONES = "blog/encoder/Hot_ones.wav"
+CLAIMS = ("enc-relevance-local", "enc-end-sink", "enc-window-k75", "enc-chop-start", "enc-chop-mid")
+FUNCTIONS = {"enc-relevance-local": enc_relevance_local, "enc-end-sink": enc_end_sink,
+             "enc-window-k75": enc_window, "enc-chop-start": enc_chop, "enc-chop-mid": enc_chop}
+
+# The post's published transcripts of the Hot Ones clip (../shared/paper/interpreting-whisper.md)
+POST_FULL = "hot ones. The show where celebrities answer hot questions while feeding even hotter wings."
+POST_WINDOWED = {
+    1500: POST_FULL,
+    100: "Hot ones. The show where celebrities answer hot questions, what feeding, eating hot wings. "
+         "I am Shana Evans. I'm Join Today.",
+    75: "The show with celebrities and their hot questions, what feeding, eating hot wings. "
+        "Hi, I'm Shannon, and I'm joined today.",
+    50: "The show where celebrities enter hot questions, what leading, what leading, what are we.",
+    20: "I'm joined today.",
+    10: "",
+}
+POST_CHOPPED = {
+    "enc-chop-start": "The show where celebrities answer hot questions while feeding even hotter wings.",
+    "enc-chop-mid": "hot ones. The show where celebrities while feeding even hotter wings.",
+}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    loaded = open_model("random:tiny")
+    yield loaded
+    del loaded
+    gc.collect()
+
+
+@pytest.fixture(scope="module")
+def hot_ones(asset):
+    return asset(HOT_ONES)
+
+
+def features_of(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(model.dims.n_audio_ctx, model.dims.n_audio_state, generator=g)
+
+
+# -- chop and padding features ---------------------------------------------------------------------
+
+
+def reference_chop(features, padding, start, stop):
+    rows = torch.arange(features.shape[0])
+    inside = ((rows >= start) & (rows < stop))[:, None]
+    return torch.where(inside, padding, features)
+
+
+@pytest.mark.parametrize("start, stop", [(0, 50), (150, 175), (1200, 1225), (0, 1500), (1499, 1500), (7, 7)])
+def test_chop_matches_reference(tiny, start, stop):
+    features, padding = features_of(tiny.model, 1), features_of(tiny.model, 2)
+    before = features.clone()
+    chopped = chop(features, padding, start, stop)
+    assert torch.equal(chopped, reference_chop(features, padding, start, stop))
+    assert torch.equal(features, before)  # the input is left as it was
+    assert torch.equal(chop(features[None], padding[None], start, stop)[0], chopped)
+
+
+def test_empty_chop_is_the_identity(tiny):
+    features = features_of(tiny.model)
+    assert torch.equal(chop(features, features_of(tiny.model, 3), 40, 40), features)
+
+
+@pytest.mark.parametrize("start, stop, message", [
+    (50, 10, "0 <= start <= stop <= 1500"),
+    (-1, 10, "0 <= start <= stop <= 1500"),
+    (0, 1501, "0 <= start <= stop <= 1500"),
+    (0.5, 10, "start must be an integer"),
+    (0, True, "stop must be an integer"),
+])
+def test_chop_rejects_bad_ranges(tiny, start, stop, message):
+    features = features_of(tiny.model)
+    with pytest.raises(ValueError, match=message):
+        chop(features, features, start, stop)
+
+
+def test_chop_rejects_mismatched_shapes(tiny):
+    with pytest.raises(ValueError, match="differ in shape"):
+        chop(features_of(tiny.model), features_of(tiny.model)[:100], 0, 10)
+
+
+def test_padding_features_are_computed_once_and_copied(tiny):
+    model = tiny.model
+    expected = encode(model, padding_mel(model))[0]
+    first = padding_features(model)
+    assert torch.equal(first, expected)
+    first.zero_()  # a caller changing its copy changes nothing for the next caller
+    assert torch.equal(padding_features(model), expected)
+
+
+def test_per_model_results_follow_the_weights():
+    model = random_model("tiny", 0, dims=_small_dims())
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    assert per_model(model, "k", compute) == 1
+    assert per_model(model, "k", compute) == 1
+    with torch.no_grad():
+        model.encoder.ln_post.weight.mul_(2)  # changed in place: cached results are stale
+    assert per_model(model, "k", compute) == 2
+    other = random_model("tiny", 0, dims=_small_dims())
+    assert per_model(other, "k", compute) == 3  # keyed by model object, not by equal weights
+
+
+def _small_dims():
+    from whisper.model import ModelDimensions
+
+    return ModelDimensions(n_mels=80, n_audio_ctx=100, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
+                           n_vocab=51865, n_text_ctx=16, n_text_state=64, n_text_head=2, n_text_layer=2)
+
+
+# -- scores on the post's own transcripts and on constructed relevance maps ----------------------------
+
+
+def test_window_scores_on_the_posts_transcripts_hold(registry, tiny):
+    spec = registry["enc-window-k75"]
+    metrics, evidence = window_scores(POST_FULL, POST_WINDOWED, spec.params["recall_window"])
+    assert metrics["recall_at_window"] == pytest.approx(7 / 14)  # CLAIMS.md: 7 of 14 words
+    assert evidence["words"]["10"] == 0
+    verdict = judge(spec, tiny.info, Measurement(metrics, evidence))
+    assert verdict.holds, verdict.describe()
+
+
+def test_window_scores_fail_when_recall_rises(registry):
+    spec = registry["enc-window-k75"]
+    worse = {**POST_WINDOWED, 100: "I'm joined today.", 20: POST_FULL}
+    metrics, _ = window_scores(POST_FULL, worse, 75)
+    assert metrics["max_recall_rise"] > spec.metrics["max_recall_rise"].threshold
+
+
+@pytest.mark.parametrize("claim", ["enc-chop-start", "enc-chop-mid"])
+def test_chop_scores_on_the_posts_transcripts_hold(registry, tiny, claim):
+    spec = registry[claim]
+    metrics, evidence = chop_scores(POST_FULL, POST_CHOPPED[claim], spec.params["target"])
+    assert metrics["target_removed"] == 1
+    assert evidence["target_in_full"] == 1 and evidence["target_in_chopped"] == 0
+    verdict = judge(spec, tiny.info, Measurement(metrics, evidence))
+    assert verdict.holds, verdict.describe()
+
+
+def test_chop_scores_fail_when_the_target_survives_or_was_never_there(registry):
+    kept, _ = chop_scores(POST_FULL, POST_FULL, "hot questions")
+    assert kept["target_removed"] == 0 and kept["rest_wer"] > 0
+    absent, evidence = chop_scores("the show where celebrities", "the show where celebrities", "hot ones")
+    assert absent["target_removed"] == 0 and evidence["target_in_full"] == 0
+
+
+def test_chop_scores_remove_every_occurrence():
+    metrics, evidence = chop_scores("hot ones and hot ones again", "and again", "hot ones")
+    assert evidence["target_in_full"] == 2 and evidence["rest_of_full"] == "and again"
+    assert metrics["rest_wer"] == 0 and metrics["target_removed"] == 1
+
+
+def banded(n: int, width: int) -> torch.Tensor:
+    i = torch.arange(n)
+    return ((i[:, None] - i[None, :]).abs() <= width).float()
+
+
+def test_band_scores_tell_a_band_from_uniform_relevance(registry):
+    params = registry["enc-relevance-local"].params
+    local, evidence = band_scores(banded(1500, 10), 300, params["band"], params["band_curve"])
+    assert local["median_band_mass"] == 1.0 and evidence["rows"] == 300
+    uniform, evidence = band_scores(torch.ones(1500, 1500), 300, params["band"], params["band_curve"])
+    assert uniform["median_band_mass"] == pytest.approx(101 / 1500)
+    assert evidence["median_band_mass_by_w"]["5"] == pytest.approx(11 / 1500)
+
+
+def test_band_scores_leave_out_rows_without_relevance():
+    r = banded(100, 2)
+    r[:10] = 0
+    metrics, evidence = band_scores(r, 50, 5, [5])
+    assert evidence["rows_without_relevance"] == 10 and metrics["median_band_mass"] == 1.0
+    empty, _ = band_scores(torch.zeros(100, 100), 50, 5, [5])
+    assert math.isnan(empty["median_band_mass"])
+
+
+def test_end_share_finds_a_planted_sink():
+    r = banded(1500, 3)
+    r[325:, 290:310] += 2.0  # after speech, rows attend back to its end
+    assert end_share(r, 300, 25)["median_end_share"] > 0.8
+    assert end_share(torch.ones(1500, 1500), 300, 25)["median_end_share"] == pytest.approx(51 / 1500)
+    assert end_share(r, 300, 25)["rows"] == 1500 - 325
+
+
+# -- controls on random weights and on constructed models --------------------------------------------
+
+
+@pytest.mark.control
+@pytest.mark.parametrize("claim", CLAIMS)
+def test_claims_do_not_hold_on_random_weights(registry, tiny, hot_ones, claim):
+    spec = registry[claim]
+    verdict = judge(spec, tiny.info, FUNCTIONS[claim](tiny.model, clip=hot_ones, **spec.params))
+    assert verdict.status == "fails", verdict.describe()
+
+
+@pytest.mark.control
+def test_relevance_local_holds_in_a_forced_window(registry, tiny, hot_ones):
+    spec = registry["enc-relevance-local"]
+    verdict = judge(spec, tiny.info, enc_relevance_local(tiny.model, clip=hot_ones, window=5, **spec.params))
+    assert verdict.holds, verdict.describe()
+    assert verdict.evidence["attention_window"] == 5
+
+
+@pytest.mark.control
+def test_widest_window_reproduces_the_unmasked_transcript(tiny, hot_ones):
+    run = clip_run(tiny.model, hot_ones)
+    with attention_window(tiny.model, 1500):
+        features = encode(tiny.model, run.mel)[0]
+    assert (features - run.features).abs().max() <= 1e-5
+    assert transcribe_features(tiny.model, features) == run.transcript
+
+
+@pytest.mark.control
+def test_chop_inside_the_padding_of_a_local_encoder_changes_nothing(tiny, hot_ones):
+    """An encoder held to ±5 frames, on a clip quiet enough that its padding mel is the padding
+    input's: frames far from speech equal the padding input's, so chopping them is harmless,
+    while chopping the speech is not."""
+    model = tiny.model
+    mel = log_mel(load_audio(hot_ones) * 1e-4, model)
+    assert torch.all(mel[..., 700:] == padding_mel(model)[..., 700:])  # precondition of the control
+    with attention_window(model, 5):
+        features = encode(model, mel)[0]
+        padding = encode(model, padding_mel(model))[0]
+    full = transcribe_features(model, features)
+    inside_padding = chop(features, padding, 1200, 1225)
+    assert torch.equal(inside_padding, features)
+    assert transcribe_features(model, inside_padding) == full
+    assert not torch.equal(chop(features, padding, 0, 50), features)
+
+
+@pytest.mark.control
+@pytest.mark.parametrize("claim", ["enc-chop-start", "enc-chop-mid"])
+def test_chop_claims_hold_for_a_decoder_that_reads_words_off_frames(registry, tiny, hot_ones, monkeypatch, claim):
+    """A constructed decoder that says a word exactly when its frames are not padding: the post's
+    transcript, with words at their times in the clip. The chop claims must hold for it."""
+    model = random_model("tiny", 7)
+    padding = padding_features(model)
+    spans = [("hot ones", 0, 50), ("the show where celebrities answer", 50, 150),
+             ("hot questions", 150, 175), ("while feeding even hotter wings", 175, 300)]
+
+    def transcribe(_model, features):
+        kept = [words for words, a, b in spans if not torch.equal(features[a:b], padding[a:b])]
+        return " ".join(kept)
+
+    monkeypatch.setattr(encoder_claims, "transcribe_features", transcribe)
+    spec = registry[claim]
+    verdict = judge(spec, tiny.info, enc_chop(model, clip=hot_ones, **spec.params))
+    assert verdict.holds, verdict.describe()
+    assert verdict.evidence["control_wer"] == 0

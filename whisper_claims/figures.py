@@ -1,0 +1,141 @@
+"""Figures drawn from a claim's artifacts when a report is written (matplotlib, the optional 'report' extra).
+
+Each artifact kind has one drawing function; a claim names its artifacts in ``Measurement.artifacts``
+and gets the matching figures without code here knowing the claim.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+import textwrap
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .fetch import atomic_path
+
+FIGURE_DIR = "figures"
+
+
+def matplotlib_available() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of a claim id or model spec (``random:tiny:3`` → ``random_tiny_3``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
+
+
+def draw_figures(claim: str, model: str, artifacts: dict[str, Any], report_dir: Path) -> list[dict[str, str]]:
+    """Draw every artifact that has a drawing function into ``report_dir/figures/``.
+
+    Returns
+    -------
+    list of dict
+        ``{"path": path relative to report_dir, "caption": str}`` per figure, in artifact order.
+        Empty when matplotlib is not installed.
+    """
+    if not artifacts or not matplotlib_available():
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)  # files only; no display here or in CI
+    figures = []
+    for kind, data in artifacts.items():
+        draw = DRAWERS.get(kind)
+        if draw is None:
+            continue
+        relative = Path(FIGURE_DIR) / f"{safe_name(claim)}--{safe_name(model)}--{kind}.png"
+        caption = draw(data, report_dir / relative, f"{claim} on {model}")
+        figures.append({"path": relative.as_posix(), "caption": caption})
+    return figures
+
+
+def _save(figure, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # transcripts of random models hold any script; a missing glyph is drawn as a box, not an error
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        # no Software/date metadata: the same run gives the same bytes
+        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)
+
+
+def relevance_map(data: dict[str, Any], path: Path, title: str) -> str:
+    import matplotlib.pyplot as plt
+
+    r = np.asarray(data["map"], dtype=np.float64)
+    figure, ax = plt.subplots(figsize=(6.4, 5.6))
+    vmax = float(np.quantile(r, 0.999)) or 1.0  # a few large entries would hide the band otherwise
+    image = ax.imshow(r, cmap="viridis", vmin=0, vmax=vmax, origin="upper", interpolation="nearest")
+    end = data.get("speech_end")
+    if end is not None and end < r.shape[0]:
+        ax.axvline(end, color="white", lw=0.6, ls="--")
+        ax.axhline(end, color="white", lw=0.6, ls="--")
+    ax.set_xlabel("source frame j (20 ms)")
+    ax.set_ylabel("destination frame i")
+    ax.set_title(f"relevance R − I, frames 0–{r.shape[0]}\n{title}", fontsize=9)
+    figure.colorbar(image, ax=ax, shrink=0.8)
+    figure.tight_layout()
+    _save(figure, path)
+    return f"Relevance R − I over frames 0–{r.shape[0]} (dashed: end of speech), like the post's heatmap."
+
+
+def _curves(path: Path, title: str, x: list, series: list[tuple[list, str, str]], xlabel: str,
+            ylabel: str = "", reverse_x: bool = False) -> None:
+    """Lines over a log x axis: ``series`` is ``(y, style, label)`` per line."""
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(6.0, 3.6))
+    for y, style, label in series:
+        ax.plot(x, y, style, label=label)
+    ax.set_xscale("log")
+    if reverse_x:
+        ax.invert_xaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def band_mass_curve(data: dict[str, Any], path: Path, title: str) -> str:
+    _curves(path, title, data["w"], [(data["median"], "o-", "measured median m(w)"),
+                                     (data["uniform"], "s--", "uniform attention")],
+            "band half-width w (frames)", "share of relevance within ±w")
+    return "Median share of each speech frame's relevance within ±w frames, against uniform attention."
+
+
+def recall_curve(data: dict[str, Any], path: Path, title: str) -> str:
+    _curves(path, title, data["k"], [(data["recall"], "o-", "word recall of the full transcript"),
+                                     (data["wer"], "s--", "WER against the full transcript")],
+            "attention window k (frames either side)", reverse_x=True)
+    return "Transcript quality as the encoder's attention window k shrinks."
+
+
+def transcripts(data: dict[str, str], path: Path, title: str) -> str:
+    import matplotlib.pyplot as plt
+
+    lines = []
+    for label, text in data.items():
+        wrapped = textwrap.wrap(text or "(empty)", 80, max_lines=4, placeholder=" …") or ["(empty)"]
+        lines += [(label, True)] + [(line, False) for line in wrapped] + [("", False)]
+    figure = plt.figure(figsize=(8.0, 0.25 * len(lines) + 0.6))
+    figure.suptitle(title, fontsize=9)
+    for n, (line, bold) in enumerate(lines):
+        figure.text(0.02, 1 - (n + 2) / (len(lines) + 2), line, fontsize=8,
+                    family="monospace", weight="bold" if bold else "normal")
+    _save(figure, path)
+    return "Transcripts side by side (first lines of each)."
+
+
+DRAWERS: dict[str, Callable[[Any, Path, str], str]] = {
+    "relevance_map": relevance_map,
+    "band_mass_curve": band_mass_curve,
+    "recall_curve": recall_curve,
+    "transcripts": transcripts,
+}
