@@ -8,6 +8,7 @@ import pytest
 from whisper.model import ModelDimensions
 
 from whisper_claims.models import open_model, random_model, write_checkpoint
+from whisper_claims.report import safe_name
 
 PROJECT = Path(__file__).parents[1]
 SMALL_DIMS = ModelDimensions(n_mels=80, n_audio_ctx=16, n_audio_state=32, n_audio_head=2, n_audio_layer=1,
@@ -305,7 +306,9 @@ def test_claims_report(project, tmp_path):
     result = run(project, "--whisper-models", "random:tiny,tiny", "--claims-report", str(report))
     result.assert_outcomes(passed=1, skipped=1)
     assert f"whisper-claims: wrote {report / 'claims.json'}" in output(result)
-    assert sorted(p.name for p in report.iterdir()) == ["claims.json"]  # no temporary files left
+    # the reports beside claims.json, and no temporary files left
+    assert sorted(p.name for p in report.iterdir()) == ["badges", "claims.json", "claims.md", "report.html"]
+    assert not list(report.rglob("*.part"))
 
     document = claims_json(report)
     assert document["schema"] == "whisper-claims/claims.json"
@@ -456,13 +459,31 @@ def test_artifacts_become_figures_listed_in_the_evidence(project):
     run(project, "--whisper-models", "random:tiny", f"--claims-report={report}").assert_outcomes(passed=1)
     (row,) = claims_json(report)["rows"]
     figures = row["evidence"]["figures"]
-    assert [f["path"] for f in figures] == ["figures/toy--random_tiny--transcripts.png",
-                                            "figures/toy--random_tiny--recall_curve.png"]
+    model = safe_name("random:tiny")
+    assert [f["path"] for f in figures] == [f"figures/toy--{model}--transcripts.png",
+                                            f"figures/toy--{model}--recall_curve.png"]
     for figure in figures:
         data = (report / figure["path"]).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 1000 and figure["caption"]
     assert "artifacts" not in row and "not_a_figure_kind" not in json.dumps(row)
     assert not list(report.rglob("*.part"))
+    # the reports beside claims.json show the figures
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert f"toy--{model}--transcripts.png" in page
+    assert "toy" in (report / "claims.md").read_text(encoding="utf-8")
+    assert json.loads((report / "badges" / "toy.json").read_text())["message"] == "holds: random:tiny"
+
+
+def test_a_failed_report_build_is_reported_and_fails_the_run(project, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("claims.json: rows[0].status: not a status")
+
+    monkeypatch.setattr("whisper_claims.plugin.build_reports", broken)
+    report = project.path / "report"
+    result = run(project, "--whisper-models", "random:tiny", f"--claims-report={report}")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    assert "the reports beside claims.json failed: ValueError: claims.json: rows[0].status" in output(result)
+    assert (report / "claims.json").is_file()
 
 
 def test_no_figures_without_a_report(project):

@@ -8,8 +8,10 @@ from pathlib import Path
 from .assets import check_assets, default_locations
 from .dims import OFFICIAL_DIMS
 from .errors import WhisperClaimsError
+from .merge import read_documents
 from .models import official_checkpoint, open_model, write_checkpoint
-from .report import read_claims_json, summary_table
+from .publish import build_reports
+from .report import summary_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,8 +30,16 @@ def main(argv: list[str] | None = None) -> int:
     assets.add_argument("--assets", default=None, help="local asset folder (default $WHISPER_CLAIMS_ASSETS)")
     assets.add_argument("--download", action="store_true", default=None, help="download absent files into the cache")
 
-    report = commands.add_parser("report", help="print the claim × model table of claims.json files")
-    report.add_argument("claims_json", nargs="+", type=Path)
+    report = commands.add_parser(
+        "report", help="print the claim × model table of claims.json files, or build claims.md, badges and "
+                       "report.html from them (--out)")
+    report.add_argument("claims_json", nargs="+", type=Path,
+                        help="claims.json files; with --out, merged in order (a later file wins per claim × model)")
+    report.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="write DIR/claims.md, DIR/badges/, DIR/report.html and the files the page shows")
+    report.add_argument("--assets", default=None, metavar="DIR",
+                        help="local asset folder holding the post's figures, shown in report.html "
+                             "(default $WHISPER_CLAIMS_ASSETS; never downloads)")
 
     args = parser.parse_args(argv)
     try:
@@ -67,10 +77,19 @@ def _assets(args) -> int:
 
 
 def _report(args) -> int:
-    for path in args.claims_json:
-        print(f"== {path}")
-        for line in summary_table(read_claims_json(path)):
-            print(line)
+    # every file is read and checked before anything is printed or written
+    documents = read_documents(args.claims_json)
+    if args.out is None:
+        if args.assets is not None:
+            raise ValueError("--assets is only used with --out DIR (the post's figures go into report.html)")
+        for path, document in documents:
+            print(f"== {path}")
+            for line in summary_table(document):
+                print(line)
+        return 0
+    locations = default_locations(folder=args.assets, allow_download=False)
+    for path in build_reports(documents, args.out, asset_locations=locations):
+        print(path)
     return 0
 
 

@@ -6,7 +6,6 @@ and gets the matching figures without code here knowing the claim.
 from __future__ import annotations
 
 import importlib.util
-import re
 import textwrap
 import warnings
 from pathlib import Path
@@ -15,17 +14,13 @@ from typing import Any, Callable
 import numpy as np
 
 from .fetch import atomic_path
+from .report import safe_name
 
 FIGURE_DIR = "figures"
 
 
 def matplotlib_available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe form of a claim id or model spec (``random:tiny:3`` → ``random_tiny_3``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
 
 
 def draw_figures(claim: str, model: str, artifacts: dict[str, Any], report_dir: Path) -> list[dict[str, str]]:

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from .assets import AssetLocations, default_locations, env_download_allowed, load_manifest, resolve_asset
-from .errors import AssetUnavailable, ModelUnavailable, ThresholdsError, UnknownModelError
+from .errors import AssetUnavailable, ModelUnavailable, ThresholdsError, UnknownModelError, WhisperClaimsError
 from .figures import draw_figures, matplotlib_available
 from .models import LoadedModel, open_model, parse_spec
+from .publish import build_reports
 from .registry import default_thresholds_path, load_registry
 from .report import ClaimsRecord, claims_document, summary_table, write_claims_json
 from .verdict import Measurement, Verdict, judge
@@ -204,7 +205,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for line in summary_table(record.document):
         terminalreporter.write_line(line)
     if record.written is not None:
-        terminalreporter.write_line(f"whisper-claims: wrote {record.written}")
+        terminalreporter.write_line(f"whisper-claims: wrote {record.written} and, beside it, claims.md, "
+                                    f"badges/ and report.html")
+    if record.report_error is not None:
+        terminalreporter.write_line(f"whisper-claims: the reports beside claims.json failed: {record.report_error}",
+                                    red=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -215,5 +220,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # built once: the summary table and claims.json read the same document
     record.document = claims_document(record, Path(str(config.rootpath)))
     directory = config.getoption("--claims-report")
-    if directory is not None:
-        record.written = write_claims_json(record.document, Path(directory))
+    if directory is None:
+        return
+    record.written = write_claims_json(record.document, Path(directory))
+    try:
+        # the post's figures are shown when the asset folder has them; a report never downloads
+        locations = default_locations(folder=config.getoption("--assets"), allow_download=False)
+        build_reports([(record.written, record.document)], Path(directory), asset_locations=locations)
+    except (ValueError, OSError, WhisperClaimsError) as error:
+        record.report_error = f"{type(error).__name__}: {error}"
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR

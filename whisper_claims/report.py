@@ -1,8 +1,10 @@
 """Recording verdicts during a run and writing them out: the summary table and ``claims.json``."""
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
+import re
 import subprocess
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -18,6 +20,7 @@ from .verdict import Verdict, jsonable
 
 SCHEMA = "whisper-claims/claims.json"
 SCHEMA_VERSION = 1
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 PACKAGES = ("whisper-claims", "openai-whisper", "torch", "numpy", "scipy", "jiwer", "soundfile", "pytest")
 
 
@@ -33,6 +36,7 @@ class ClaimsRecord:
     unavailable: dict[str, str] = field(default_factory=dict)  # spec -> reason
     document: dict[str, Any] | None = None  # the claims.json content, built once at the end of the run
     written: Path | None = None  # the claims.json this run wrote
+    report_error: str | None = None  # why claims.md, badges or report.html could not be built
 
     def add(self, verdict: Verdict) -> None:
         # a claim tested by several functions keeps its worst verdict
@@ -151,3 +155,17 @@ def read_claims_json(path: Path) -> dict[str, Any]:
                          f"expected {SCHEMA!r} version {SCHEMA_VERSION}")
     return document
 
+
+def safe_name(text: str) -> str:
+    """A file name for a claim id or model spec, the same on every run and every file system.
+
+    Lower-case letters, digits, ``.``, ``_`` and ``-`` are kept; anything else (``:`` of
+    ``random:tiny:3``, ``/`` of a checkpoint path, upper case) becomes ``-``, and then the first
+    12 hex digits of the text's sha256 are appended so that ``random:tiny:3`` and ``random-tiny-3``
+    cannot share a file. Official names (``tiny``, ``large-v3``, ``tiny.en``) are unchanged.
+    """
+    slug = _UNSAFE.sub("-", text.lower()).strip("-.")[:60].strip("-.")
+    if slug == text and slug:
+        return slug
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return f"{slug}-{digest}" if slug else digest
