@@ -4,6 +4,8 @@ import http.server
 import threading
 
 import pytest
+
+import toyproject
 from hypothesis import settings
 
 # the same examples on every run: CI's verdict must not depend on the day's random draw
@@ -54,3 +56,18 @@ def server(tmp_path):
     httpd.shutdown()
     httpd.server_close()
     thread.join(5)
+
+
+@pytest.fixture
+def project(pytester, monkeypatch):
+    """A pytester folder laid out like the project: pytest.ini, conftest loading the plugin, claims/."""
+    for name in ("WHISPER_CLAIMS_MODELS", "WHISPER_CLAIMS_ROOT", "WHISPER_CLAIMS_DOWNLOAD",
+                 "WHISPER_CLAIMS_ASSETS"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makeini((toyproject.PROJECT / "pytest.ini").read_text())
+    pytester.makeconftest('pytest_plugins = ("whisper_claims.plugin",)\n')
+    (pytester.path / "claims").mkdir()
+    (pytester.path / "empty-root").mkdir()
+    toyproject.write_thresholds(pytester)
+    toyproject.write_claim(pytester)
+    return pytester

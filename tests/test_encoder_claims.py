@@ -276,3 +276,16 @@ def test_chop_claims_hold_for_a_decoder_that_reads_words_off_frames(registry, ti
     verdict = judge(spec, tiny.info, enc_chop(model, clip=hot_ones, **spec.params))
     assert verdict.holds, verdict.describe()
     assert verdict.evidence["control_wer"] == 0
+
+
+def test_english_only_models_decode_with_the_same_options():
+    """.en checkpoints have no language or task tokens; the shared decoding options still apply."""
+    from whisper.model import ModelDimensions
+
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=100, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
+                           n_vocab=51864, n_text_ctx=16, n_text_state=64, n_text_head=2, n_text_layer=2)
+    model = random_model("tiny.en", 0, dims=dims)
+    assert not model.is_multilingual
+    features = padding_features(model)
+    text = transcribe_features(model, chop(features, features, 0, 10))
+    assert isinstance(text, str) and text == transcribe_features(model, features)

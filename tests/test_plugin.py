@@ -1,6 +1,5 @@
 import hashlib
 import json
-import textwrap
 from importlib import metadata
 from pathlib import Path
 
@@ -10,87 +9,11 @@ from whisper.model import ModelDimensions
 from whisper_claims.models import open_model, random_model, write_checkpoint
 from whisper_claims.report import safe_name
 
+from toyproject import CLAIM_TEST, THRESHOLDS, claims_json, output, run, write_claim, write_thresholds
+
 PROJECT = Path(__file__).parents[1]
 SMALL_DIMS = ModelDimensions(n_mels=80, n_audio_ctx=16, n_audio_state=32, n_audio_head=2, n_audio_layer=1,
                              n_vocab=51865, n_text_ctx=16, n_text_state=32, n_text_head=2, n_text_layer=1)
-
-THRESHOLDS = """\
-schema_version = 1
-
-[claims.toy]
-statement = "the audio state is wide"
-section = "0) toys"
-marker = "decoder"
-key_metric = "width"
-applies_to = {applies_to}
-
-[claims.toy.params]
-scale = 1
-
-[claims.toy.metrics.width]
-description = "n_audio_state times scale"
-comparator = ">="
-threshold = {threshold}
-provenance = "the toy figure, width 300"
-"""
-
-CLAIM_TEST = """\
-import pytest
-from whisper_claims.verdict import Measurement
-
-
-def width(model, *, scale):
-    return Measurement({"width": model.dims.n_audio_state * scale},
-                       {"note": "x", "first_weights": model.decoder.token_embedding.weight[0, :3]})
-
-
-@pytest.mark.decoder
-@pytest.mark.claim("toy")
-def test_toy(whisper_model, check_claim):
-    check_claim(width, whisper_model)
-"""
-
-
-@pytest.fixture
-def project(pytester, monkeypatch):
-    """A pytester folder laid out like the project: pytest.ini, conftest loading the plugin, claims/."""
-    for name in ("WHISPER_CLAIMS_MODELS", "WHISPER_CLAIMS_ROOT", "WHISPER_CLAIMS_DOWNLOAD",
-                 "WHISPER_CLAIMS_ASSETS"):
-        monkeypatch.delenv(name, raising=False)
-    pytester.makeini((PROJECT / "pytest.ini").read_text())
-    pytester.makeconftest('pytest_plugins = ("whisper_claims.plugin",)\n')
-    (pytester.path / "claims").mkdir()
-    (pytester.path / "empty-root").mkdir()
-    write_thresholds(pytester)
-    write_claim(pytester)
-    return pytester
-
-
-def write_thresholds(pytester, threshold=300, applies_to='"all"', text=None) -> Path:
-    path = pytester.path / "thresholds.toml"
-    path.write_text(text if text is not None else THRESHOLDS.format(threshold=threshold, applies_to=applies_to))
-    return path
-
-
-def write_claim(pytester, source=CLAIM_TEST, name="test_toy.py") -> Path:
-    path = pytester.path / "claims" / name
-    path.write_text(textwrap.dedent(source))
-    return path
-
-
-def run(pytester, *args):
-    """Run in-process with the toy thresholds and an empty checkpoint folder (no official model present)."""
-    return pytester.runpytest("-p", "no:cacheprovider", "--claims-thresholds", str(pytester.path / "thresholds.toml"),
-                              "--whisper-root", str(pytester.path / "empty-root"), *args)
-
-
-def output(result) -> str:
-    return "\n".join(result.outlines + result.errlines)
-
-
-def claims_json(folder: Path) -> dict:
-    return json.loads((folder / "claims.json").read_text(encoding="utf-8"))
-
 
 def table(result) -> list[list[str]]:
     """The words of each line of the claim × model section of the terminal summary."""

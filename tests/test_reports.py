@@ -590,6 +590,19 @@ def test_cli_errors_exit_2_naming_the_file(tmp_path, capsys, content, says, out)
     assert not site.exists()
 
 
+def test_cli_finds_the_claims_json_files_below_a_folder(tmp_path, capsys):
+    make_run(tmp_path / "reports" / "claims-base", specs=("base",),
+             rows=[row("dec-embed-sound", "base", "skipped", "x")])
+    make_run(tmp_path / "reports" / "claims-tiny", specs=("tiny",),
+             rows=[row("dec-embed-sound", "tiny", "holds", "", rhyme(0.001, True))])
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "reports")]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("== ")]
+    assert printed == [f"== {tmp_path / 'reports' / name / 'claims.json'}" for name in ("claims-base", "claims-tiny")]
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "no claims.json below this folder" in capsys.readouterr().err
+
+
 def test_cli_assets_without_out_is_an_error(tmp_path, capsys):
     path, _ = make_run(tmp_path / "run")
     assert main(["report", str(path), "--assets", str(tmp_path)]) == 2

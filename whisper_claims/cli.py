@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         "report", help="print the claim × model table of claims.json files, or build claims.md, badges and "
                        "report.html from them (--out)")
     report.add_argument("claims_json", nargs="+", type=Path,
-                        help="claims.json files; with --out, merged in order (a later file wins per claim × model)")
+                        help="claims.json files, or folders searched for them (e.g. reports/ of tox's per-size "
+                             "runs); with --out, merged in order (a later file wins per claim × model)")
     report.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="write DIR/claims.md, DIR/badges/, DIR/report.html and the files the page shows")
     report.add_argument("--assets", default=None, metavar="DIR",
@@ -76,9 +77,23 @@ def _assets(args) -> int:
     return 1 if missing else 0
 
 
+def claims_files(paths: list[Path]) -> list[Path]:
+    """The given files, with each folder replaced by the claims.json files below it (sorted by path)."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.rglob("claims.json"))
+            if not found:
+                raise ValueError(f"{path}: no claims.json below this folder")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
 def _report(args) -> int:
     # every file is read and checked before anything is printed or written
-    documents = read_documents(args.claims_json)
+    documents = read_documents(claims_files(args.claims_json))
     if args.out is None:
         if args.assets is not None:
             raise ValueError("--assets is only used with --out DIR (the post's figures go into report.html)")

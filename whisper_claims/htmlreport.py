@@ -22,7 +22,7 @@ from typing import Any
 
 from .badges import all_badges
 from .merge import MergedReport, Row, key_metric_text
-from .report import safe_name
+from .report import baseline_lines, safe_name
 
 REFERENCE_TRANSCRIPT = "full"
 RAW_EVIDENCE_LIMIT = 200_000  # characters of JSON shown inline; claims.json has the rest
@@ -168,6 +168,7 @@ def report_html(report: MergedReport, media: Media) -> str:
     out.append("</header>")
 
     out += _matrix(report)
+    out += _changes(report)
     out += ['<nav aria-label="claims"><h2>Claims</h2><ul>']
     out += [f'<li><a href="#{claim_anchor(c)}"><code>{esc(c)}</code></a>: {esc(spec["statement"])}</li>'
             for c, spec in claims.items()]
@@ -187,6 +188,21 @@ def _badge_img(badge, media: Media) -> str:
     if not href:
         return ""
     return f'<img src="{esc(href)}" alt="{esc(badge.label)}: {esc(badge.message)}">'
+
+
+def _changes(report: MergedReport) -> list[str]:
+    """Each run's changes against its --claims-baseline, regressions first."""
+    out = []
+    for number, source in enumerate(report.sources, start=1):
+        if not source.baseline:
+            continue
+        lines = baseline_lines({"baseline": source.baseline})
+        out += [f'<section id="baseline-{number}"><h2>Changes against the baseline (run {number})</h2>',
+                f"<p>{esc(lines[0])}</p><ul>"]
+        out += [f'<li class="{"st-fails" if "REGRESSION" in line else ""}">{esc(line.strip())}</li>'
+                for line in lines[1:]]
+        out += ["</ul></section>"]
+    return out
 
 
 def _matrix(report: MergedReport) -> list[str]:

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from .merge import MergedReport, key_metric_text
+from .report import baseline_lines
 
 _ESCAPED = re.compile(r"([\\`*_\[\]<>|&])")
 
@@ -66,12 +67,21 @@ def claims_markdown(report: MergedReport) -> str:
                if row.status != "holds"]
     out += ["## Why a claim does not hold (or was not judged)", ""]
     if reasons:
+        # one line per model, status and reason: a missing checkpoint skips every claim the same way
+        grouped: dict[tuple[str, str, str], list[str]] = {}
         for claim, model, row in reasons:
             reason = text(row.data["reason"]) if row.data["reason"].strip() else "no reason recorded"
-            out.append(f"- {code(claim)} on {code(model)}: **{row.status}**: {reason}")
+            grouped.setdefault((model, row.status, reason), []).append(code(claim))
+        for (model, status, reason), claims in grouped.items():
+            out.append(f"- {', '.join(claims)} on {code(model)}: **{status}**: {reason}")
     else:
         out.append("Every claim that was run holds.")
     out.append("")
+
+    for number, source in enumerate(report.sources, start=1):
+        if source.baseline:
+            out += [f"## Changes against the baseline of run {number}", "",
+                    *[f"- {text(line.strip())}" for line in baseline_lines({"baseline": source.baseline})], ""]
 
     out += ["## Claims", ""]
     for claim_id, claim in report.claims.items():

@@ -22,6 +22,7 @@ class Source:
 
     path: Path
     run: dict[str, Any]
+    baseline: dict[str, Any] | None = None  # the run's comparison with --claims-baseline, if any
 
     @property
     def directory(self) -> Path:
@@ -197,7 +198,7 @@ def merge(documents: list[tuple[Path, dict[str, Any]]]) -> MergedReport:
     for index, (path, document) in enumerate(documents):
         path = Path(path)
         check_document(path, document)
-        sources.append(Source(path=path, run=document["run"]))
+        sources.append(Source(path=path, run=document["run"], baseline=document.get("baseline")))
         for claim_id, claim in document["claims"].items():
             claims[claim_id] = claim  # a later thresholds file wins; the key keeps its first place
         listed += [info["spec"] for info in document["run"]["models"]]

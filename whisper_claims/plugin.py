@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from .assets import AssetLocations, default_locations, env_download_allowed, load_manifest, resolve_asset
+from .baseline import baseline_section, compare, load_baseline, tolerances
 from .errors import AssetUnavailable, ModelUnavailable, ThresholdsError, UnknownModelError, WhisperClaimsError
 from .figures import draw_figures, matplotlib_available
 from .models import LoadedModel, open_model, parse_spec
@@ -49,6 +50,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write DIR/claims.json (one row per claim × model, with run metadata)")
     group.addoption("--claims-thresholds", default=None, metavar="PATH",
                     help="thresholds file; default claims/thresholds.toml of this checkout")
+    group.addoption("--claims-baseline", default=None, metavar="PATH",
+                    help="an earlier run's claims.json: report regressions (held → fails, key metric beyond "
+                         "its tolerance), improvements, new and removed claims")
+    group.addoption("--fail-on-regression", action="store_true", default=False,
+                    help="with --claims-baseline: a regression fails the run (exit status 1)")
 
 
 def model_specs(config: pytest.Config) -> list[str]:
@@ -68,7 +74,16 @@ def pytest_configure(config: pytest.Config) -> None:
         registry = load_registry(thresholds)
     except ThresholdsError as error:
         raise pytest.UsageError(str(error)) from None
-    config.stash[RECORD] = ClaimsRecord(registry=registry, specs=specs, thresholds_path=thresholds)
+    record = ClaimsRecord(registry=registry, specs=specs, thresholds_path=thresholds)
+    baseline = config.getoption("--claims-baseline")
+    if baseline is not None:
+        try:
+            record.baseline = (Path(baseline), load_baseline(baseline))
+        except ValueError as error:
+            raise pytest.UsageError(f"--claims-baseline: {error}") from None
+    elif config.getoption("--fail-on-regression"):
+        raise pytest.UsageError("--fail-on-regression needs --claims-baseline=PATH (an earlier claims.json)")
+    config.stash[RECORD] = record
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -219,6 +234,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     # built once: the summary table and claims.json read the same document
     record.document = claims_document(record, Path(str(config.rootpath)))
+    if record.baseline is not None:
+        path, baseline = record.baseline
+        changes = compare(baseline, record.document, tolerances(record.registry))
+        record.document["baseline"] = baseline_section(path, changes)
+        if config.getoption("--fail-on-regression") and any(c.kind == "regression" for c in changes):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     directory = config.getoption("--claims-report")
     if directory is None:
         return

@@ -37,6 +37,7 @@ class ClaimsRecord:
     document: dict[str, Any] | None = None  # the claims.json content, built once at the end of the run
     written: Path | None = None  # the claims.json this run wrote
     report_error: str | None = None  # why claims.md, badges or report.html could not be built
+    baseline: tuple[Path, dict[str, Any]] | None = None  # --claims-baseline: its path and document
 
     def add(self, verdict: Verdict) -> None:
         # a claim tested by several functions keeps its worst verdict
@@ -82,6 +83,21 @@ def summary_table(document: dict[str, Any]) -> list[str]:
             reasons.setdefault(f"{row['model']}: {row['reason']}", []).append(row["claim"])
     for reason, claim_ids in reasons.items():
         lines.append(f"- [{', '.join(claim_ids)}] {reason}")
+    lines += baseline_lines(document)
+    return lines
+
+
+def baseline_lines(document: dict[str, Any]) -> list[str]:
+    """What changed against ``--claims-baseline``, regressions first; nothing without a baseline."""
+    baseline = document.get("baseline")
+    if not baseline:
+        return []
+    changes = sorted(baseline["changes"], key=lambda c: (c["kind"] != "regression", c["kind"], c["claim"], c["model"]))
+    regressions = sum(c["kind"] == "regression" for c in changes)
+    lines = [f"against baseline {baseline['path']}: {regressions} regression(s), {len(changes)} change(s)"]
+    for c in changes:
+        lines.append(f"  {c['kind'].upper() if c['kind'] == 'regression' else c['kind']}: {c['claim']} on "
+                     f"{c['model']}: {c['before']} → {c['after']}; {c['detail']}")
     return lines
 
 

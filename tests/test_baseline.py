@@ -1,0 +1,125 @@
+"""Baselines: a run compared with an earlier claims.json reports regressions, improvements, new and
+removed claims, in the summary, claims.json and the reports, and fails under --fail-on-regression."""
+import copy
+import json
+
+import pytest
+
+from whisper_claims.baseline import compare, tolerances
+from whisper_claims.registry import load_registry
+from toyproject import claims_json, output, run, write_thresholds
+
+
+def document(rows, claims=("a", "b")):
+    return {"claims": {c: {"key_metric": "m"} for c in claims},
+            "rows": [{"claim": c, "model": m, "status": s, "reason": "why" if s != "holds" else "",
+                      "metrics": {"m": {"value": v}}} for c, m, s, v in rows]}
+
+
+def kinds(changes):
+    return sorted((c.kind, c.claim, c.model) for c in changes)
+
+
+def test_held_then_fails_or_errors_is_a_regression():
+    before = document([("a", "tiny", "holds", 0.9), ("b", "tiny", "holds", 0.9)])
+    after = document([("a", "tiny", "fails", 0.2), ("b", "tiny", "error", None)])
+    changes = compare(before, after, {"a": None, "b": None})
+    assert kinds(changes) == [("regression", "a", "tiny"), ("regression", "b", "tiny")]
+    assert changes[0].before == "holds" and changes[0].after == "fails" and changes[0].detail == "why"
+
+
+def test_fails_then_holds_is_an_improvement():
+    changes = compare(document([("a", "base", "fails", 0.1)]), document([("a", "base", "holds", 0.9)]), {})
+    assert kinds(changes) == [("improvement", "a", "base")]
+
+
+@pytest.mark.parametrize("moved, tolerance, expected", [
+    (0.05, 0.1, []), (0.15, 0.1, ["regression"]), (-0.15, 0.1, ["regression"]), (5.0, None, []),
+])
+def test_key_metric_drift_beyond_its_tolerance_is_a_regression(moved, tolerance, expected):
+    before = document([("a", "tiny", "holds", 0.6)])
+    after = document([("a", "tiny", "holds", 0.6 + moved)])
+    changes = compare(before, after, {"a": tolerance})
+    assert [c.kind for c in changes] == expected
+    if expected:
+        assert "tolerance 0.1" in changes[0].detail
+
+
+def test_drift_is_checked_on_failing_claims_too():
+    before = document([("a", "tiny", "fails", 0.1)])
+    assert kinds(compare(before, document([("a", "tiny", "fails", 0.4)]), {"a": 0.1})) == [("regression", "a", "tiny")]
+
+
+def test_new_and_removed_claims_and_skips():
+    before = document([("a", "tiny", "holds", 0.9), ("b", "tiny", "skipped", None)], claims=("a", "b"))
+    after = document([("a", "tiny", "skipped", None), ("b", "tiny", "fails", 0.1), ("c", "tiny", "holds", 1)],
+                     claims=("b", "c"))
+    assert kinds(compare(before, after, {})) == [("new", "c", "*"), ("removed", "a", "*")]
+
+
+def test_unchanged_run_has_no_changes():
+    doc = document([("a", "tiny", "holds", 0.9), ("b", "large-v3", "fails", 0.1)])
+    assert compare(doc, copy.deepcopy(doc), {"a": 0.0, "b": 0.0}) == []
+
+
+def test_tolerances_come_from_the_key_metric():
+    registry = load_registry()
+    drift = tolerances(registry)
+    assert set(drift) == set(registry)
+    for claim_id, spec in registry.items():
+        assert drift[claim_id] == spec.metrics[spec.key_metric].tolerance
+
+
+# -- through pytest ------------------------------------------------------------------------------
+
+
+def test_a_run_against_its_own_baseline_reports_no_change(project, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    run(project, "--whisper-models", "random:tiny", f"--claims-report={first}").assert_outcomes(passed=1)
+    result = run(project, "--whisper-models", "random:tiny", f"--claims-report={second}",
+                 f"--claims-baseline={first / 'claims.json'}", "--fail-on-regression")
+    assert result.ret == 0
+    assert "0 regression(s), 0 change(s)" in output(result)
+    assert claims_json(second)["baseline"]["changes"] == []
+
+
+def test_drift_is_reported_and_fails_only_under_fail_on_regression(project, tmp_path):
+    write_thresholds(project, text=(project.path / "thresholds.toml").read_text() + "tolerance = 10\n")
+    first = tmp_path / "first"
+    run(project, "--whisper-models", "random:tiny", f"--claims-report={first}").assert_outcomes(passed=1)
+    toml = (project.path / "thresholds.toml").read_text().replace("scale = 1", "scale = 2")
+    write_thresholds(project, text=toml)  # width 384 → 768: still holds, moved beyond 10
+    baseline = f"--claims-baseline={first / 'claims.json'}"
+    second = tmp_path / "second"
+    result = run(project, "--whisper-models", "random:tiny", baseline, f"--claims-report={second}")
+    assert result.ret == 0
+    assert "REGRESSION: toy on random:tiny: holds → holds; width moved 384 → 768" in output(result)
+    (change,) = claims_json(second)["baseline"]["changes"]
+    assert change["kind"] == "regression"
+    assert "regression" in (second / "claims.md").read_text() and "REGRESSION" in (second / "report.html").read_text()
+
+    failing = run(project, "--whisper-models", "random:tiny", baseline, "--fail-on-regression")
+    failing.assert_outcomes(passed=1)
+    assert failing.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_held_then_fails_through_pytest(project, tmp_path):
+    first = tmp_path / "first"
+    run(project, "--whisper-models", "random:tiny", f"--claims-report={first}").assert_outcomes(passed=1)
+    write_thresholds(project, threshold=1000)
+    result = run(project, "--whisper-models", "random:tiny", f"--claims-baseline={first / 'claims.json'}")
+    result.assert_outcomes(failed=1)
+    assert "REGRESSION: toy on random:tiny: holds → fails" in output(result)
+
+
+def test_bad_baselines_are_usage_errors(project, tmp_path):
+    missing = tmp_path / "nowhere.json"
+    result = run(project, f"--claims-baseline={missing}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"--claims-baseline: {missing}" in output(result)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": "other"}))
+    assert "schema 'other'" in output(run(project, f"--claims-baseline={bad}"))
+    result = run(project, "--fail-on-regression")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--fail-on-regression needs --claims-baseline" in output(result)
