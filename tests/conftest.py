@@ -1,5 +1,6 @@
 """Fixtures shared by the toolkit's tests."""
 import functools
+import gc
 import http.server
 import threading
 
@@ -71,3 +72,22 @@ def project(pytester, monkeypatch):
     toyproject.write_thresholds(pytester)
     toyproject.write_claim(pytester)
     return pytester
+
+
+@pytest.fixture(scope="module")
+def registry():
+    """The project's claims registry (claims/thresholds.toml)."""
+    from whisper_claims.registry import load_registry
+
+    return load_registry()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Random weights with tiny's dimensions: the negative control of every claim."""
+    from whisper_claims.models import open_model
+
+    loaded = open_model("random:tiny")
+    yield loaded
+    del loaded
+    gc.collect()

@@ -1,6 +1,5 @@
 """The encoder claims: chopping and padding features against plain code, the scores on the post's own
 transcripts, and the controls — every claim fails on random weights, and holds where it must."""
-import gc
 import math
 
 import pytest
@@ -13,8 +12,7 @@ from whisper_claims.encoder_claims import (band_scores, chop_scores, clip_run, e
                                            enc_relevance_local, enc_window, end_share, window_scores)
 from whisper_claims.inference import chop, encode, padding_features, transcribe_features
 from whisper_claims.memo import per_model
-from whisper_claims.models import open_model, random_model
-from whisper_claims.registry import load_registry
+from whisper_claims.models import random_model
 from whisper_claims.verdict import Measurement, judge
 
 HOT_ONES = "blog/encoder/Hot_ones.wav"
@@ -38,19 +36,6 @@ POST_CHOPPED = {
     "enc-chop-start": "The show where celebrities answer hot questions while feeding even hotter wings.",
     "enc-chop-mid": "hot ones. The show where celebrities while feeding even hotter wings.",
 }
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return load_registry()
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    loaded = open_model("random:tiny")
-    yield loaded
-    del loaded
-    gc.collect()
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,20 @@ Each function takes the model and the claim's ``params`` from ``claims/threshold
 """
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import numpy as np
+import torch
 from scipy.stats import mannwhitneyu
 from whisper.model import Whisper
+from whisper.tokenizer import Tokenizer
 
+from .audio import log_mel
+from .decoder_corpus import DEFAULT_CORPUS, context, load_corpus, tokenize
+from .decoder_neurons import neuron_module, rank_neurons, shuffled_labels, token_activations, top_positions
 from .embeddings import nearest_tokens, pair_cosines, single_token
-from .inference import tokenizer_for
+from .inference import encode, next_token_logits, padding_features, tokenizer_for
+from .memo import per_model
 from .verdict import Measurement
 
 
@@ -70,4 +78,244 @@ def dec_embed_sound(model: Whisper, *, neighbour_checks: list[dict], rhyme_pairs
         "median_cosine_crossed": float(np.median(crossed)),
         "auc": float(test.statistic / (len(rhyme) * len(crossed))),
     }
+    return Measurement(metrics, evidence, artifacts={"embedding_neighbours": evidence["neighbours"]})
+
+
+# -- dec-bigram -----------------------------------------------------------------------------------------
+
+
+def bigram_prompt(tokenizer: Tokenizer, text: str) -> list[int]:
+    """The post's prompt: the tokenizer's start sequence, then the single token ``text``.
+
+    The start sequence is ``<|startoftranscript|><|en|><|transcribe|>`` for multilingual models and
+    ``<|startoftranscript|>`` alone for English-only ones, which have no language or task tokens.
+    """
+    token = single_token(tokenizer, text)
+    if token is None:
+        raise ValueError(f"prompt {text!r} is not a single token in this tokenizer: {tokenizer.encode(text)}")
+    return [*tokenizer.sot_sequence, token]
+
+
+def top_text_tokens(logits: torch.Tensor, tokenizer: Tokenizer, n: int) -> list[tuple[int, str, float]]:
+    """``(token id, decoded text, logit)`` of the ``n`` text tokens (ids below ``<|endoftext|>``) with the
+    highest logits, highest first."""
+    values, ids = logits[: tokenizer.eot].float().topk(n)
+    return [(int(i), tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids)]
+
+
+def jaccard(a: Sequence[int], b: Sequence[int]) -> float:
+    """|A ∩ B| / |A ∪ B| of two token lists taken as sets."""
+    a, b = set(a), set(b)
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def _first_token_distribution(model: Whisper, features: torch.Tensor, tokenizer: Tokenizer,
+                              prompt: list[int], n: int) -> dict:
+    logits = next_token_logits(model, features, prompt).float()
+    probabilities = logits.softmax(-1)
+    top = top_text_tokens(logits, tokenizer, n)
+    return {
+        "prompt_tokens": prompt,
+        "top": [{"token": text, "logit": round(logit, 4), "probability": round(float(probabilities[i]), 6)}
+                for i, text, logit in top],
+        # how much of the next-token probability goes to text at all (the rest: timestamps, specials)
+        "text_probability": round(float(probabilities[: tokenizer.eot].sum()), 6),
+        "top_ids": [i for i, _, _ in top],
+    }
+
+
+def dec_bigram(model: Whisper, *, prompts: list[dict], evidence_prompts: Sequence[dict] = (),
+               top: int = 20) -> Measurement:
+    """With padding-only audio the decoder falls back on bigrams: ' very' → much, well, good.
+
+    The encoder sees 30 s of zero samples (``padding_features``); the decoder gets the post's prompt
+    (``bigram_prompt``) and the logits at its last position, text tokens only, give the top ``top``
+    tokens, compared after stripping (case kept).
+
+    Parameters
+    ----------
+    prompts : list of dict
+        ``{metric, prompt, expected}``: the metric counts how many of ``expected`` are among the stripped
+        top tokens after the single token ``prompt``.
+    evidence_prompts : list of dict
+        ``{prompt, expected}``: recorded (and drawn) the same way, never judged (the post's 'Sun').
+
+    Metrics
+    -------
+    One per prompt, and ``max_unprompted_jaccard``: the largest Jaccard overlap, over the judged
+    prompts, between a prompt's top token ids and those after the start sequence alone. A decoder that
+    ignored the prompt and only answered from a fixed prior would give 1.
+    """
+    tokenizer = tokenizer_for(model)
+    features = padding_features(model)
+    unprompted = _first_token_distribution(model, features, tokenizer, list(tokenizer.sot_sequence), top)
+    metrics: dict[str, float] = {}
+    evidence: dict = {
+        "audio": "padding: 30 s of zero samples",
+        "unprompted": unprompted,
+        # what transcription itself starts from (DECODING: no timestamps): Whisper's " you" on silence
+        "unprompted_no_timestamps": _first_token_distribution(
+            model, features, tokenizer, list(tokenizer.sot_sequence_including_notimestamps), top),
+        "prompts": {},
+    }
+    tops: dict[str, list[int]] = {}
+    for entry in [*prompts, *evidence_prompts]:
+        prompt = bigram_prompt(tokenizer, entry["prompt"])
+        found_top = top_text_tokens(next_token_logits(model, features, prompt), tokenizer, top)
+        stripped = [text.strip() for _, text, _ in found_top]
+        found = [word for word in entry["expected"] if word in stripped]
+        ids = [i for i, _, _ in found_top]
+        tops[entry["prompt"]] = ids
+        evidence["prompts"][entry["prompt"]] = {
+            "judged": "metric" in entry,
+            "prompt_tokens": prompt,
+            "expected": list(entry["expected"]),
+            "found": found,
+            "top": [{"token": text, "logit": round(logit, 4)} for _, text, logit in found_top],
+            "jaccard_with_unprompted": round(jaccard(ids, unprompted["top_ids"]), 4),
+        }
+        if "metric" in entry:
+            metrics[entry["metric"]] = float(len(found))
+    judged = [entry["prompt"] for entry in prompts]
+    metrics["max_unprompted_jaccard"] = max(jaccard(tops[p], unprompted["top_ids"]) for p in judged)
+    evidence["pairwise_jaccard"] = {f"{a!r} / {b!r}": round(jaccard(tops[a], tops[b]), 4)
+                                    for i, a in enumerate(judged) for b in judged[i + 1:]}
+    artifacts = {"top_logits": {p: e["top"] for p, e in evidence["prompts"].items()}}
+    return Measurement(metrics, evidence, artifacts)
+
+
+# -- dec-neuron-semantic ----------------------------------------------------------------------------------
+
+# ``speech(text)``: a 16 kHz mono float32 waveform of ``text`` said aloud, at most 30 s long
+Speech = Callable[[str], np.ndarray]
+
+
+def _padding_activations(model: Whisper, sequences: list[tuple[int, ...]], skip: int, layer: int,
+                         key: tuple) -> np.ndarray:
+    """Every sequence decoded against padding features; computed once per model, layer and corpus ``key``."""
+    return per_model(model, ("decoder_neurons", "padding", layer, key),
+                     lambda: token_activations(model, sequences, padding_features(model), layer=layer, skip=skip,
+                                               batch_size=128))
+
+
+def _speech_activations(model: Whisper, sentences: Sequence[str], sequences: list[tuple[int, ...]], skip: int,
+                        layer: int, speech: Speech, chunk: int = 16) -> np.ndarray:
+    """Each sentence decoded against the encoder output of its own audio, ``chunk`` sentences at a time."""
+    rows = []
+    for start in range(0, len(sentences), chunk):
+        texts = sentences[start: start + chunk]
+        mels = torch.cat([log_mel(speech(text), model, source=f"speech for {text!r}") for text in texts])
+        features = encode(model, mels)
+        rows.append(token_activations(model, sequences[start: start + chunk], features, layer=layer, skip=skip))
+    return np.concatenate(rows, axis=0)
+
+
+def _examples(acts: np.ndarray, table, sentences: Sequence[str], tokenizer: Tokenizer, in_category: np.ndarray,
+              neuron: int, top: int) -> list[dict]:
+    out = []
+    for position in top_positions(acts, table.tokens, in_category, neuron, top):
+        s, w = int(table.sentence[position]), int(table.word[position])
+        out.append({"token": tokenizer.decode([int(table.tokens[position])]),
+                    "word": sentences[s].split()[w],
+                    "context": context(sentences, s, w),
+                    "activation": round(float(acts[position, neuron]), 4),
+                    "in_category": bool(in_category[position])})
+    return out
+
+
+def dec_neuron_semantic(model: Whisper, *, corpus: str = DEFAULT_CORPUS, layer: int = 0, top: int = 20,
+                        expected_neurons: dict[str, int] | None = None, speech: Speech | None = None,
+                        shuffles: int = 1) -> Measurement:
+    """First-layer decoder neurons are semantic: for food, numbers and motion verbs, some neuron's
+    highest-activating tokens are mostly words of that category.
+
+    Every sentence of the corpus (``decoder_corpus.load_corpus``) is teacher-forced after the start
+    sequence and ``<|notimestamps|>``; ``decoder.blocks.{layer}.mlp.1`` (post-GELU neurons) is read at
+    every text token. Neurons are ranked per category by ``decoder_neurons.rank_neurons``: the share of
+    in-category token types among a neuron's ``top`` highest-activating types.
+
+    Parameters
+    ----------
+    corpus : str or path
+        A corpus data file (a name under ``whisper_claims/data/`` or a path).
+    expected_neurons : dict, optional
+        ``{category: neuron}``: the post's neuron for each category (tiny's 10, 12, 14).
+    speech : callable, optional
+        ``speech(text) -> np.ndarray``, a 16 kHz mono float32 waveform of the sentence (≤ 30 s). Every
+        sentence is then also decoded against its own audio, and each metric takes the worse of the two
+        conditions. Without it only padding audio (30 s of zero samples) is used. Costs one encoder
+        pass per sentence.
+    shuffles : int
+        Chance baselines recorded as evidence: the best share after moving the category labels to
+        other token ids at random (``decoder_neurons.shuffled_labels``), seeds 0 … shuffles − 1.
+
+    Metrics
+    -------
+    ``<category>_best_share``: the best neuron's share (the lowest over audio conditions);
+    ``neuron<n>_<category>_rank``: rank of neuron n for its category, 1 = best (the highest over
+    audio conditions).
+    """
+    expected_neurons = dict(expected_neurons or {})
+    data = load_corpus(corpus)
+    unknown = sorted(set(expected_neurons) - set(data.categories))
+    if unknown:
+        raise ValueError(f"expected_neurons names unknown categories {unknown}; "
+                         f"categories are {sorted(data.categories)}")
+    n_neurons = model.decoder.blocks[layer].mlp[0].out_features
+    outside = {c: n for c, n in expected_neurons.items() if not 0 <= n < n_neurons}
+    if outside:
+        raise ValueError(f"expected_neurons {outside}: {neuron_module(layer)} has neurons 0 to {n_neurons - 1}")
+    tokenizer = tokenizer_for(model)
+    table = tokenize(tokenizer, data.sentences, data.categories)
+    sequences = [table.prefix + tokens for tokens in table.sentence_tokens]
+    skip = len(table.prefix)
+
+    conditions = {"padding": _padding_activations(model, sequences, skip, layer, (data.sha256, tuple(table.prefix)))}
+    if speech is not None:
+        conditions["speech"] = _speech_activations(model, data.sentences, sequences, skip, layer, speech)
+
+    metrics: dict[str, float] = {}
+    evidence: dict = {
+        "module": neuron_module(layer),
+        "corpus": {"name": data.name, "sha256": data.sha256, "sentences": len(data.sentences),
+                   "words": len(data.words), "token_positions": len(table), "sources": data.sources,
+                   "category_words": {c: len(w) for c, w in data.categories.items()},
+                   "examples": list(data.sentences[:: max(1, len(data.sentences) // 8)])},
+        "conditions": list(conditions),
+        "speech": "matching speech from the given synthesizer" if speech else "not given: padding audio only",
+        "top": top,
+    }
+    for category in data.categories:
+        labels = table.labels[category]
+        shares, ranks, per_condition = [], [], {}
+        for condition, acts in conditions.items():
+            ranking = rank_neurons(acts, table.tokens, labels, top)
+            best = ranking.best
+            chance = [float(rank_neurons(acts, table.tokens, shuffled_labels(table.tokens, labels, seed), top)
+                            .share.max()) for seed in range(shuffles)]
+            record = {
+                "best_neuron": best,
+                "share": float(ranking.share[best]),
+                "auroc": round(float(ranking.auroc[best]), 4),
+                "base_rate_types": round(ranking.base_rate, 4),
+                "base_rate_positions": round(ranking.base_rate_positions, 4),
+                "enrichment": round(float(ranking.share[best]) / ranking.base_rate, 3),
+                "n_types": ranking.n_types,
+                "chance_best_share": chance,
+                "best_neurons": [{"neuron": int(n), "share": float(ranking.share[n]),
+                                  "auroc": round(float(ranking.auroc[n]), 4)} for n in ranking.order[:5]],
+                "top_tokens": _examples(acts, table, data.sentences, tokenizer, labels, best, top),
+            }
+            shares.append(float(ranking.share[best]))
+            if category in expected_neurons:
+                neuron = expected_neurons[category]
+                ranks.append(ranking.rank(neuron))
+                record["expected_neuron"] = {
+                    "neuron": neuron, "rank": ranking.rank(neuron), "share": float(ranking.share[neuron]),
+                    "top_tokens": _examples(acts, table, data.sentences, tokenizer, labels, neuron, top)}
+            per_condition[condition] = record
+        metrics[f"{category}_best_share"] = min(shares)
+        if category in expected_neurons:
+            metrics[f"neuron{expected_neurons[category]}_{category}_rank"] = float(max(ranks))
+        evidence[category] = per_condition
     return Measurement(metrics, evidence)

@@ -128,9 +128,43 @@ def transcripts(data: dict[str, str], path: Path, title: str) -> str:
     return "Transcripts side by side (first lines of each)."
 
 
+def _token_bars(panels: dict[str, list[dict]], value: str, path: Path, title: str, panel_title: str,
+                ylabel: str) -> None:
+    """One bar chart per panel, stacked: x = tokens (as displayed, leading spaces stripped, in order),
+    y = each entry's ``value``."""
+    import matplotlib.pyplot as plt
+
+    # laid out when saved, inside _save's filter: tokens of any script lack glyphs in the default font
+    figure, axes = plt.subplots(len(panels), 1, figsize=(8.0, 2.7 * len(panels)), squeeze=False, layout="tight")
+    for ax, (label, entries) in zip(axes[:, 0], panels.items()):
+        # repr(): a label's leading space and unprintable bytes stay visible
+        names = [repr(e["token"].strip())[1:-1] or repr(e["token"]) for e in entries]
+        ax.bar(range(len(entries)), [e[value] for e in entries], color="tab:blue")
+        ax.set_xticks(range(len(entries)))
+        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_title(panel_title.format(label=label.strip()), fontsize=9)
+    figure.suptitle(title, fontsize=9)
+    _save(figure, path)
+
+
+def top_logits(data: dict[str, list[dict]], path: Path, title: str) -> str:
+    """``{prompt: [{"token", "logit"}, …]}``: the post's "top logits when prompted with …" plots."""
+    _token_bars(data, "logit", path, title, "top logits when prompted with '{label}' (padding audio)", "Logit value")
+    return "Top next-token logits on padding audio after each prompt token, like the post's bigram plots."
+
+
+def embedding_neighbours(data: dict[str, list[dict]], path: Path, title: str) -> str:
+    """``{query: [{"token", "cosine"}, …]}``: the post's "nearest token embeddings to …" plots."""
+    _token_bars(data, "cosine", path, title, "nearest token embeddings to '{label}'", "cosine similarity")
+    return "Nearest tokens by cosine in the decoder's token embedding, like the post's embedding plots."
+
+
 DRAWERS: dict[str, Callable[[Any, Path, str], str]] = {
     "relevance_map": relevance_map,
     "band_mass_curve": band_mass_curve,
     "recall_curve": recall_curve,
     "transcripts": transcripts,
+    "top_logits": top_logits,
+    "embedding_neighbours": embedding_neighbours,
 }

@@ -1,0 +1,28 @@
+"""The post's section 2, "Encoder MLP neurons and features are phonetic", on a corpus of synthesized
+sentences whose every 20 ms frame carries its phoneme (espeak-ng; see whisper_claims.stimuli)."""
+import pytest
+
+from whisper_claims.phonetic_claims import enc_neuron_phoneme, enc_neuron_table, enc_polysemantic
+
+pytestmark = pytest.mark.encoder
+
+
+@pytest.mark.slow
+@pytest.mark.claim("enc-neuron-phoneme")
+def test_the_majority_of_neurons_activate_on_a_specific_phonetic_sound(whisper_model, check_claim):
+    """Maximally activating examples of most blocks.2.mlp.1 neurons share one phoneme."""
+    check_claim(enc_neuron_phoneme, whisper_model)
+
+
+@pytest.mark.slow
+@pytest.mark.claim("enc-neuron-table")
+def test_the_posts_neuron_table_replicates(whisper_model, asset, check_claim):
+    """Neuron 0 is 'm', 1 'j/ch/sh', 3 'c/q', …, and each responds to the post's own clips."""
+    check_claim(enc_neuron_table, whisper_model, resolve=asset)
+
+
+@pytest.mark.slow
+@pytest.mark.claim("enc-polysemantic")
+def test_neurons_respond_to_different_sounds_at_different_activations(whisper_model, check_claim):
+    """Neuron 3 is 'c' at the top of its range and 'g' only below."""
+    check_claim(enc_polysemantic, whisper_model)

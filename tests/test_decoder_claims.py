@@ -1,0 +1,539 @@
+"""Controls of the claims dec-bigram and dec-neuron-semantic: both fail on random weights and hold where
+planted; the neuron ranking, the corpus and the hooked activations against plain code."""
+import copy
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from whisper.model import ModelDimensions
+from whisper.tokenizer import get_tokenizer
+
+from whisper_claims.decoder_claims import (bigram_prompt, dec_bigram, dec_embed_sound, dec_neuron_semantic, jaccard,
+                                           top_text_tokens)
+from whisper_claims.decoder_corpus import DATA, context, expand, load_corpus, normalize_word, tokenize
+from whisper_claims.decoder_neurons import (neuron_module, rank_neurons, shuffled_labels, token_activations,
+                                            top_positions)
+from whisper_claims.figures import draw_figures, matplotlib_available
+from whisper_claims.hooks import capture
+from whisper_claims.inference import next_token_logits, padding_features, tokenizer_for
+from whisper_claims.models import LoadedModel, random_model
+from whisper_claims.verdict import judge
+
+pytestmark = pytest.mark.control
+
+BIGRAM_METRICS = ("very_continuations", "traffic_continuations", "good_continuations")
+NEURON_RANKS = ("neuron10_food_rank", "neuron12_numbers_rank", "neuron14_motion_rank")
+SHARES = ("food_best_share", "numbers_best_share", "motion_best_share")
+# a Whisper small enough to build and run in milliseconds: 24 encoder frames (0.48 s of audio), 16 text positions
+SMALL = ModelDimensions(n_mels=80, n_audio_ctx=24, n_audio_state=32, n_audio_head=4, n_audio_layer=1,
+                        n_vocab=51865, n_text_ctx=16, n_text_state=32, n_text_head=4, n_text_layer=3)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus()
+
+
+def measure(function, loaded, spec, **overrides):
+    measured = function(loaded.model, **{**spec.params, **overrides})
+    return measured, judge(spec, loaded.info, measured)
+
+
+# -- the registry entries ------------------------------------------------------------------------------
+
+
+def test_registry_entries_match_the_claim_functions(registry):
+    bigram = registry["dec-bigram"]
+    assert {p["metric"] for p in bigram.params["prompts"]} | {"max_unprompted_jaccard"} == set(bigram.metrics)
+    assert [p["prompt"] for p in bigram.params["prompts"]] == [" very", " traffic", " Good"]
+    assert [bigram.metrics[m].threshold for m in BIGRAM_METRICS] == [3, 2, 3]
+    neurons = registry["dec-neuron-semantic"]
+    assert neurons.params["expected_neurons"] == {"food": 10, "numbers": 12, "motion": 14}
+    assert set(neurons.metrics) == set(SHARES) | set(NEURON_RANKS)
+    for name in NEURON_RANKS:
+        assert neurons.metrics[name].applies_to == ("tiny",)
+    for name in SHARES:
+        assert neurons.metrics[name].applies_to is None and neurons.metrics[name].threshold == 0.5
+
+
+# -- dec-bigram: the prompt and the top tokens ---------------------------------------------------------------
+
+
+def test_bigram_prompt_multilingual():
+    tokenizer = get_tokenizer(True, language="en", task="transcribe")
+    # the post's <|startoftranscript|><|en|><|transcribe|> + token (ids from reference-data.md)
+    assert bigram_prompt(tokenizer, " very") == [50258, 50259, 50359, 588]
+    assert bigram_prompt(tokenizer, " traffic") == [50258, 50259, 50359, 6419]
+    assert bigram_prompt(tokenizer, " Good") == [50258, 50259, 50359, 2205]
+    assert bigram_prompt(tokenizer, "Sun") == [50258, 50259, 50359, 42455]
+
+
+def test_bigram_prompt_english_only():
+    tokenizer = get_tokenizer(multilingual=False)
+    # no language or task tokens: <|startoftranscript|> + token
+    assert tokenizer.sot_sequence == (50257,)
+    assert bigram_prompt(tokenizer, " very") == [50257, tokenizer.encode(" very")[0]]
+    assert len(bigram_prompt(tokenizer, "Sun")) == 2
+
+
+def test_bigram_prompt_must_be_one_token():
+    tokenizer = get_tokenizer(True, language="en", task="transcribe")
+    with pytest.raises(ValueError, match="not a single token"):
+        bigram_prompt(tokenizer, " xylophonically")
+
+
+def test_top_text_tokens_leave_out_special_tokens():
+    tokenizer = get_tokenizer(True, language="en", task="transcribe")
+    logits = torch.zeros(51865)
+    logits[tokenizer.eot:] = 100.0  # <|endoftext|>, languages, timestamps
+    logits[709] = 5.0  # ' much'
+    logits[731] = 4.0
+    top = top_text_tokens(logits, tokenizer, 3)
+    assert [t[0] for t in top[:2]] == [709, 731]
+    assert top[0][1] == " much" and top[0][2] == 5.0
+    assert all(t[0] < tokenizer.eot for t in top)
+
+
+def test_jaccard():
+    assert jaccard([1, 2, 3], [1, 2, 3]) == 1.0
+    assert jaccard([1, 2], [3, 4]) == 0.0
+    assert jaccard([1, 2, 3], [2, 3, 4]) == 0.5
+    assert jaccard([1, 1, 2], [2, 1]) == 1.0
+
+
+# -- dec-bigram: controls ------------------------------------------------------------------------------------
+
+
+def test_bigram_does_not_hold_on_random_weights(tiny, registry):
+    measured, verdict = measure(dec_bigram, tiny, registry["dec-bigram"])
+    assert verdict.status == "fails"
+    for name in BIGRAM_METRICS:
+        assert verdict.metric(name).passed is False, name
+    evidence = measured.evidence
+    assert list(evidence["prompts"]) == [" very", " traffic", " Good", "Sun"]
+    assert evidence["prompts"]["Sun"]["judged"] is False and "Sun" not in str(measured.metrics)
+    for entry in evidence["prompts"].values():
+        assert len(entry["top"]) == 20
+        logits = [t["logit"] for t in entry["top"]]
+        assert logits == sorted(logits, reverse=True)
+    assert evidence["prompts"][" very"]["prompt_tokens"] == [50258, 50259, 50359, 588]
+    unprompted = evidence["unprompted"]
+    assert unprompted["prompt_tokens"] == [50258, 50259, 50359] and len(unprompted["top"]) == 20
+    assert evidence["unprompted_no_timestamps"]["prompt_tokens"] == [50258, 50259, 50359, 50363]
+    assert 0 < unprompted["text_probability"] <= 1
+    probabilities = [t["probability"] for t in unprompted["top"]]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1
+    assert set(measured.artifacts["top_logits"]) == {" very", " traffic", " Good", "Sun"}
+
+
+def test_bigram_on_an_english_only_model(registry):
+    # English-only vocabulary (51864 tokens), small dimensions: no language or task tokens in the prompt
+    model = random_model("tiny", seed=1, dims=replace(SMALL, n_vocab=51864))
+    assert not model.is_multilingual
+    measured = dec_bigram(model, **registry["dec-bigram"].params)
+    very = get_tokenizer(multilingual=False).encode(" very")
+    assert measured.evidence["prompts"][" very"]["prompt_tokens"] == [50257, *very]
+    assert measured.evidence["unprompted"]["prompt_tokens"] == [50257]
+    assert measured.evidence["unprompted_no_timestamps"]["prompt_tokens"] == [50257, 50362]
+    assert all(t["token"] for t in measured.evidence["unprompted"]["top"])
+
+
+def final_states(model, prompts):
+    """The decoder's final LayerNorm output at the last position of each prompt, on padding audio."""
+    states = []
+    for prompt in prompts:
+        with capture(model, "decoder.ln") as records:
+            next_token_logits(model, padding_features(model), prompt)
+        states.append(records["decoder.ln"][0][0, -1])
+    return torch.stack(states)
+
+
+@pytest.fixture(scope="module")
+def planted_bigrams(tiny, registry):
+    """random:tiny whose output embedding makes each prompt's continuations its top tokens, and only there.
+
+    Only the rows of continuation tokens change; none of them is in a prompt, so the decoder's hidden
+    states are unchanged and each row can be solved for: logit 30 after its own prompt, 0 after the others.
+    """
+    model = copy.deepcopy(tiny.model)
+    tokenizer = tokenizer_for(model)
+    params = registry["dec-bigram"].params
+    entries = [*params["prompts"], *params["evidence_prompts"]]
+    prompts = [bigram_prompt(tokenizer, e["prompt"]) for e in entries]
+    prompts += [list(tokenizer.sot_sequence), list(tokenizer.sot_sequence_including_notimestamps)]
+    states = final_states(model, prompts).double()  # [n_prompts, n_text_state]
+    weight = model.decoder.token_embedding.weight
+    with torch.no_grad():
+        for i, entry in enumerate(entries[:3]):
+            for word in entry["expected"]:
+                target = torch.zeros(len(prompts), dtype=torch.float64)
+                target[i] = 30.0
+                token, = tokenizer.encode(" " + word)
+                weight[token] = torch.linalg.lstsq(states, target[:, None]).solution[:, 0].float()
+    return LoadedModel(model, tiny.info)
+
+
+def test_bigram_holds_for_planted_continuations(planted_bigrams, registry):
+    spec = registry["dec-bigram"]
+    measured, verdict = measure(dec_bigram, planted_bigrams, spec)
+    assert verdict.status == "holds", verdict.describe()
+    for entry in spec.params["prompts"]:
+        found = measured.evidence["prompts"][entry["prompt"]]
+        assert found["found"] == entry["expected"]
+        assert measured.metrics[entry["metric"]] == len(entry["expected"])
+        # the planted tokens lead, at about the planted logit
+        leaders = [t["token"].strip() for t in found["top"][: len(entry["expected"])]]
+        assert sorted(leaders) == sorted(entry["expected"])
+        assert all(abs(t["logit"] - 30) < 0.1 for t in found["top"][: len(entry["expected"])])
+    # the unprompted distribution did not change: no planted token there
+    planted = {w for e in spec.params["prompts"] for w in e["expected"]}
+    assert not planted & {t["token"].strip() for t in measured.evidence["unprompted"]["top"]}
+    assert measured.metrics["max_unprompted_jaccard"] <= 0.5
+
+
+def test_bigram_fails_for_a_decoder_that_ignores_the_prompt(planted_bigrams, registry):
+    # a fixed prior that holds every continuation: the overlaps pass, the prompt is not used
+    model = copy.deepcopy(planted_bigrams.model)
+    tokenizer = tokenizer_for(model)
+    prior = torch.zeros(model.dims.n_vocab)
+    for entry in registry["dec-bigram"].params["prompts"]:
+        for word in entry["expected"]:
+            prior[tokenizer.encode(" " + word)[0]] = 10.0
+    model.logits = lambda tokens, features: prior.expand(1, tokens.shape[1], -1)
+    measured, verdict = measure(dec_bigram, LoadedModel(model, planted_bigrams.info), registry["dec-bigram"])
+    assert [verdict.metric(m).passed for m in BIGRAM_METRICS] == [True, True, True]
+    assert measured.metrics["max_unprompted_jaccard"] == 1.0
+    assert verdict.status == "fails" and verdict.reason == "not met: max_unprompted_jaccard"
+
+
+# -- dec-neuron-semantic: the corpus --------------------------------------------------------------------------
+
+
+def test_corpus_is_every_word_in_the_same_frames(corpus):
+    assert len(corpus.sentences) == corpus.repeats * len(corpus.words) >= 300
+    assert corpus.sentences == tuple(expand(list(corpus.frames), list(corpus.words), corpus.repeats))
+    assert load_corpus().sentences == corpus.sentences  # deterministic
+    assert len(set(corpus.words)) == len(corpus.words)
+    # the frames carry no category: category and filler words share them alike
+    category_words = {w for words in corpus.categories.values() for w in words}
+    frame_words = {normalize_word(w) for f in corpus.frames for w in f.replace("{word}", "").split()}
+    assert not frame_words & category_words
+    fillers = [w for w in corpus.words if normalize_word(w) not in category_words]
+    assert len(fillers) > 2 * len(corpus.words) // 3  # categories are a minority, each about a tenth
+    # the post's own examples (reference-data.md §4) are in their categories
+    assert {"steak", "cheese", "salad", "lunch", "rice", "dinner", "eating"} <= corpus.categories["food"]
+    assert {"15", "8th", "16th", "20th", "6th", "3,000", "4th"} <= corpus.categories["numbers"]
+    assert {"throw", "knock", "shaking", "drill", "brushing", "swept", "struck"} <= corpus.categories["motion"]
+    assert set(corpus.sources) == {"corpus", "food", "numbers", "motion"}
+    assert all(source.strip() for source in corpus.sources.values())
+
+
+def test_expand_spreads_words_over_frames():
+    frames = ["A {word}.", "{word} b.", "c {word} c."]
+    assert expand(frames, ["x", "y", "z", "w"], 1) == ["A x.", "Y b.", "c z c.", "A w."]
+    assert expand(frames, ["x"], 3) == ["A x.", "X b.", "c x c."]  # a word never twice in one frame
+    with pytest.raises(ValueError, match="repeats=4"):
+        expand(frames, ["x"], 4)
+
+
+@pytest.mark.parametrize("old, new, error", [
+    ('"ball", "box",', '"ball", "Pizza", "box",', r"fillers are category words: \['pizza'\]"),
+    ('"ball", "box",', '"ball", "box", "ball",', r"listed twice .*\['ball'\]"),
+    ('"I heard {word} twice."', '"I heard {word} and {word}."', "exactly one"),
+    ('"I heard {word} twice."', '"I heard the fifth {word}."',
+     r"frame words or fillers are category words: \['fifth'\]"),
+])
+def test_corpus_file_errors(tmp_path, old, new, error):
+    text = (DATA / "decoder_corpus.toml").read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(ValueError, match=error):
+        load_corpus(bad)
+
+
+@pytest.mark.parametrize("multilingual", [True, False])
+def test_tokenizing_word_by_word_matches_whole_sentences(corpus, multilingual):
+    tokenizer = get_tokenizer(multilingual, language="en", task="transcribe")
+    table = tokenize(tokenizer, corpus.sentences, corpus.categories)
+    for sentence, tokens in zip(corpus.sentences, table.sentence_tokens):
+        assert tuple(tokenizer.encode(" " + sentence)) == tokens
+    assert table.prefix == tuple(tokenizer.sot_sequence_including_notimestamps)
+    assert len(table) == sum(len(t) for t in table.sentence_tokens)
+    # every token of "8th" is a number; the frame's words are nothing
+    i = corpus.sentences.index(next(s for s in corpus.sentences if " 8th " in f" {s} " or "8th." in s))
+    rows = np.flatnonzero(table.sentence == i)
+    words = corpus.sentences[i].split()
+    for row in rows:
+        is_number = normalize_word(words[table.word[row]]) == "8th"
+        assert table.labels["numbers"][row] == is_number
+        assert not table.labels["food"][row] and not table.labels["motion"][row]
+
+
+def test_context_brackets_the_word():
+    sentences = ["Until the 8th year of the war."]
+    assert context(sentences, 0, 2) == "Until the [8th] year of the"
+    assert context(sentences, 0, 0, width=1) == "[Until] the"
+
+
+# -- dec-neuron-semantic: the ranking on constructed tables ----------------------------------------------------
+
+
+def constructed_table(seed=0, n_positions=3000, n_neurons=64, vocabulary=400, n_category=40):
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, vocabulary, n_positions)
+    in_category = tokens < n_category  # token ids 0..39 are the category
+    activations = rng.normal(size=(n_positions, n_neurons)).astype(np.float32)
+    return tokens, in_category, activations
+
+
+def test_ranking_finds_a_planted_category_neuron():
+    tokens, in_category, activations = constructed_table()
+    activations[:, 7] += 3.0 * in_category  # neuron 7 prefers the category
+    ranking = rank_neurons(activations, tokens, in_category, top=20)
+    assert ranking.best == 7 and ranking.rank(7) == 1
+    assert ranking.share[7] == 1.0 and ranking.auroc[7] > 0.95
+    assert ranking.base_rate == pytest.approx(0.1, abs=0.01)
+    others = np.delete(ranking.share, 7)
+    assert others.max() <= 0.4  # chance: 20 draws at a base rate of 0.1
+    top = top_positions(activations, tokens, in_category, 7, top=20)
+    assert len({tokens[p] for p in top}) == 20 and all(in_category[p] for p in top)
+    assert list(activations[top, 7]) == sorted(activations[top, 7], reverse=True)
+
+
+def test_shuffled_category_labels_give_no_enrichment():
+    tokens, in_category, activations = constructed_table()
+    activations[:, 7] += 3.0 * in_category
+    for seed in range(3):
+        shuffled = shuffled_labels(tokens, in_category, seed)
+        # the same number of category token ids, every position of an id labelled alike
+        assert len(np.unique(tokens[shuffled])) == len(np.unique(tokens[in_category]))
+        for token in np.unique(tokens)[:50]:
+            assert len(set(shuffled[tokens == token])) == 1
+        ranking = rank_neurons(activations, tokens, shuffled, top=20)
+        assert ranking.share.max() <= 0.45, seed
+        assert ranking.share[7] <= 0.35 and abs(ranking.auroc[7] - 0.5) < 0.2
+
+
+def test_a_neuron_of_one_frequent_token_does_not_fill_its_top_list():
+    tokens, in_category, activations = constructed_table()
+    activations[:, 3] += 5.0 * (tokens == 0)  # one category token only
+    ranking = rank_neurons(activations, tokens, in_category, top=20)
+    assert ranking.share[3] <= 0.3  # one type among 20, not 20 repeats of it
+
+
+def test_ranking_breaks_ties_by_auroc_then_index():
+    tokens = np.repeat(np.arange(40), 2)
+    in_category = tokens < 10
+    activations = np.zeros((80, 3), dtype=np.float32)
+    activations[:, 0] = in_category * 1.0
+    activations[:, 1] = in_category * 1.0 + (tokens == 15) * 2.0  # one non-category type on top
+    activations[:, 2] = in_category * 1.0
+    ranking = rank_neurons(activations, tokens, in_category, top=10)
+    assert list(ranking.order) == [0, 2, 1]
+    assert ranking.share[1] == 0.9
+
+
+def test_ranking_input_errors():
+    tokens, in_category, activations = constructed_table(n_positions=100)
+    with pytest.raises(ValueError, match="one of each per position"):
+        rank_neurons(activations[:50], tokens, in_category)
+    with pytest.raises(ValueError, match="need some of both"):
+        rank_neurons(activations, tokens, np.zeros(100, dtype=bool))
+    with pytest.raises(ValueError, match="need at least top=500"):
+        rank_neurons(activations, tokens, in_category, top=500)
+
+
+# -- dec-neuron-semantic: hooked activations against a plain computation --------------------------------------
+
+
+def plain_attention(x, source, attention, n_head, causal):
+    q = x @ attention.query.weight.T + attention.query.bias
+    k = source @ attention.key.weight.T
+    v = source @ attention.value.weight.T + attention.value.bias
+    batch, n_q, width = q.shape
+    split = lambda t: t.reshape(batch, t.shape[1], n_head, width // n_head).transpose(1, 2)
+    scores = split(q) @ split(k).transpose(-1, -2) / math.sqrt(width // n_head)
+    if causal:
+        scores = scores.masked_fill(torch.ones(n_q, n_q, dtype=torch.bool).triu(1), float("-inf"))
+    out = (scores.softmax(-1) @ split(v)).transpose(1, 2).reshape(batch, n_q, width)
+    return out @ attention.out.weight.T + attention.out.bias
+
+
+def plain_neurons(model, tokens, xa, layer):
+    """Block ``layer``'s post-GELU MLP neurons, written out from the weights."""
+    decoder = model.decoder
+    layer_norm = lambda t, ln: F.layer_norm(t, t.shape[-1:], ln.weight, ln.bias, ln.eps)
+    x = decoder.token_embedding.weight[tokens] + decoder.positional_embedding[: tokens.shape[1]]
+    for block in decoder.blocks[: layer + 1]:
+        x = x + plain_attention(layer_norm(x, block.attn_ln), layer_norm(x, block.attn_ln), block.attn,
+                                block.attn.n_head, causal=True)
+        x = x + plain_attention(layer_norm(x, block.cross_attn_ln), xa, block.cross_attn, block.cross_attn.n_head,
+                                causal=False)
+        hidden = layer_norm(x, block.mlp_ln) @ block.mlp[0].weight.T + block.mlp[0].bias
+        neurons = F.gelu(hidden)
+        x = x + neurons @ block.mlp[2].weight.T + block.mlp[2].bias
+    return neurons
+
+
+@pytest.mark.parametrize("layer, shared", [(0, True), (1, False)])  # one encoder output for all, or one each
+def test_hooked_activations_match_a_plain_computation(layer, shared):
+    model = random_model("tiny", seed=3, dims=SMALL)
+    g = torch.Generator().manual_seed(1)
+    sequences = [[50258, 50259, 50359, 50363, 400, 7, 912], [50258, 50259, 50359, 50363, 11], [50258, 3, 4, 5, 6]]
+    features = torch.randn(len(sequences), SMALL.n_audio_ctx, SMALL.n_audio_state, generator=g)
+    if shared:
+        features = features[0]
+    activations = token_activations(model, sequences, features, layer=layer, skip=1, batch_size=2)
+    assert activations.shape == (sum(len(s) - 1 for s in sequences), 4 * SMALL.n_text_state)
+    rows = 0
+    with torch.no_grad():
+        for i, sequence in enumerate(sequences):
+            xa = (features if shared else features[i])[None]
+            expected = plain_neurons(model, torch.tensor([sequence]), xa, layer)[0, 1:].numpy()
+            got = activations[rows: rows + len(sequence) - 1]
+            np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-4)
+            # and the full decoder's forward, hooked the same way, agrees
+            with capture(model, neuron_module(layer)) as records:
+                model.decoder(torch.tensor([sequence]), xa)
+            np.testing.assert_allclose(got, records[neuron_module(layer)][0][0, 1:].numpy(), atol=1e-5, rtol=1e-4)
+            rows += len(sequence) - 1
+
+
+def test_token_activations_input_errors():
+    model = random_model("tiny", seed=3, dims=SMALL)
+    with pytest.raises(ValueError, match="2 encoder outputs for 3 sequences"):
+        token_activations(model, [[1], [2], [3]], torch.zeros(2, 24, 32))
+    with pytest.raises(ValueError, match="context is 16"):
+        token_activations(model, [list(range(17))], torch.zeros(24, 32))
+
+
+# -- dec-neuron-semantic: controls on models -------------------------------------------------------------------
+
+
+def test_neuron_claim_does_not_hold_on_random_weights(tiny, registry):
+    measured, verdict = measure(dec_neuron_semantic, tiny, registry["dec-neuron-semantic"])
+    assert verdict.status == "fails"
+    assert [verdict.metric(m).passed for m in SHARES + NEURON_RANKS] == [False] * 6
+    for category in ("food", "numbers", "motion"):
+        record = measured.evidence[category]["padding"]
+        assert 0.05 < record["base_rate_types"] < 0.15  # reported beside the share
+        assert record["share"] < 0.5 and len(record["top_tokens"]) == 20
+        assert max(record["chance_best_share"]) < 0.5
+        assert record["expected_neuron"]["rank"] > 5
+        example = record["top_tokens"][0]
+        assert set(example) == {"token", "word", "context", "activation", "in_category"}
+        assert f"[{example['word']}]" in example["context"]
+    assert measured.evidence["conditions"] == ["padding"]
+    assert measured.evidence["module"] == "decoder.blocks.0.mlp.1"
+
+
+@pytest.fixture(scope="module")
+def planted_neurons(tiny, registry, corpus):
+    """random:tiny with food, number and motion tokens sharing one direction each in the token embedding,
+    read by neurons 10, 12 and 14."""
+    model = copy.deepcopy(tiny.model)
+    table = tokenize(tokenizer_for(model), corpus.sentences, corpus.categories)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        embedding = model.decoder.token_embedding.weight
+        first = model.decoder.blocks[0].mlp[0]
+        for category, neuron in registry["dec-neuron-semantic"].params["expected_neurons"].items():
+            direction = torch.randn(model.dims.n_text_state, generator=g)
+            direction = (direction - direction.mean()) / (direction - direction.mean()).norm()
+            embedding[torch.as_tensor(np.unique(table.tokens[table.labels[category]]))] += 0.3 * direction
+            first.weight[neuron] = 5.0 * direction
+            first.bias[neuron] = 0.0
+    return LoadedModel(model, tiny.info)
+
+
+def test_neuron_claim_holds_for_planted_neurons(planted_neurons, registry):
+    measured, verdict = measure(dec_neuron_semantic, planted_neurons, registry["dec-neuron-semantic"])
+    assert verdict.status == "holds", verdict.describe()
+    assert [measured.metrics[m] for m in NEURON_RANKS] == [1, 1, 1]
+    for category, neuron in (("food", 10), ("numbers", 12), ("motion", 14)):
+        record = measured.evidence[category]["padding"]
+        assert record["best_neuron"] == neuron and record["share"] >= 0.8
+        assert record["enrichment"] > 5
+        assert max(record["chance_best_share"]) < 0.5  # the labels, not the neuron, carry the result
+
+
+def fake_speech(text: str) -> np.ndarray:
+    """A deterministic 0.3 s, 16 kHz 'recording' of ``text``: a tone whose pitch depends on the text."""
+    pitch = 200 + 10 * (sum(map(ord, text)) % 64)
+    return (0.1 * np.sin(2 * np.pi * pitch * np.arange(4800) / 16000)).astype(np.float32)
+
+
+SMALL_CORPUS = """
+source = "a test corpus"
+[categories.food]
+source = "test"
+words = ["steak", "cheese", "rice"]
+[categories.numbers]
+source = "test"
+words = ["8th", "15", "two"]
+[categories.motion]
+source = "test"
+words = ["throw", "knocked", "shaking"]
+[corpus]
+repeats = 1
+frames = ["She said {word} again.", "I heard {word} twice."]
+[corpus.fillers]
+noun = ["house", "car", "book", "phone", "river", "music"]
+"""
+
+
+def test_speech_audio_is_a_second_condition(registry, tmp_path):
+    corpus = tmp_path / "small.toml"
+    corpus.write_text(SMALL_CORPUS, encoding="utf-8")
+    model = random_model("tiny", seed=2, dims=SMALL)  # small: one encoder pass per sentence
+    heard = []
+
+    def speech(text):
+        heard.append(text)
+        return fake_speech(text)
+
+    params = {**registry["dec-neuron-semantic"].params, "corpus": str(corpus), "top": 5, "shuffles": 0}
+    measured = dec_neuron_semantic(model, **params, speech=speech)
+    assert heard == list(load_corpus(corpus).sentences) and len(heard) == 15
+    assert measured.evidence["conditions"] == ["padding", "speech"]
+    assert measured.evidence["corpus"]["name"] == "small.toml"
+    for category in ("food", "numbers", "motion"):
+        shares = [measured.evidence[category][c]["share"] for c in ("padding", "speech")]
+        assert measured.metrics[f"{category}_best_share"] == min(shares)
+    ranks = [measured.evidence["food"][c]["expected_neuron"]["rank"] for c in ("padding", "speech")]
+    assert measured.metrics["neuron10_food_rank"] == max(ranks)
+    # the speech condition decodes against each sentence's own encoder output, not padding
+    padding_top = measured.evidence["food"]["padding"]["expected_neuron"]["top_tokens"]
+    speech_top = measured.evidence["food"]["speech"]["expected_neuron"]["top_tokens"]
+    assert [t["activation"] for t in padding_top] != [t["activation"] for t in speech_top]
+    # without speech: the padding condition alone, with the same numbers
+    alone = dec_neuron_semantic(model, **params)
+    assert alone.evidence["conditions"] == ["padding"]
+    assert alone.evidence["food"]["padding"] == measured.evidence["food"]["padding"]
+
+
+def test_unknown_expected_category_or_neuron_is_an_error(tiny, registry):
+    with pytest.raises(ValueError, match=r"unknown categories \['fruit'\]"):
+        measure(dec_neuron_semantic, tiny, registry["dec-neuron-semantic"], expected_neurons={"fruit": 3})
+    with pytest.raises(ValueError, match=r"\{'food': 1536\}: decoder.blocks.0.mlp.1 has neurons 0 to 1535"):
+        measure(dec_neuron_semantic, tiny, registry["dec-neuron-semantic"], expected_neurons={"food": 1536})
+
+
+# -- figures ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not matplotlib_available(), reason="matplotlib (the 'report' extra) is not installed")
+def test_bigram_and_embedding_figures_are_drawn(tiny, registry, tmp_path):
+    bigram, _ = measure(dec_bigram, tiny, registry["dec-bigram"])
+    embed, _ = measure(dec_embed_sound, tiny, registry["dec-embed-sound"])
+    assert list(embed.artifacts["embedding_neighbours"]) == [" rug", " UK", " duck", " tea"]
+    figures = draw_figures("dec-bigram", "random:tiny", bigram.artifacts, tmp_path)
+    figures += draw_figures("dec-embed-sound", "random:tiny", embed.artifacts, tmp_path)
+    assert [f["path"].rsplit("--", 1)[1] for f in figures] == ["top_logits.png", "embedding_neighbours.png"]
+    for figure in figures:
+        assert (tmp_path / figure["path"]).read_bytes().startswith(b"\x89PNG")
+        assert figure["caption"]

@@ -1,0 +1,139 @@
+"""Is a unit phoneme-selective? The labels of its top frames, their dominant phoneme, and a
+permutation test against shuffled frame labels.
+
+Labels are ARPAbet-39 without stress plus ``sil`` (silence, pauses, noise); a unit whose top frames are
+mostly ``sil`` is not phoneme-selective whatever its p-value.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+SILENCE = "sil"
+
+# Manner classes, as a listener would group the post's labels ('j/ch/sh', 'b/d', 'vowels')
+PHONEME_CLASSES: dict[str, tuple[str, ...]] = {
+    "stop": ("P", "B", "T", "D", "K", "G"),
+    "affricate": ("CH", "JH"),
+    "fricative": ("F", "V", "TH", "DH", "S", "Z", "SH", "ZH", "HH"),
+    "nasal": ("M", "N", "NG"),
+    "liquid": ("L", "R"),
+    "glide": ("W", "Y"),
+    "vowel": ("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"),
+}
+CLASS_OF = {phone: name for name, phones in PHONEME_CLASSES.items() for phone in phones}
+
+
+def phoneme_class(label: str) -> str:
+    """The manner class of an ARPAbet label (``sil`` for silence and anything unknown)."""
+    return CLASS_OF.get(label, SILENCE)
+
+
+@dataclass(frozen=True)
+class UnitSelectivity:
+    """How one unit's top frames are labelled."""
+
+    unit: int
+    dominant: str  # most frequent label among the top frames
+    share: float  # its share of the top frames
+    p_value: float  # P(max label share >= share) when frame labels are shuffled over the corpus
+    dominant_class: str
+    class_share: float
+    labels: tuple[str, ...]  # the top frames' labels, highest activation first
+
+    def selective(self, alpha: float) -> bool:
+        return self.p_value < alpha and self.dominant != SILENCE
+
+
+def top_labels(top_clip: Tensor, top_frame: Tensor, frame_labels: Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
+    """Per unit, the labels of its top frames (``[n_units, k]`` clip and frame indices)."""
+    clips, frames = top_clip.tolist(), top_frame.tolist()
+    return [tuple(frame_labels[c][f] for c, f in zip(cs, fs)) for cs, fs in zip(clips, frames)]
+
+
+def _max_share(labels: Sequence[str]) -> tuple[str, float]:
+    # ties go to the label first reached in activation order, so the result does not depend on hashing
+    counts = Counter(labels)
+    best = max(counts.values())
+    dominant = next(label for label in labels if counts[label] == best)
+    return dominant, best / len(labels)
+
+
+def null_max_shares(corpus_labels: Sequence[str], k: int, n_permutations: int, seed: int) -> np.ndarray:
+    """Max label share of ``k`` frames drawn without replacement from the corpus, ``n_permutations`` times:
+    what a unit's top-``k`` frames look like when the frame labels are shuffled."""
+    names, codes = np.unique(np.asarray(corpus_labels), return_inverse=True)
+    if len(codes) < k:
+        raise ValueError(f"the corpus has {len(codes)} labelled frames, fewer than k = {k}")
+    rng = np.random.default_rng(seed)
+    shares = np.empty(n_permutations)
+    for i in range(n_permutations):
+        draw = rng.choice(codes, size=k, replace=False)
+        shares[i] = np.bincount(draw, minlength=len(names)).max() / k
+    return shares
+
+
+def unit_selectivity(labels_per_unit: Sequence[Sequence[str]], corpus_labels: Sequence[str], *,
+                     n_permutations: int = 2000, seed: int = 0) -> list[UnitSelectivity]:
+    """Dominant label, share and permutation p-value of every unit.
+
+    Parameters
+    ----------
+    labels_per_unit : sequence of sequences of str
+        Each unit's top-``k`` frame labels (``top_labels``); every unit has the same ``k``.
+    corpus_labels : sequence of str
+        The label of every frame the top frames were chosen from (the permutation population).
+    """
+    ks = {len(labels) for labels in labels_per_unit}
+    if len(ks) != 1:
+        raise ValueError(f"every unit needs the same number of top frames, got {sorted(ks)}")
+    null = np.sort(null_max_shares(corpus_labels, ks.pop(), n_permutations, seed))
+    results = []
+    for unit, labels in enumerate(labels_per_unit):
+        dominant, share = _max_share(labels)
+        dominant_class, class_share = _max_share([phoneme_class(label) for label in labels])
+        at_least = len(null) - np.searchsorted(null, share - 1e-12, side="left")
+        results.append(UnitSelectivity(unit, dominant, share, (1 + at_least) / (1 + len(null)),
+                                       dominant_class, class_share, tuple(labels)))
+    return results
+
+
+def random_orthogonal_basis(n_units: int, n_directions: int, seed: int = 0) -> Tensor:
+    """``[n_units, n_directions]`` orthonormal columns drawn uniformly (QR of a Gaussian, sign-fixed):
+    the control basis of the original research code."""
+    generator = torch.Generator().manual_seed(seed)
+    q, r = torch.linalg.qr(torch.randn(n_units, n_units, generator=generator, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))  # makes the draw uniform (Haar) and unique
+    return q[:, :n_directions].float()
+
+
+def band_dominants(values: Tensor, labels: Sequence[str], n_bands: int) -> list[dict]:
+    """A unit's frames split into ``n_bands`` equal-width activation bands, top band first: per band the
+    frame count, the label shares, and the dominant label (the post's polysemanticity histograms)."""
+    values = values.double()
+    low, high = float(values.min()), float(values.max())
+    edges = np.linspace(low, high, n_bands + 1)
+    bands = []
+    for b in range(n_bands - 1, -1, -1):
+        lo, hi = edges[b], edges[b + 1]
+        inside = [label for v, label in zip(values.tolist(), labels) if (lo <= v <= hi if b == n_bands - 1 else lo <= v < hi)]
+        counts = Counter(inside)
+        shares = {label: n / len(inside) for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+        bands.append({"range": [lo, hi], "n": len(inside), "shares": shares,
+                      "dominant": next(iter(shares), None)})
+    return bands
+
+
+def polysemantic(bands: list[dict], min_share: float = 0.2, min_frames: int = 10) -> bool:
+    """Two phonemes each with at least ``min_share`` in some band, and a different dominant phoneme
+    between bands; bands of fewer than ``min_frames`` frames are ignored (one frame is 100% of itself)."""
+    filled = [band for band in bands if band["n"] >= min_frames]
+    strong = {label for band in filled for label, share in band["shares"].items()
+              if share >= min_share and label != SILENCE}
+    dominants = {band["dominant"] for band in filled if band["dominant"] != SILENCE}
+    return len(strong) >= 2 and len(dominants) >= 2
