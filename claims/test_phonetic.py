@@ -2,7 +2,7 @@
 sentences whose every 20 ms frame carries its phoneme (espeak-ng; see whisper_claims.stimuli)."""
 import pytest
 
-from whisper_claims.phonetic_claims import enc_neuron_phoneme, enc_neuron_table, enc_polysemantic
+from whisper_claims.phonetic_claims import enc_neuron_phoneme, enc_neuron_table, enc_polysemantic, enc_sae_phoneme
 
 pytestmark = pytest.mark.encoder
 
@@ -26,3 +26,10 @@ def test_the_posts_neuron_table_replicates(whisper_model, asset, check_claim):
 def test_neurons_respond_to_different_sounds_at_different_activations(whisper_model, check_claim):
     """Neuron 3 is 'c' at the top of its range and 'g' only below."""
     check_claim(enc_polysemantic, whisper_model)
+
+
+@pytest.mark.slow
+@pytest.mark.claim("enc-sae-phoneme")
+def test_sae_features_of_the_residual_stream_are_phonemes(whisper_model, check_claim):
+    """A dictionary learnt on encoder.blocks.3 has features for 'ch', 'w', …; the raw dimensions do not."""
+    check_claim(enc_sae_phoneme, whisper_model)

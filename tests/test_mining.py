@@ -178,3 +178,24 @@ def test_phoneme_classes_cover_arpabet():
     assert phoneme_class("JH") == "affricate" and phoneme_class("ZH") == "fricative"
     assert phoneme_class("sil") == "sil" and phoneme_class("??") == "sil"
     assert not math.isnan(len(phoneme_class("AA")))
+
+
+def test_per_clip_mining_takes_each_clips_best_frame(small):
+    clips = [waveform(s, i) for i, s in enumerate([0.5, 1.0, 0.74, 1.5, 0.9])]
+    top = mine_top_frames(small, clips, "encoder.blocks.1.mlp.1", 3, per_clip=True, batch_size=2)
+    acts = [unit_activations(small, clip_mel(c, small), "encoder.blocks.1.mlp.1")[0, :clip_frames(len(c))]
+            for c in clips]
+    for unit in (0, 5, 77):
+        best = sorted(((a[:, unit].max().item(), i, a[:, unit].argmax().item()) for i, a in enumerate(acts)),
+                      key=lambda t: (-t[0], t[1]))[:3]
+        assert top.clip[unit].tolist() == [i for _, i, _ in best]  # three different clips
+        assert top.frame[unit].tolist() == [f for _, _, f in best]
+        assert torch.allclose(top.values[unit], torch.tensor([v for v, _, _ in best]), atol=1e-5)
+
+
+def test_a_function_can_project_the_units(small):
+    clips = [waveform(1.0, 4), waveform(0.6, 5)]
+    relu_half = mine_top_frames(small, clips, "encoder.blocks.1.mlp.1", 4, units=lambda a: torch.relu(a[:, :7] - 0.1))
+    plain = mine_top_frames(small, clips, "encoder.blocks.1.mlp.1", 4)
+    assert relu_half.values.shape == (7, 4)
+    assert torch.allclose(relu_half.values, torch.relu(plain.values[:7] - 0.1))

@@ -8,18 +8,20 @@ from whisper_claims import mining
 from whisper_claims.alignments import PHONES
 from whisper_claims.models import open_model
 from whisper_claims.phonetic_claims import (corpus_options, enc_neuron_phoneme, enc_neuron_table,
-                                            enc_polysemantic, stimulus_corpus)
+                                            enc_polysemantic, enc_sae_phoneme, stimulus_corpus)
 from whisper_claims.verdict import judge
 
 pytestmark = pytest.mark.control
 
 SMALL_CORPUS = {"n_clips": 60, "seed": 0, "clip_s": 2.0}
 FUNCTIONS = {"enc-neuron-phoneme": enc_neuron_phoneme, "enc-neuron-table": enc_neuron_table,
-             "enc-polysemantic": enc_polysemantic}
+             "enc-polysemantic": enc_polysemantic, "enc-sae-phoneme": enc_sae_phoneme}
+SMALL_SAE = {"n_features": 64, "steps": 150, "batch_size": 256, "seed": 0}  # seconds, not minutes
 
 
 def params(registry, claim, **overrides):
-    return {**registry[claim].params, "corpus": SMALL_CORPUS, **overrides}
+    small = {"corpus": SMALL_CORPUS, **({"sae": SMALL_SAE} if claim == "enc-sae-phoneme" else {})}
+    return {**registry[claim].params, **small, **overrides}
 
 
 @pytest.mark.parametrize("claim", list(FUNCTIONS))

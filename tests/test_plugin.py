@@ -423,3 +423,39 @@ def test_without_matplotlib_the_evidence_says_so(project, monkeypatch):
     (row,) = claims_json(report)["rows"]
     assert "matplotlib is not installed" in row["evidence"]["figures_note"]
     assert not (report / "figures").exists()
+
+
+LISTENING_CLAIM = """\
+import numpy as np
+import pytest
+import torch
+from whisper_claims.mining import TopFrames
+from whisper_claims.verdict import Measurement
+
+
+def width(model, *, scale):
+    clips = [np.sin(np.arange(32000) / (5 + i)).astype(np.float32) * 0.5 for i in range(3)]
+    top = TopFrames(torch.tensor([[3.0, 2.0], [1.0, 0.5]]), torch.tensor([[0, 2], [1, 1]]),
+                    torch.tensor([[10, 50], [70, 20]]))
+    return Measurement({"width": model.dims.n_audio_state * scale}, {},
+                       artifacts={"listening": {"top": top, "clips": clips, "units": [0, 1], "n_examples": 2,
+                                                "prefix": "b2_mlp1_", "what": "neuron"}})
+
+
+@pytest.mark.decoder
+@pytest.mark.claim("toy")
+def test_toy(whisper_model, check_claim):
+    check_claim(width, whisper_model)
+"""
+
+
+def test_listening_artifacts_become_audio_in_the_evidence_and_the_page(project):
+    write_claim(project, LISTENING_CLAIM)
+    report = project.path / "report"
+    run(project, "--whisper-models", "random:tiny", f"--claims-report={report}").assert_outcomes(passed=1)
+    (row,) = claims_json(report)["rows"]
+    audio = row["evidence"]["audio"]
+    assert len(audio) == 4 and audio[0]["caption"].startswith("neuron 0, example 1")
+    for entry in audio:
+        assert (report / entry["path"]).read_bytes().startswith(b"RIFF")
+    assert "<audio" in (report / "report.html").read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ from pathlib import Path
 from .assets import check_assets, default_locations
 from .dims import OFFICIAL_DIMS
 from .errors import WhisperClaimsError
+from .listening import TABLE_NAME, listen, parse_units, table_lines
 from .merge import read_documents
 from .models import official_checkpoint, open_model, write_checkpoint
 from .publish import build_reports
@@ -42,9 +43,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="local asset folder holding the post's figures, shown in report.html "
                              "(default $WHISPER_CLAIMS_ASSETS; never downloads)")
 
+    listen_parser = commands.add_parser(
+        "listen", help="write WAV snippets of units' top frames, emphasised around the peak, and examples.tsv")
+    listen_parser.add_argument("model", help="model spec, e.g. tiny, a checkpoint path or random:tiny")
+    listen_parser.add_argument("layer", help="encoder.blocks.N.mlp.1 (neurons) or encoder.blocks.N (residual "
+                                             "dimensions, or SAE features with --sae)")
+    listen_parser.add_argument("audio", nargs="+", type=Path, help="audio files or folders of .wav/.flac files")
+    listen_parser.add_argument("--units", required=True, help="unit indices and ranges, e.g. 0,1,3 or 0-49")
+    listen_parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                               help="folder for the snippets and examples.tsv")
+    listen_parser.add_argument("--k", type=int, default=10, help="examples per unit (default 10, as the post)")
+    listen_parser.add_argument("--sae", type=Path, default=None, help="SAE file: export its features on the layer")
+    listen_parser.add_argument("--trim", action="store_true",
+                               help="run the encoder on each clip's frames only instead of padding to 30 s")
+    listen_parser.add_argument("--labels", action="store_true",
+                               help="label frames from the alignment beside each audio file")
+    listen_parser.add_argument("--prefix", default=None, help="file name prefix (default from the layer, e.g. b2_mlp1_)")
+    listen_parser.add_argument("--whisper-root", default=None, help="folder of official checkpoints (default Whisper's cache)")
+    listen_parser.add_argument("--whisper-download", action="store_true",
+                               help="allow downloading an absent official checkpoint")
+
     args = parser.parse_args(argv)
     try:
-        return {"models": _models, "checkpoint": _checkpoint, "assets": _assets, "report": _report}[args.command](args)
+        return {"models": _models, "checkpoint": _checkpoint, "assets": _assets, "report": _report,
+                "listen": _listen}[args.command](args)
     except (WhisperClaimsError, ValueError, OSError) as error:
         print(f"whisper-claims {args.command}: {error}", file=sys.stderr)
         return 2
@@ -105,6 +127,15 @@ def _report(args) -> int:
     locations = default_locations(folder=args.assets, allow_download=False)
     for path in build_reports(documents, args.out, asset_locations=locations):
         print(path)
+    return 0
+
+
+def _listen(args) -> int:
+    rows = listen(args.model, args.layer, args.audio, args.out, units=parse_units(args.units), k=args.k,
+                  sae=args.sae, trim=args.trim, labels=args.labels, prefix=args.prefix,
+                  root=args.whisper_root, download=args.whisper_download)
+    print("\n".join(table_lines(rows)))
+    print(f"wrote {len(rows)} snippets and {args.out / TABLE_NAME}")
     return 0
 
 

@@ -160,6 +160,21 @@ def embedding_neighbours(data: dict[str, list[dict]], path: Path, title: str) ->
     return "Nearest tokens by cosine in the decoder's token embedding, like the post's embedding plots."
 
 
+def listening_examples(claim: str, model: str, data: dict[str, Any], report_dir: Path) -> list[dict[str, str]]:
+    """Write the artifact ``listening`` (top frames of some units over a corpus) as WAV snippets under
+    ``report_dir/audio/`` and return ``{"path", "caption"}`` entries for the evidence's ``audio``."""
+    from .listening import export_units
+
+    folder = Path("audio") / f"{safe_name(claim)}--{safe_name(model)}"
+    rows = export_units(data["top"], data["clips"], report_dir / folder, units=data["units"],
+                        n_examples=data.get("n_examples", 3), labels=data.get("labels"),
+                        clip_ids=data.get("clip_ids"), prefix=data.get("prefix", "unit"))
+    return [{"path": (folder / row["file"]).as_posix(),
+             "caption": f"{data.get('what', 'unit')} {row['unit']}, example {row['rank'] + 1}: "
+                        f"{row.get('label') or '?'} at {row['time_s']} s of {row['clip_id']} "
+                        f"(activation {row['activation']:.3g})"} for row in rows]
+
+
 DRAWERS: dict[str, Callable[[Any, Path, str], str]] = {
     "relevance_map": relevance_map,
     "band_mass_curve": band_mass_curve,

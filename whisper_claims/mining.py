@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -126,10 +126,11 @@ class TopK:
         self.order = torch.zeros((n_units, 0), dtype=torch.int64)  # global frame order: clip * 2**20 + frame
 
     def update(self, activations: Tensor, clip: Tensor, frame: Tensor) -> None:
-        """``activations [n, n_units]`` of ``n`` frames, with each frame's clip index and frame index."""
-        order = clip.to(torch.int64) * 2**20 + frame.to(torch.int64)  # [n]
+        """``activations [n, n_units]`` of ``n`` frames, with each frame's clip index ``[n]`` and frame
+        index (``[n]``, or ``[n, n_units]`` when each unit's row comes from another frame)."""
+        order = clip.to(torch.int64)[:, None] * 2**20 + frame.to(torch.int64).reshape(len(clip), -1)
         values = torch.cat([self.values, activations.T.float()], dim=1)  # [n_units, old + n]
-        orders = torch.cat([self.order, order.expand(activations.shape[1], -1)], dim=1)
+        orders = torch.cat([self.order, order.T.expand(activations.shape[1], -1)], dim=1)
         # sort by value descending, then order ascending: a stable sort on order first, then on value
         by_order = torch.argsort(orders, dim=1, stable=True)
         values, orders = values.gather(1, by_order), orders.gather(1, by_order)
@@ -149,13 +150,19 @@ class Mined:
     clip_max: Tensor  # [n_clips, n_units], float32
 
 
+Projection = Union[Tensor, Callable[[Tensor], Tensor]]
+
+
 def mine(model: Whisper, clips: Sequence[np.ndarray], layer: str, k: int, *,
-         views: Optional[dict[str, Tensor]] = None, trim: bool = False, batch_size: int = 8) -> Mined:
+         views: Optional[dict[str, Projection]] = None, trim: bool = False, per_clip: bool = False,
+         batch_size: int = 8) -> Mined:
     """Top-``k`` frames of every unit of ``layer`` over ``clips`` (16 kHz waveforms), in one pass.
 
-    Only frames inside each clip count (never the padding). ``views`` maps a name to a projection
-    ``[n_units, n_directions]`` of the activations (e.g. a random orthogonal basis) whose directions
-    are mined in the same pass.
+    Only frames inside each clip count (never the padding). ``views`` maps a name to a projection of
+    the activations whose directions are mined in the same pass: a matrix ``[n_units, n_directions]``
+    (e.g. a random orthogonal basis) or a function of ``[frames, n_units]`` (e.g. an SAE's ``encode``).
+    With ``per_clip``, each clip offers each unit only its best frame, as the post scored clips by
+    their maximum: the top-``k`` are then ``k`` different clips, not neighbouring frames of one sound.
     """
     views = dict(views or {})
     if "units" in views:
@@ -166,14 +173,20 @@ def mine(model: Whisper, clips: Sequence[np.ndarray], layer: str, k: int, *,
 
     def flush() -> None:
         # one top-K update per few thousand frames: sorting is the cost, not the frames
-        acts = torch.cat([a for _, a in pending])
-        clip = torch.cat([torch.full((a.shape[0],), i) for i, a in pending])
-        frame = torch.cat([torch.arange(a.shape[0]) for _, a in pending])
         for name, projection in [("units", None), *views.items()]:
-            a = acts if projection is None else acts @ projection
+            projected = [(i, _project(a, projection)) for i, a in pending]
+            if per_clip:
+                best = [a.max(dim=0) for _, a in projected]
+                acts = torch.stack([b.values for b in best])
+                frame = torch.stack([b.indices for b in best])  # [clips, n_units]
+                clip = torch.tensor([i for i, _ in projected])
+            else:
+                acts = torch.cat([a for _, a in projected])
+                clip = torch.cat([torch.full((a.shape[0],), i) for i, a in projected])
+                frame = torch.cat([torch.arange(a.shape[0]) for _, a in projected])
             if name not in tops:
-                tops[name] = TopK(a.shape[1], k)
-            tops[name].update(a, clip, frame)
+                tops[name] = TopK(acts.shape[1], k)
+            tops[name].update(acts, clip, frame)
         pending.clear()
 
     for index, acts in clip_activations(model, clips, layer, trim=trim, batch_size=batch_size):
@@ -190,12 +203,19 @@ def mine(model: Whisper, clips: Sequence[np.ndarray], layer: str, k: int, *,
 
 
 def mine_top_frames(model: Whisper, clips: Sequence[np.ndarray], layer: str, k: int, *,
-                    trim: bool = False, batch_size: int = 8,
-                    units: Optional[Tensor] = None) -> TopFrames:
-    """Top-``k`` frames of the units of ``layer`` (or of the directions ``units`` projects onto)."""
+                    trim: bool = False, per_clip: bool = False, batch_size: int = 8,
+                    units: Optional[Projection] = None) -> TopFrames:
+    """Top-``k`` frames of the units of ``layer`` (or of what ``units`` projects them onto)."""
+    options = dict(trim=trim, per_clip=per_clip, batch_size=batch_size)
     if units is None:
-        return mine(model, clips, layer, k, trim=trim, batch_size=batch_size).top["units"]
-    return mine(model, clips, layer, k, views={"view": units}, trim=trim, batch_size=batch_size).top["view"]
+        return mine(model, clips, layer, k, **options).top["units"]
+    return mine(model, clips, layer, k, views={"view": units}, **options).top["view"]
+
+
+def _project(acts: Tensor, projection: Optional[Projection]) -> Tensor:
+    if projection is None:
+        return acts
+    return projection(acts) if callable(projection) else acts @ projection
 
 
 def clip_activations(model: Whisper, clips: Sequence[np.ndarray], layer: str, *, trim: bool = False,

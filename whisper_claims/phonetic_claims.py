@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
+import torch
 from whisper.model import Whisper
 
 from .audio import load_audio
+from .listening import default_prefix
 from .memo import per_model
+from .sae import SAEConfig, SparseAutoencoder, TrainingReport, layer_activations, train_sae
 from .mining import Layer, Mined, clip_activations, mine
 from .selectivity import (SILENCE, UnitSelectivity, band_dominants, polysemantic, random_orthogonal_basis,
                           top_labels, unit_selectivity)
@@ -38,8 +41,8 @@ def corpus_options(corpus: dict) -> CorpusOptions:
     return CorpusOptions(**{key: tuple(v) if isinstance(v, list) else v for key, v in corpus.items()})
 
 
-def mined_corpus(model: Whisper, corpus: dict, layer: str, *, k: int, trim: bool, n_directions: int,
-                 basis_seed: int) -> tuple[tuple[StimulusClip, ...], Mined]:
+def mined_corpus(model: Whisper, corpus: dict, layer: str, *, k: int, trim: bool, per_clip: bool,
+                 n_directions: int, basis_seed: int) -> tuple[tuple[StimulusClip, ...], Mined]:
     """The corpus and one mining pass of ``layer`` over it: its units and a random orthogonal basis of
     ``n_directions`` directions (the control basis), each with its top-``k`` frames."""
     options = corpus_options(corpus)
@@ -48,9 +51,11 @@ def mined_corpus(model: Whisper, corpus: dict, layer: str, *, k: int, trim: bool
 
     def compute() -> Mined:
         basis = random_orthogonal_basis(n_units, n_directions, seed=basis_seed)
-        return mine(model, [c.audio for c in clips], layer, k, views={RANDOM_BASIS: basis}, trim=trim)
+        return mine(model, [c.audio for c in clips], layer, k, views={RANDOM_BASIS: basis}, trim=trim,
+                    per_clip=per_clip)
 
-    return clips, per_model(model, ("mined", options, layer, k, trim, n_directions, basis_seed), compute)
+    key = ("mined", options, layer, k, trim, per_clip, n_directions, basis_seed)
+    return clips, per_model(model, key, compute)
 
 
 def _labels(clips: Sequence[StimulusClip]) -> list[np.ndarray]:
@@ -87,7 +92,7 @@ def _corpus_evidence(options: CorpusOptions, clips: Sequence[StimulusClip]) -> d
 
 def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: int = 50, top_k: int = 20,
                        mine_k: int = 200, alpha: float = 0.01, n_permutations: int = 2000, trim: bool = True,
-                       basis_seed: int = 0) -> Measurement:
+                       per_clip: bool = True, basis_seed: int = 0) -> Measurement:
     """Encoder MLP neurons are phoneme-selective: the top frames of most of neurons ``0 … n_examined-1``
     share one phoneme far more than shuffled labels would, and more often than random directions do.
 
@@ -102,23 +107,33 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
         ``selective_fraction`` minus the same share for ``n_examined`` directions of a random orthogonal
         basis of the same layer (the original code's control).
     """
-    clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, n_directions=n_examined,
-                                basis_seed=basis_seed)
+    clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, per_clip=per_clip,
+                                n_directions=n_examined, basis_seed=basis_seed)
     units = range(n_examined)
     neurons = _selectivity(mined, "units", clips, units, top_k, n_permutations, seed=0)
     basis = _selectivity(mined, RANDOM_BASIS, clips, units, top_k, n_permutations, seed=0)
     fraction = float(np.mean([r.selective(alpha) for r in neurons]))
     basis_fraction = float(np.mean([r.selective(alpha) for r in basis]))
+    listen_to = [r.unit for r in sorted(neurons, key=lambda r: r.p_value)[:5]]  # the most selective
     return Measurement(
         metrics={"selective_fraction": fraction, "margin_over_random_basis": fraction - basis_fraction},
         evidence={
-            "layer": layer, "top_k": top_k, "alpha": alpha, "trimmed_context": trim,
+            "layer": layer, "top_k": top_k, "alpha": alpha, "trimmed_context": trim, "per_clip": per_clip,
             "corpus": _corpus_evidence(corpus_options(corpus), clips),
             "random_basis_selective_fraction": basis_fraction,
             "neurons": _summary(neurons, alpha),
             "random_basis": _summary(basis, alpha),
         },
+        artifacts={"listening": _listening(mined.top["units"], clips, listen_to, default_prefix(layer),
+                                           f"{layer} neuron")},
     )
+
+
+def _listening(top, clips: Sequence[StimulusClip], units: Sequence[int], prefix: str, what: str) -> dict:
+    """The ``listening`` artifact: 3 snippets for each of ``units`` (written when a report is)."""
+    return {"top": top, "clips": [c.audio for c in clips], "units": list(units), "n_examples": 3,
+            "labels": _labels(clips), "clip_ids": [c.name.replace("/", "-") for c in clips],
+            "prefix": prefix, "what": what}
 
 
 def _post_table(path: Path = POST_TABLE) -> dict:
@@ -133,7 +148,7 @@ def _clip_max(model: Whisper, path: Path, layer: str, unit: int, trim: bool) -> 
 
 
 def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], Path], top_k: int = 20,
-                     mine_k: int = 200, trim: bool = True, percentile: float = 90.0,
+                     mine_k: int = 200, trim: bool = True, per_clip: bool = True, percentile: float = 90.0,
                      n_examined: int = 50, basis_seed: int = 0) -> Measurement:
     """The post's table of ``encoder.blocks.2.mlp.1`` neurons 0–49 replicates, and each neuron responds
     to the post's own listening clips far above the corpus (tiny only: indices belong to tiny).
@@ -151,8 +166,8 @@ def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], P
     """
     table = _post_table()
     layer = table["layer"]
-    clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, n_directions=n_examined,
-                                basis_seed=basis_seed)
+    clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, per_clip=per_clip,
+                                n_directions=n_examined, basis_seed=basis_seed)
     labels = {int(n): entry for n, entry in table["labels"].items()}
     measured = {r.unit: r for r in _selectivity(mined, "units", clips, sorted(labels), top_k, 2, seed=0)}
     rows, named_hits = [], []
@@ -170,7 +185,8 @@ def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], P
         if clip_layer == layer:
             maxima = mined.clip_max
         else:
-            _, other = mined_corpus(model, corpus, clip_layer, k=1, trim=trim, n_directions=1, basis_seed=basis_seed)
+            _, other = mined_corpus(model, corpus, clip_layer, k=1, trim=trim, per_clip=per_clip, n_directions=1,
+                                    basis_seed=basis_seed)
             maxima = other.clip_max
         for n, files in per_neuron.items():
             threshold = float(np.percentile(maxima[:, int(n)].numpy(), percentile))
@@ -192,8 +208,8 @@ def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], P
 
 def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: int = 50, top_k: int = 20,
                      mine_k: int = 200, n_bands: int = 4, min_share: float = 0.2, min_frames: int = 10,
-                     alpha: float = 0.01, n_permutations: int = 10000, trim: bool = True, basis_seed: int = 0,
-                     focus: Optional[dict] = None) -> Measurement:
+                     alpha: float = 0.01, n_permutations: int = 10000, trim: bool = True, per_clip: bool = True,
+                     basis_seed: int = 0, focus: Optional[dict] = None) -> Measurement:
     """Neurons respond to different sounds at different activation levels.
 
     Each examined neuron's ``mine_k`` top frames are split into ``n_bands`` equal-width activation bands
@@ -212,8 +228,8 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
         1 when the focus neuron's top band is dominated by ``top`` and ``below`` reaches ``min_share``
         in a lower band, else 0 (NaN without ``focus``).
     """
-    clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, n_directions=n_examined,
-                                basis_seed=basis_seed)
+    clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, per_clip=per_clip,
+                                n_directions=n_examined, basis_seed=basis_seed)
     selectivity = _selectivity(mined, "units", clips, range(n_examined), top_k, n_permutations, seed=0)
     top = mined.top["units"]
     frame_labels = _labels(clips)
@@ -238,4 +254,54 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
         evidence={"layer": layer, "n_bands": n_bands, "min_share": min_share, "trimmed_context": trim,
                   "polysemantic": [n["neuron"] for n in neurons if n["polysemantic"]], "focus": focus,
                   "neurons": neurons, "corpus": _corpus_evidence(corpus_options(corpus), clips)},
+    )
+
+
+def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, top_k: int = 20,
+                    mine_k: int = 20, alpha: float = 0.01, n_permutations: int = 2000, trim: bool = True,
+                    per_clip: bool = True, threads: Optional[int] = 1) -> Measurement:
+    """Sparse-autoencoder features of the residual stream are phoneme-like, more than its own basis.
+
+    An SAE (``sae``: ``SAEConfig`` fields; the post's recipe by default) is trained on the layer's
+    activations at the corpus' speech frames; its live features and the layer's own dimensions are
+    mined in one pass and judged like neurons (see ``enc_neuron_phoneme``).
+
+    Metrics
+    -------
+    sae_selective_fraction
+        Share of live SAE features that are selective.
+    margin_over_residual_basis
+        ``sae_selective_fraction`` minus the share of the residual stream's own dimensions that are
+        (the residual stream is not a privileged basis, so its dimensions should be less phonetic).
+    """
+    options = corpus_options(corpus)
+    clips = stimulus_corpus(options)
+    audio = [c.audio for c in clips]
+    config = SAEConfig(**sae)
+
+    def train() -> tuple[SparseAutoencoder, TrainingReport]:
+        acts = layer_activations(model, audio, layer, trim=trim)
+        speech = torch.from_numpy(np.concatenate([c.frame_labels for c in clips]) != SILENCE)
+        return train_sae(acts[speech], config, threads=threads)
+
+    autoencoder, report = per_model(model, ("sae", options, layer, config, trim), train)
+    with torch.no_grad():
+        mined = mine(model, audio, layer, mine_k, views={"sae": autoencoder.encode}, trim=trim, per_clip=per_clip)
+    live = [f for f in range(config.n_features) if float(mined.top["sae"].values[f, 0]) > 0]
+    features = _selectivity(mined, "sae", clips, live, top_k, n_permutations, seed=0) if live else []
+    dims = _selectivity(mined, "units", clips, range(mined.top["units"].values.shape[0]), top_k, n_permutations, seed=0)
+    fraction = float(np.mean([r.selective(alpha) for r in features])) if features else float("nan")
+    basis = float(np.mean([r.selective(alpha) for r in dims]))
+    return Measurement(
+        metrics={"sae_selective_fraction": fraction, "margin_over_residual_basis": fraction - basis},
+        evidence={
+            "layer": layer, "sae": {**sae, "n_live": len(live), "explained_variance": report.explained_variance,
+                                    "mean_l0": report.mean_l0, "dead_features": report.n_dead,
+                                    "n_train_frames": report.n_train, "seconds": round(report.seconds, 1),
+                                    "parameters_sha256": autoencoder.parameters_sha256()},
+            "residual_basis_selective_fraction": basis, "top_k": top_k, "alpha": alpha,
+            "trimmed_context": trim, "per_clip": per_clip,
+            "features": _summary(features, alpha)[:100],
+            "corpus": _corpus_evidence(options, clips),
+        },
     )

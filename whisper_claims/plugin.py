@@ -19,7 +19,7 @@ import pytest
 from .assets import AssetLocations, default_locations, env_download_allowed, load_manifest, resolve_asset
 from .baseline import baseline_section, compare, load_baseline, tolerances
 from .errors import AssetUnavailable, ModelUnavailable, ThresholdsError, UnknownModelError, WhisperClaimsError
-from .figures import draw_figures, matplotlib_available
+from .figures import draw_figures, listening_examples, matplotlib_available
 from .models import LoadedModel, open_model, parse_spec
 from .publish import build_reports
 from .registry import default_thresholds_path, load_registry
@@ -196,7 +196,10 @@ def with_figures(measured: Measurement, claim: str, model: str, report_dir: Path
         note = "no figures: matplotlib is not installed (pip install 'whisper-claims[report]')"
         return replace(measured, evidence={**measured.evidence, "figures_note": note})
     figures = draw_figures(claim, model, measured.artifacts, report_dir)
-    return replace(measured, evidence={**measured.evidence, "figures": figures})
+    evidence = {**measured.evidence, "figures": figures}
+    if "listening" in measured.artifacts:
+        evidence["audio"] = listening_examples(claim, model, measured.artifacts["listening"], report_dir)
+    return replace(measured, evidence=evidence)
 
 
 @pytest.hookimpl(wrapper=True)
