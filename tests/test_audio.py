@@ -321,3 +321,15 @@ def test_log_mel_does_not_change_its_input():
     before = x.copy()
     log_mel(x, _model())
     np.testing.assert_array_equal(x, before)
+
+
+def test_read_only_samples_are_accepted_without_a_warning(recwarn):
+    from whisper.model import ModelDimensions
+
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=50, n_audio_state=8, n_audio_head=1, n_audio_layer=1,
+                           n_vocab=51865, n_text_ctx=4, n_text_state=8, n_text_head=1, n_text_layer=1)
+    samples = np.linspace(-0.5, 0.5, 8000, dtype=np.float32)
+    samples.setflags(write=False)
+    mel = log_mel(samples, dims)
+    assert mel.shape == (1, 80, 100) and not [w for w in recwarn if "not writable" in str(w.message)]
+    assert not samples.flags.writeable  # the caller's array is left as it was

@@ -20,7 +20,8 @@ SMALL_SAE = {"n_features": 64, "steps": 150, "batch_size": 256, "seed": 0}  # se
 
 
 def params(registry, claim, **overrides):
-    small = {"corpus": SMALL_CORPUS, **({"sae": SMALL_SAE} if claim == "enc-sae-phoneme" else {})}
+    small = {"corpus": SMALL_CORPUS, **({"sae": SMALL_SAE} if claim == "enc-sae-phoneme" else {}),
+             **({"agreement_clips": 8} if claim == "enc-neuron-phoneme" else {})}
     return {**registry[claim].params, **small, **overrides}
 
 

@@ -138,7 +138,9 @@ def log_mel(audio, model, *, source: str = "audio array") -> torch.Tensor:
     if isinstance(audio, np.ndarray):
         if not np.issubdtype(audio.dtype, np.floating):
             raise AudioError(f"{source}: samples have dtype {audio.dtype}; expected float samples in [-1, 1]")
-        audio = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        # read-only arrays (cached stimuli) are copied: torch cannot share memory it may not write
+        audio = torch.from_numpy(audio if audio.flags.writeable else audio.copy())
     elif torch.is_tensor(audio):
         if not audio.is_floating_point():
             raise AudioError(f"{source}: samples have dtype {audio.dtype}; expected float samples in [-1, 1]")

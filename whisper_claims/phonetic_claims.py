@@ -21,7 +21,7 @@ from .audio import load_audio
 from .listening import default_prefix
 from .memo import per_model
 from .sae import SAEConfig, SparseAutoencoder, TrainingReport, layer_activations, train_sae
-from .mining import Layer, Mined, clip_activations, mine
+from .mining import Layer, Mined, clip_activations, mine, top_k_agreement
 from .selectivity import (SILENCE, UnitSelectivity, band_dominants, polysemantic, random_orthogonal_basis,
                           top_labels, unit_selectivity)
 from .stimuli import CorpusOptions, StimulusClip, build_corpus
@@ -92,7 +92,7 @@ def _corpus_evidence(options: CorpusOptions, clips: Sequence[StimulusClip]) -> d
 
 def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: int = 50, top_k: int = 20,
                        mine_k: int = 200, alpha: float = 0.01, n_permutations: int = 2000, trim: bool = True,
-                       per_clip: bool = True, basis_seed: int = 0) -> Measurement:
+                       per_clip: bool = True, basis_seed: int = 0, agreement_clips: int = 100) -> Measurement:
     """Encoder MLP neurons are phoneme-selective: the top frames of most of neurons ``0 … n_examined-1``
     share one phoneme far more than shuffled labels would, and more often than random directions do.
 
@@ -115,12 +115,14 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
     fraction = float(np.mean([r.selective(alpha) for r in neurons]))
     basis_fraction = float(np.mean([r.selective(alpha) for r in basis]))
     listen_to = [r.unit for r in sorted(neurons, key=lambda r: r.p_value)[:5]]  # the most selective
+    agreement = trim_agreement(model, clips[:agreement_clips], layer, top_k, per_clip) if trim else None
     return Measurement(
         metrics={"selective_fraction": fraction, "margin_over_random_basis": fraction - basis_fraction},
         evidence={
             "layer": layer, "top_k": top_k, "alpha": alpha, "trimmed_context": trim, "per_clip": per_clip,
             "corpus": _corpus_evidence(corpus_options(corpus), clips),
             "random_basis_selective_fraction": basis_fraction,
+            "trimmed_vs_padded_top_k_agreement": agreement,
             "neurons": _summary(neurons, alpha),
             "random_basis": _summary(basis, alpha),
         },
@@ -134,6 +136,16 @@ def _listening(top, clips: Sequence[StimulusClip], units: Sequence[int], prefix:
     return {"top": top, "clips": [c.audio for c in clips], "units": list(units), "n_examples": 3,
             "labels": _labels(clips), "clip_ids": [c.name.replace("/", "-") for c in clips],
             "prefix": prefix, "what": what}
+
+
+def trim_agreement(model: Whisper, clips: Sequence[StimulusClip], layer: str, k: int, per_clip: bool) -> dict:
+    """How far the trimmed context can be trusted on this model: per unit, the share of the padded
+    (30 s, the post's) top-``k`` frames over ``clips`` that the trimmed context also finds."""
+    audio = [c.audio for c in clips]
+    padded, trimmed = (mine(model, audio, layer, k, trim=trim, per_clip=per_clip).top["units"] for trim in (False, True))
+    shares = top_k_agreement(padded, trimmed)
+    return {"clips": len(clips), "k": k, "mean": float(shares.mean()), "median": float(shares.median()),
+            "min": float(shares.min())}
 
 
 def _post_table(path: Path = POST_TABLE) -> dict:
