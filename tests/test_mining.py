@@ -172,6 +172,11 @@ def test_bands_find_the_posts_neuron_3():
     mixed = band_dominants(torch.tensor([4.0, 3.9, 3.8, 1.0, 1.1, 1.2, 1.05]), ["K", "K", "K", "G", "G", "G", "K"], 2)
     assert [b["dominant"] for b in mixed] == ["K", "G"] and polysemantic(mixed, min_frames=3)
     assert not polysemantic(mixed, min_frames=4)  # the top band has 3 frames: too few to count
+    # random weights: every band a mixture, the dominant drifting from band to band
+    drifting = band_dominants(torch.tensor([4.0] * 5 + [2.5] * 5 + [1.0] * 5),
+                              ["S", "S", "IY", "HH", "UW", "SH", "SH", "IY", "Y", "HH", "HH", "HH", "SH", "IY", "N"], 3)
+    assert [b["dominant"] for b in drifting] == ["S", "SH", "HH"]
+    assert polysemantic(drifting, min_frames=5) and not polysemantic(drifting, min_frames=5, min_top_share=0.6)
 
 
 def test_phoneme_classes_cover_arpabet():

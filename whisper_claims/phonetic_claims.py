@@ -220,6 +220,7 @@ def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], P
 
 def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: int = 50, top_k: int = 20,
                      mine_k: int = 200, n_bands: int = 4, min_share: float = 0.2, min_frames: int = 10,
+                     min_top_share: float = 0.6,
                      alpha: float = 0.01, n_permutations: int = 10000, trim: bool = True, per_clip: bool = True,
                      basis_seed: int = 0, focus: Optional[dict] = None) -> Measurement:
     """Neurons respond to different sounds at different activation levels.
@@ -227,8 +228,9 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
     Each examined neuron's ``mine_k`` top frames are split into ``n_bands`` equal-width activation bands
     (top band first). A neuron is polysemantic when it is selective at ``alpha / n_examined``
     (Bonferroni: one neuron among ``n_examined`` suffices for the claim, so chance is controlled over
-    all of them), two phonemes each reach ``min_share`` in some band of at least ``min_frames``
-    frames, and the dominant phoneme differs between bands.
+    all of them), its highest band of at least ``min_frames`` frames sounds like one phoneme (share
+    ≥ ``min_top_share``: "initially these neurons appeared to respond to a single phoneme"), and a
+    lower band is dominated by another phoneme with share ≥ ``min_share``.
     ``focus`` (tiny) names a neuron whose top band should be one phoneme with another below:
     ``{"neuron": 3, "top": "K", "below": "G", "min_share": 0.1}``.
 
@@ -249,7 +251,7 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
     for r in selectivity:
         labels = [str(frame_labels[c][f]) for c, f in zip(top.clip[r.unit].tolist(), top.frame[r.unit].tolist())]
         bands = band_dominants(top.values[r.unit], labels, n_bands)
-        is_poly = r.selective(alpha / n_examined) and polysemantic(bands, min_share, min_frames)
+        is_poly = r.selective(alpha / n_examined) and polysemantic(bands, min_share, min_frames, min_top_share)
         flagged.append(is_poly)
         neurons.append({"neuron": r.unit, "selective": r.selective(alpha), "polysemantic": is_poly,
                         "bands": [{"range": [round(b["range"][0], 3), round(b["range"][1], 3)], "n": b["n"],

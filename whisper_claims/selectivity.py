@@ -129,11 +129,17 @@ def band_dominants(values: Tensor, labels: Sequence[str], n_bands: int) -> list[
     return bands
 
 
-def polysemantic(bands: list[dict], min_share: float = 0.2, min_frames: int = 10) -> bool:
-    """Two phonemes each with at least ``min_share`` in some band, and a different dominant phoneme
-    between bands; bands of fewer than ``min_frames`` frames are ignored (one frame is 100% of itself)."""
+def polysemantic(bands: list[dict], min_share: float = 0.2, min_frames: int = 10,
+                 min_top_share: float = 0.0) -> bool:
+    """The post's polysemantic neuron: at the top it sounds like one phoneme (the highest band's
+    dominant phoneme has at least ``min_top_share``), lower down another phoneme dominates a band with
+    at least ``min_share``. Bands (top first) of fewer than ``min_frames`` frames are ignored (one
+    frame is 100% of itself); silence never counts as a phoneme."""
     filled = [band for band in bands if band["n"] >= min_frames]
-    strong = {label for band in filled for label, share in band["shares"].items()
-              if share >= min_share and label != SILENCE}
-    dominants = {band["dominant"] for band in filled if band["dominant"] != SILENCE}
-    return len(strong) >= 2 and len(dominants) >= 2
+    if not filled or filled[0]["dominant"] in (None, SILENCE):
+        return False
+    top = filled[0]
+    if top["shares"][top["dominant"]] < max(min_top_share, min_share):
+        return False
+    return any(band["dominant"] not in (None, SILENCE, top["dominant"]) and
+               band["shares"][band["dominant"]] >= min_share for band in filled[1:])
