@@ -8,6 +8,7 @@ from pathlib import Path
 from .assets import check_assets, default_locations
 from .dims import OFFICIAL_DIMS
 from .errors import WhisperClaimsError
+from .fetch import files_below
 from .listening import TABLE_NAME, listen, parse_units, table_lines
 from .merge import read_documents
 from .models import official_checkpoint, open_model, write_checkpoint
@@ -101,16 +102,7 @@ def _assets(args) -> int:
 
 def claims_files(paths: list[Path]) -> list[Path]:
     """The given files, with each folder replaced by the claims.json files below it (sorted by path)."""
-    files = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(path.rglob("claims.json"))
-            if not found:
-                raise ValueError(f"{path}: no claims.json below this folder")
-            files += found
-        else:
-            files.append(path)
-    return files
+    return files_below(paths, lambda p: p.name == "claims.json", "claims.json")
 
 
 def _report(args) -> int:

@@ -209,3 +209,18 @@ def _stream(url: str, out, *, timeout: float, size: int | None):
             f"{announced} bytes"
         )
     return digest, received
+
+
+def files_below(paths, matches, what: str) -> list[Path]:
+    """The given files, with each folder replaced by the files below it for which ``matches(path)``
+    holds (recursive, sorted); a folder with none is an error naming it and ``what`` was looked for."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(p for p in path.rglob("*") if p.is_file() and matches(p))
+        if not found:
+            raise ValueError(f"{path}: no {what} below this folder")
+        files += found
+    return files

@@ -34,6 +34,7 @@ import numpy as np
 import soundfile
 
 from .audio import SAMPLE_RATE
+from .fetch import files_below
 from .mining import SAMPLES_PER_FRAME, TopFrames, clip_frames
 
 FRAME_S = SAMPLES_PER_FRAME / SAMPLE_RATE  # 0.02 s
@@ -311,16 +312,7 @@ def default_prefix(layer: str, sae: bool = False) -> str:
 
 def audio_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """The given audio files, with each folder replaced by its .wav and .flac files (recursive, sorted)."""
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".wav", ".flac"))
-            if not found:
-                raise ValueError(f"{path}: no .wav or .flac files below this folder")
-            files += found
-        else:
-            files.append(path)
-    return files
+    return files_below(paths, lambda p: p.suffix.lower() in (".wav", ".flac"), ".wav or .flac files")
 
 
 def listen(model: str, layer: str, audio: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
