@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             memo.clear()
             for claim_id, function in CLAIMS:
                 start = time.perf_counter()
-                function(model, clip=clip, **registry[claim_id].params)
+                function(model, **{**registry[claim_id].params, "clip": clip})
                 per_claim.setdefault(claim_id, []).append(time.perf_counter() - start)
         total = 0.0
         for claim_id, times in per_claim.items():

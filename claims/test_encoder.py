@@ -3,36 +3,36 @@ import pytest
 
 from whisper_claims.encoder_claims import enc_chop, enc_end_sink, enc_relevance_local, enc_window
 
-HOT_ONES = "blog/encoder/Hot_ones.wav"  # 6.0 s: "hot ones. The show where celebrities answer hot questions…"
-
+# The clip is the claim's `clip` parameter (claims/thresholds.toml): the post's Hot_ones.wav, 6.0 s,
+# "hot ones. The show where celebrities answer hot questions…"; micro's own held-out clips for micro.
 pytestmark = pytest.mark.encoder
 
 
 @pytest.mark.claim("enc-relevance-local")
-def test_attention_relevance_is_local(whisper_model, asset, check_claim):
+def test_attention_relevance_is_local(whisper_model, check_claim):
     """Up to the point where the audio ends, the attention pattern is highly localized."""
-    check_claim(enc_relevance_local, whisper_model, clip=asset(HOT_ONES))
+    check_claim(enc_relevance_local, whisper_model)
 
 
 @pytest.mark.claim("enc-end-sink")
-def test_after_speech_frames_attend_to_its_end(whisper_model, asset, check_claim):
+def test_after_speech_frames_attend_to_its_end(whisper_model, check_claim):
     """When the speech ends, all future positions attend back to the end of the speech."""
-    check_claim(enc_end_sink, whisper_model, clip=asset(HOT_ONES))
+    check_claim(enc_end_sink, whisper_model)
 
 
 @pytest.mark.claim("enc-window-k75")
-def test_a_75_frame_window_still_transcribes(whisper_model, asset, check_claim):
+def test_a_75_frame_window_still_transcribes(whisper_model, check_claim):
     """Even when k is reduced to 75, the model continues to generate reasonably precise transcripts."""
-    check_claim(enc_window, whisper_model, clip=asset(HOT_ONES))
+    check_claim(enc_window, whisper_model)
 
 
 @pytest.mark.claim("enc-chop-start")
-def test_chopping_the_first_second_removes_hot_ones(whisper_model, asset, check_claim):
+def test_chopping_the_first_second_removes_hot_ones(whisper_model, check_claim):
     """Substituting the initial 50 audio embeddings with padded equivalents omits the first two words."""
-    check_claim(enc_chop, whisper_model, clip=asset(HOT_ONES))
+    check_claim(enc_chop, whisper_model)
 
 
 @pytest.mark.claim("enc-chop-mid")
-def test_chopping_frames_150_to_175_removes_hot_questions(whisper_model, asset, check_claim):
+def test_chopping_frames_150_to_175_removes_hot_questions(whisper_model, check_claim):
     """Chopping 3–3.5 s omits the words 'hot questions'."""
-    check_claim(enc_chop, whisper_model, clip=asset(HOT_ONES))
+    check_claim(enc_chop, whisper_model)

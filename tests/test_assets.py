@@ -379,3 +379,18 @@ def test_default_locations_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("WHISPER_CLAIMS_DOWNLOAD", "maybe")
     with pytest.raises(ValueError, match="WHISPER_CLAIMS_DOWNLOAD='maybe'"):
         default_locations()
+
+
+def test_bundled_files_resolve_from_the_project_and_are_verified(tmp_path, monkeypatch):
+    from whisper_claims import assets
+
+    locations = assets.default_locations(folder=tmp_path / "none", cache=tmp_path / "cache", allow_download=False)
+    manifest = assets.all_assets()
+    path = assets.resolve_asset("micro/clips/chop-mid.wav", locations, manifest)
+    assert path == assets.FIXTURES / "micro/clips/chop-mid.wav"
+    copy = tmp_path / "fixtures"
+    (copy / "micro/clips").mkdir(parents=True)
+    (copy / "micro/clips/chop-mid.wav").write_bytes(path.read_bytes()[:-2] + b"\0\1")
+    monkeypatch.setattr(assets, "FIXTURES", copy)
+    with pytest.raises(assets.ChecksumMismatch, match="chop-mid.wav: sha256 is .*project's fixtures folder"):
+        assets.resolve_asset("micro/clips/chop-mid.wav", locations, manifest)

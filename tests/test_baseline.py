@@ -112,6 +112,30 @@ def test_held_then_fails_through_pytest(project, tmp_path):
     assert "REGRESSION: toy on random:tiny: holds → fails" in output(result)
 
 
+def test_record_only_turns_findings_into_xfail_and_fails_on_change(project, tmp_path):
+    """CI on micro: a claim that does not hold is recorded, not a failed test; a change from the baseline is."""
+    write_thresholds(project, threshold=1000)
+    first = tmp_path / "first"
+    result = run(project, "--whisper-models", "random:tiny", "--claims-record-only", f"--claims-report={first}")
+    result.assert_outcomes(xfailed=1)
+    assert result.ret == 0
+    assert "claim toy fails on model random:tiny: not met: width" in output(result)
+    assert claims_json(first)["rows"][0]["status"] == "fails"
+    baseline = f"--claims-baseline={first / 'claims.json'}"
+    assert run(project, "--whisper-models", "random:tiny", "--claims-record-only", baseline,
+               "--fail-on-regression").ret == 0
+    write_thresholds(project, threshold=300)  # now holds: a change, not a regression
+    assert run(project, "--whisper-models", "random:tiny", "--claims-record-only", baseline,
+               "--fail-on-regression").ret == 0
+    second = tmp_path / "second"
+    run(project, "--whisper-models", "random:tiny", f"--claims-report={second}").assert_outcomes(passed=1)
+    write_thresholds(project, threshold=1000)
+    regressed = run(project, "--whisper-models", "random:tiny", "--claims-record-only",
+                    f"--claims-baseline={second / 'claims.json'}", "--fail-on-regression")
+    regressed.assert_outcomes(xfailed=1)
+    assert regressed.ret == pytest.ExitCode.TESTS_FAILED
+
+
 def test_bad_baselines_are_usage_errors(project, tmp_path):
     missing = tmp_path / "nowhere.json"
     result = run(project, f"--claims-baseline={missing}")

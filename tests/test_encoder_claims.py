@@ -203,14 +203,14 @@ def test_end_share_finds_a_planted_sink():
 @pytest.mark.parametrize("claim", CLAIMS)
 def test_claims_do_not_hold_on_random_weights(registry, tiny, hot_ones, claim):
     spec = registry[claim]
-    verdict = judge(spec, tiny.info, FUNCTIONS[claim](tiny.model, clip=hot_ones, **spec.params))
+    verdict = judge(spec, tiny.info, FUNCTIONS[claim](tiny.model, **{**spec.params, "clip": hot_ones}))
     assert verdict.status == "fails", verdict.describe()
 
 
 @pytest.mark.control
 def test_relevance_local_holds_in_a_forced_window(registry, tiny, hot_ones):
     spec = registry["enc-relevance-local"]
-    verdict = judge(spec, tiny.info, enc_relevance_local(tiny.model, clip=hot_ones, window=5, **spec.params))
+    verdict = judge(spec, tiny.info, enc_relevance_local(tiny.model, window=5, **{**spec.params, "clip": hot_ones}))
     assert verdict.holds, verdict.describe()
     assert verdict.evidence["attention_window"] == 5
 
@@ -258,7 +258,7 @@ def test_chop_claims_hold_for_a_decoder_that_reads_words_off_frames(registry, ti
 
     monkeypatch.setattr(encoder_claims, "transcribe_features", transcribe)
     spec = registry[claim]
-    verdict = judge(spec, tiny.info, enc_chop(model, clip=hot_ones, **spec.params))
+    verdict = judge(spec, tiny.info, enc_chop(model, **{**spec.params, "clip": hot_ones}))
     assert verdict.holds, verdict.describe()
     assert verdict.evidence["control_wer"] == 0
 

@@ -19,6 +19,7 @@ from whisper.tokenizer import get_tokenizer
 from whisper_claims import models
 from whisper_claims.dims import ALIASES, OFFICIAL_DIMS, canonical_size, size_of
 from whisper_claims.errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError
+from whisper_claims.fetch import sha256_file
 from whisper_claims.models import (
     default_root,
     official_checkpoint,
@@ -531,3 +532,11 @@ def test_checkpoints_are_loaded_with_weights_only(tmp_path):
     # control: the payload is live, a full unpickle would have run it
     torch.load(path, weights_only=False)
     assert marker.is_dir()
+
+
+def test_written_checkpoints_depend_on_their_weights_only(tmp_path):
+    """torch.save names its archive after the file: through save_torch a temporary name leaves no trace."""
+    model = random_model("tiny")
+    first = write_checkpoint(model, tmp_path / "a.pt")
+    second = write_checkpoint(model, tmp_path / "b" / "other-name.pt")
+    assert sha256_file(first) == sha256_file(second)

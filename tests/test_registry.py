@@ -325,3 +325,22 @@ def test_claim_applies(tmp_path):
     assert spec.applies_to == ("small",)
     assert spec.applies("small") and not spec.applies("tiny") and not spec.applies(None)
     assert load_registry(write(tmp_path, GOOD))["x"].applies(None)
+
+
+def test_size_params_replace_params_for_that_size_only(tmp_path):
+    text = GOOD.replace("[claims.x.params]\nk = 3\n", "[claims.x.params]\nk = 3\nclip = \"a.wav\"\n\n"
+                        "[claims.x.size_params.micro]\nclip = \"b.wav\"\n")
+    spec = load_registry(write(tmp_path, text))["x"]
+    assert spec.params_for("micro") == {"k": 3, "clip": "b.wav"}
+    assert spec.params_for("tiny") == spec.params_for(None) == {"k": 3, "clip": "a.wav"}
+    assert "micro" in SIZES
+
+
+@pytest.mark.parametrize("table, expected", [
+    ("[claims.x.size_params.mikro]\nk = 4\n", r"claims\.x\.size_params: unknown size 'mikro' \(did you mean 'micro'\?\)"),
+    ("[claims.x.size_params.micro]\nkk = 4\n", r"claims\.x\.size_params\.micro\.kk: replaces no key of .*claims\.x\.params"),
+])
+def test_size_params_typos_are_errors(tmp_path, table, expected):
+    assert re.search(expected, load_error(tmp_path, GOOD + "\n" + table))
+    not_a_table = GOOD.replace('applies_to = "all"\n\n[claims.x.params]', 'applies_to = "all"\nsize_params = 3\n\n[claims.x.params]', 1)
+    assert "size_params: expected a table, got int" in load_error(tmp_path, not_a_table)

@@ -15,7 +15,10 @@ from pathlib import Path, PurePosixPath
 from .errors import AssetUnavailable, ChecksumMismatch, ManifestError, WhisperClaimsError
 from .fetch import download_verified, sha256_file
 
-DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "fixtures" / "assets.tsv"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+DEFAULT_MANIFEST = FIXTURES / "assets.tsv"
+# files that are part of the project (micro's own clips), each verified against this manifest
+BUNDLED_MANIFEST = FIXTURES / "micro" / "clips.tsv"
 COLUMNS = ("name", "url", "sha256", "bytes", "licence", "purpose")
 
 ENV_FOLDER = "WHISPER_CLAIMS_ASSETS"
@@ -113,6 +116,12 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict[str, Asset]:
         assets[name] = Asset(name, url, sha256.lower(), int(size), licence, purpose)
         first_line[name] = lineno
     return assets
+
+
+def all_assets() -> dict[str, Asset]:
+    """The reference assets (`DEFAULT_MANIFEST`) and the files bundled with the project (`BUNDLED_MANIFEST`)."""
+    bundled = load_manifest(BUNDLED_MANIFEST) if BUNDLED_MANIFEST.is_file() else {}
+    return {**load_manifest(), **bundled}
 
 
 def _check_name(name: str, where: str) -> None:
@@ -228,6 +237,9 @@ def resolve_asset(
     if asset is None:
         raise AssetUnavailable(_unknown(name, manifest))
 
+    bundled = FIXTURES / name
+    if not asset.url and bundled.is_file():
+        return _verified(bundled, asset, f"project's fixtures folder {FIXTURES}")
     if locations.folder is not None:
         local = locations.folder / name
         if local.is_file():
@@ -275,8 +287,8 @@ def _verified(path: Path, asset: Asset, where: str) -> Path:
         fix = f"download it again from {asset.url}" if asset.url else "restore the original copy"
         raise ChecksumMismatch(
             f"{path}: sha256 is {actual}, expected {asset.sha256} for asset {asset.name} "
-            f"(fixtures/assets.tsv); the file in the {where} was left untouched and no other "
-            f"copy was tried: remove it or {fix}"
+            f"(fixtures/assets.tsv; fixtures/micro/clips.tsv for files bundled with the project); the file "
+            f"in the {where} was left untouched and no other copy was tried: remove it or {fix}"
         )
     return path
 

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from .assets import check_assets, default_locations
-from .dims import OFFICIAL_DIMS
+from .dims import MICRO_DIMS, OFFICIAL_DIMS
+from .micro import CHECKPOINT as MICRO_CHECKPOINT
 from .errors import WhisperClaimsError
 from .fetch import files_below
 from .listening import TABLE_NAME, listen, parse_units, table_lines
@@ -80,6 +81,9 @@ def _models(args) -> int:
         where = str(path) if path.is_file() else f"absent ({path})"
         print(f"{name:<15} {d.n_mels:>4} {d.n_audio_state:>5} {d.n_audio_head:>5} {d.n_audio_layer:>3} "
               f"{d.n_text_layer:>3} {d.n_vocab:>6}  {where}")
+    d = MICRO_DIMS
+    print(f"{'micro':<15} {d.n_mels:>4} {d.n_audio_state:>5} {d.n_audio_head:>5} {d.n_audio_layer:>3} "
+          f"{d.n_text_layer:>3} {d.n_vocab:>6}  {MICRO_CHECKPOINT} (trained here; 10 s window)")
     return 0
 
 

@@ -54,6 +54,15 @@ OFFICIAL_DIMS: dict[str, ModelDimensions] = {
     "turbo": _TURBO,
 }
 
+# micro: trained by this project (whisper_claims.micro), a 10 s window and Whisper's multilingual vocabulary
+MICRO_DIMS = ModelDimensions(
+    n_mels=80, n_audio_ctx=500, n_audio_state=192, n_audio_head=4, n_audio_layer=4,
+    n_vocab=51865, n_text_ctx=64, n_text_state=192, n_text_head=4, n_text_layer=2,
+)
+
+# every size a model can have: the official ones and micro (random:micro is micro's negative control)
+KNOWN_DIMS: dict[str, ModelDimensions] = {**OFFICIAL_DIMS, "micro": MICRO_DIMS}
+
 # names that load the same file as another name
 ALIASES: dict[str, str] = {"large": "large-v3", "turbo": "large-v3-turbo"}
 
@@ -68,7 +77,7 @@ def size_of(dims: ModelDimensions) -> str | None:
 
     large-v1 and large-v2 share dimensions; they are reported as ``large-v2``.
     """
-    matches = [name for name, d in OFFICIAL_DIMS.items() if d == dims and name not in ALIASES]
+    matches = [name for name, d in KNOWN_DIMS.items() if d == dims and name not in ALIASES]
     if not matches:
         return None
     return "large-v2" if "large-v2" in matches else matches[0]

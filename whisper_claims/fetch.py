@@ -170,6 +170,19 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+def save_torch(obj, dest: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``dest`` atomically, the same objects giving the same bytes.
+
+    torch.save names its zip archive after the file it is given, here a random temporary name; through
+    a file object the archive is always called "archive", so the file's sha256 depends on its content only.
+    """
+    import torch
+
+    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+    return Path(dest)
+
+
 def _publish(tmp: Path, dest: Path) -> None:
     # temporary files are created 0600; give the published file the mode a plain open() would
     umask = os.umask(0)

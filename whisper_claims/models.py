@@ -1,7 +1,9 @@
-"""Loading Whisper models from a spec: an official name, a checkpoint path, or ``random:<size>[:<seed>]``.
+"""Loading Whisper models from a spec: an official name, ``micro``, a checkpoint path, or ``random:<size>[:<seed>]``.
 
 Official names go through ``whisper.load_model`` and its cache, exactly as a user's machine would.
-A model is never substituted for another: a missing official checkpoint raises ``ModelUnavailable``.
+``micro`` (whisper_claims.micro) is the project's own trained checkpoint, expanded into the same cache
+and read by ``whisper.load_model`` too. A model is never substituted for another: a missing official
+checkpoint raises ``ModelUnavailable``.
 """
 from __future__ import annotations
 
@@ -17,25 +19,26 @@ import torch
 import whisper
 from whisper.model import ModelDimensions, Whisper
 
-from .dims import OFFICIAL_DIMS, canonical_size, size_of
+from .dims import KNOWN_DIMS, OFFICIAL_DIMS, canonical_size, size_of
 from .errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError
-from .fetch import atomic_path, download_verified, sha256_file
+from .fetch import download_verified, save_torch, sha256_file
 
 RANDOM_PREFIX = "random:"
+MICRO = "micro"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     text: str  # the spec as written by the user
-    kind: str  # "official", "path" or "random"
-    name: str  # official name, checkpoint path, or size for random
+    kind: str  # "official", "micro", "path" or "random"
+    name: str  # official name, "micro", checkpoint path, or size for random
     seed: int = 0  # random only
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     spec: str  # the spec as written
-    kind: str  # "official", "path" or "random"
+    kind: str  # "official", "micro", "path" or "random"
     size: str | None  # canonical official size whose dimensions the model has; None if custom
     path: str | None  # checkpoint file read, None for random weights
     sha256: str  # of the checkpoint file, or of the parameters for random weights
@@ -60,18 +63,21 @@ def parse_spec(text: str) -> ModelSpec:
     Parameters
     ----------
     text : str
-        ``tiny``, ``base.en``, ``large-v3``, ``turbo``…; a path to a ``.pt`` checkpoint in Whisper's
-        format; or ``random:<size>[:<seed>]`` for random weights with that size's official dimensions.
+        ``tiny``, ``base.en``, ``large-v3``, ``turbo``…; ``micro`` (this project's trained model); a
+        path to a ``.pt`` checkpoint in Whisper's format; or ``random:<size>[:<seed>]`` for random
+        weights with that size's dimensions (``random:micro`` too).
     """
     text = text.strip()
     if text in OFFICIAL_DIMS:
         return ModelSpec(text, "official", text)
+    if text == MICRO:
+        return ModelSpec(text, "micro", text)
     if text.startswith(RANDOM_PREFIX):
         size, _, seed = text[len(RANDOM_PREFIX):].partition(":")
-        if size not in OFFICIAL_DIMS:
+        if size not in KNOWN_DIMS:
             raise UnknownModelError(
-                f"model spec {text!r}: unknown size {size!r}; expected one of {', '.join(OFFICIAL_DIMS)}"
-                + _suggestion(size, OFFICIAL_DIMS)
+                f"model spec {text!r}: unknown size {size!r}; expected one of {', '.join(KNOWN_DIMS)}"
+                + _suggestion(size, KNOWN_DIMS)
             )
         if seed and not (seed.isascii() and seed.isdigit()):
             raise UnknownModelError(f"model spec {text!r}: seed {seed!r} is not a non-negative integer")
@@ -79,8 +85,8 @@ def parse_spec(text: str) -> ModelSpec:
     if os.path.sep in text or text.endswith(".pt") or os.path.exists(text):
         return ModelSpec(text, "path", text)
     raise UnknownModelError(
-        f"unknown model {text!r}: expected an official name ({', '.join(OFFICIAL_DIMS)}), "
-        f"a path to a Whisper checkpoint file, or random:<size>[:<seed>]" + _suggestion(text, OFFICIAL_DIMS)
+        f"unknown model {text!r}: expected an official name ({', '.join(OFFICIAL_DIMS)}), micro, "
+        f"a path to a Whisper checkpoint file, or random:<size>[:<seed>]" + _suggestion(text, KNOWN_DIMS)
     )
 
 
@@ -118,7 +124,8 @@ def open_model(spec: str, root: str | None = None, device: str = "cpu",
     ChecksumMismatch
         An official checkpoint is present but corrupt; it is left as it is, never replaced.
     CheckpointError
-        A checkpoint path that is missing or not in Whisper's format.
+        A checkpoint path that is missing or not in Whisper's format; micro's committed file missing or
+        not matching the sha256 of its card.
     """
     parsed = parse_spec(spec)
     if parsed.kind == "random":
@@ -129,6 +136,13 @@ def open_model(spec: str, root: str | None = None, device: str = "cpu",
         path, sha, _ = _ensure_official(parsed.name, root, download)
         model = _whisper_load(parsed.name, path, device, download_root=str(path.parent))
         return LoadedModel(model, _info(parsed, model, path, sha))
+    if parsed.kind == "micro":
+        from .micro import CHECKPOINT, installed_checkpoint
+
+        path = installed_checkpoint(root or default_root())
+        model = _whisper_load(str(path), path, device)
+        # micro is named by its committed file (fixtures/micro/micro.pt), which its card checksums
+        return LoadedModel(model, _info(parsed, model, CHECKPOINT, sha256_file(CHECKPOINT)))
     path = Path(parsed.name)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file; expected a Whisper checkpoint (.pt)")
@@ -201,7 +215,7 @@ def random_model(size: str, seed: int = 0, dims: ModelDimensions | None = None) 
     of the encoder output) would be constant and its gradients rounding noise.
     The global random state is left as it was.
     """
-    dims = dims or OFFICIAL_DIMS[canonical_size(size)]
+    dims = dims or KNOWN_DIMS[canonical_size(size)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Whisper(dims)
@@ -224,9 +238,7 @@ def write_checkpoint(model: Whisper, path: str | os.PathLike, half: bool = False
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    with atomic_path(path) as tmp:
-        torch.save({"dims": asdict(model.dims), "model_state_dict": state}, tmp)
-    return path
+    return save_torch({"dims": asdict(model.dims), "model_state_dict": state}, path)
 
 
 def parameters_sha256(model: torch.nn.Module) -> str:

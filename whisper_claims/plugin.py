@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .assets import AssetLocations, default_locations, env_download_allowed, load_manifest, resolve_asset
+from .assets import AssetLocations, all_assets, default_locations, env_download_allowed, resolve_asset
 from .baseline import baseline_section, compare, load_baseline, tolerances
 from .errors import AssetUnavailable, ModelUnavailable, ThresholdsError, UnknownModelError, WhisperClaimsError
 from .figures import draw_figures, listening_examples, matplotlib_available
@@ -55,6 +55,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "its tolerance), improvements, new and removed claims")
     group.addoption("--fail-on-regression", action="store_true", default=False,
                     help="with --claims-baseline: a regression fails the run (exit status 1)")
+    group.addoption("--claims-record-only", action="store_true", default=False,
+                    help="a claim that does not hold is recorded and reported as xfail instead of failing its "
+                         "test (errors still fail); with --claims-baseline --fail-on-regression, only a change "
+                         "fails the run")
 
 
 def model_specs(config: pytest.Config) -> list[str]:
@@ -139,12 +143,13 @@ def asset_locations(request: pytest.FixtureRequest) -> AssetLocations:
 
 @pytest.fixture(scope="session")
 def asset(asset_locations: AssetLocations):
-    """``asset(name)`` → checksum-verified path of a file named in fixtures/assets.tsv.
+    """``asset(name)`` → checksum-verified path of a file named in fixtures/assets.tsv (or, for micro's
+    own clips, in fixtures/micro/clips.tsv).
 
     An absent file skips the test with a reason that says where it was looked for; a file whose
     checksum differs is an error, never a skip.
     """
-    manifest = load_manifest()
+    manifest = all_assets()
 
     def resolve(name: str) -> Path:
         try:
@@ -172,8 +177,12 @@ def check_claim(request: pytest.FixtureRequest):
                       f"model {info.spec} has the dimensions of {info.size or 'no official size'}")
             record.add(Verdict(spec.id, info.spec, "skipped", reason=reason))
             pytest.skip(reason)
+        params = spec.params_for(info.size)
+        if isinstance(params.get("clip"), str):
+            # a clip is named as an asset: verified, and an absent one skips with where it was looked for
+            params["clip"] = request.getfixturevalue("asset")(params["clip"])
         try:
-            measured = function(loaded.model, **{**spec.params, **overrides})
+            measured = function(loaded.model, **{**params, **overrides})
             if report_dir is not None:
                 measured = with_figures(measured, spec.id, info.spec, Path(report_dir))
             verdict = judge(spec, info, measured)
@@ -182,6 +191,8 @@ def check_claim(request: pytest.FixtureRequest):
             raise
         record.add(verdict)
         if not verdict.holds:
+            if request.config.getoption("--claims-record-only"):
+                pytest.xfail(verdict.describe())
             pytest.fail(verdict.describe(), pytrace=False)
         return verdict
 

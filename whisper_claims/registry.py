@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .dims import OFFICIAL_DIMS, canonical_size
+from .dims import KNOWN_DIMS, canonical_size
 from .errors import ThresholdsError
 
 if sys.version_info >= (3, 11):
@@ -22,7 +22,7 @@ else:  # pragma: no cover
 SCHEMA_VERSION = 1
 COMPARATORS = ("<", "<=", ">", ">=")
 MARKERS = ("encoder", "decoder")
-SIZES = tuple(dict.fromkeys(canonical_size(name) for name in OFFICIAL_DIMS))
+SIZES = tuple(dict.fromkeys(canonical_size(name) for name in KNOWN_DIMS))
 
 _CLAIM_KEYS = {
     "statement": True,  # key -> required
@@ -32,6 +32,7 @@ _CLAIM_KEYS = {
     "metrics": True,
     "applies_to": False,
     "params": False,
+    "size_params": False,
     "post_figures": False,
 }
 _METRIC_KEYS = {
@@ -86,9 +87,14 @@ class ClaimSpec:
     applies_to: tuple[str, ...] | None = None  # sizes; None = every model
     params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the claim function
     post_figures: tuple[str, ...] = ()  # asset names of the post's figures for this claim
+    size_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # size -> params replaced for it
 
     def applies(self, size: str | None) -> bool:
         return self.applies_to is None or size in self.applies_to
+
+    def params_for(self, size: str | None) -> dict[str, Any]:
+        """The claim function's keyword arguments for a model of ``size`` (e.g. micro's own clip)."""
+        return {**self.params, **self.size_params.get(size, {})}
 
 
 def default_thresholds_path() -> Path:
@@ -136,6 +142,12 @@ def _claim(claim_id: str, entry: Any, where: str) -> ClaimSpec:
         raise ThresholdsError(
             f"{where}.key_metric: {entry['key_metric']!r} is not one of its metrics ({', '.join(metrics)})"
         )
+    size_params = _table(entry.get("size_params", {}), f"{where}.size_params")
+    for size, replaced in size_params.items():
+        _sizes([size], f"{where}.size_params")
+        for key in _table(replaced, f"{where}.size_params.{size}"):
+            if key not in entry.get("params", {}):
+                raise ThresholdsError(f"{where}.size_params.{size}.{key}: replaces no key of {where}.params")
     figures = entry.get("post_figures", [])
     if not isinstance(figures, list) or not all(isinstance(f, str) for f in figures):
         raise ThresholdsError(f"{where}.post_figures: expected a list of asset names")
@@ -149,6 +161,7 @@ def _claim(claim_id: str, entry: Any, where: str) -> ClaimSpec:
         applies_to=_sizes(entry.get("applies_to", "all"), f"{where}.applies_to"),
         params=dict(_table(entry.get("params", {}), f"{where}.params")),
         post_figures=tuple(figures),
+        size_params={size: dict(replaced) for size, replaced in size_params.items()},
     )
 
 

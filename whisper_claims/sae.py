@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from whisper.model import Whisper
 
 from .errors import WhisperClaimsError
-from .fetch import atomic_path
+from .fetch import save_torch
 from .mining import Layer, TopFrames, clip_activations, mine_top_frames
 from .models import parameters_sha256
 
@@ -259,9 +259,7 @@ class SparseAutoencoder(nn.Module):
             "metadata": metadata or {},
             "parameters_sha256": self.parameters_sha256(),
         }
-        with atomic_path(path) as tmp:
-            torch.save({"meta": meta, "state_dict": state}, tmp)
-        return path
+        return save_torch({"meta": meta, "state_dict": state}, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SparseAutoencoder":
