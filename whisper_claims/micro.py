@@ -128,6 +128,9 @@ class TrainOptions:
     max_lead_s: float = 3.0
 
 
+CORPUS_OPTIONS = ("seed", "voices", "unseen_voices", "rates", "max_lead_s")
+
+
 @dataclass(frozen=True)
 class Utterance:
     text: str
@@ -212,7 +215,9 @@ def build_split(options: TrainOptions, split: str, n: int, cache: Path | None = 
     Utterances too long for the window are replaced by the next index, so the result depends only on
     the options. Cached as one ``.npz`` keyed by the options.
     """
-    key = hashlib.sha256(json.dumps({"split": split, "n": n, **asdict(options), "v": 1},
+    # only what the utterances depend on: changing the training schedule reuses the corpus
+    corpus = {name: getattr(options, name) for name in CORPUS_OPTIONS}
+    key = hashlib.sha256(json.dumps({"split": split, "n": n, **corpus, "v": 1},
                                     sort_keys=True, default=list).encode()).hexdigest()[:16]
     path = None if cache is None else cache / f"micro-{split}-{key}.npz"
     if path is not None and path.is_file():
