@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+from functools import lru_cache
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -148,6 +149,7 @@ def _rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([SPLIT_SEEDS[split], seed, index])
 
 
+@lru_cache(maxsize=1)  # read once: micro_sentence is called for every utterance
 def _word_pool() -> tuple[str, ...]:
     words = load_words()
     corpus = load_corpus()
