@@ -455,8 +455,8 @@ def test_missing_checkpoint_path(tmp_path):
     with pytest.raises(CheckpointError) as info:
         open_model(str(path))
     assert str(path) in str(info.value) and "no such file" in str(info.value)
-    with pytest.raises(CheckpointError, match="no such file"):
-        open_model(str(tmp_path))  # a folder is not a checkpoint
+    with pytest.raises(UnknownModelError, match="a folder, but neither a CTranslate2 model folder"):
+        open_model(str(tmp_path))  # a folder of no known format is not a checkpoint
 
 
 @pytest.mark.parametrize("content", [

