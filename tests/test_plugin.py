@@ -4,6 +4,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 from whisper.model import ModelDimensions
 
 from whisper_claims.models import open_model, random_model, write_checkpoint
@@ -45,10 +46,10 @@ def test_help_lists_the_options(project):
         assert option in text, option
 
 
-def test_default_model_is_tiny(project):
+def test_default_models_are_tiny_and_tiny_en(project):
     result = run(project, "--collect-only", "-q")
     assert result.ret == 0
-    assert collected_ids(result) == ["test_toy[tiny]"]
+    assert collected_ids(result) == ["test_toy[tiny]", "test_toy[tiny.en]"]
 
 
 def test_models_from_the_environment(project, monkeypatch):
@@ -459,3 +460,57 @@ def test_listening_artifacts_become_audio_in_the_evidence_and_the_page(project):
     for entry in audio:
         assert (report / entry["path"]).read_bytes().startswith(b"RIFF")
     assert "<audio" in (report / "report.html").read_text(encoding="utf-8")
+
+
+# -- device, progress, weights' source ------------------------------------------------------
+
+
+@pytest.mark.parametrize("device,expected", [("gpu", "not a torch device"), ("mps", "expected cpu, cuda or cuda:N")])
+def test_a_bad_device_is_a_usage_error(project, device, expected):
+    result = run(project, "--whisper-models", "random:tiny", f"--whisper-device={device}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"--whisper-device={device}" in output(result) and expected in output(result)
+
+
+def test_cuda_without_a_cuda_device_is_a_usage_error(project):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run(project, "--whisper-models", "random:tiny", "--whisper-device=cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--whisper-device=cuda: this machine has no CUDA device" in output(result)
+
+
+def test_claims_run_on_cuda(project):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    result = run(project, "--whisper-models", "random:tiny", "--whisper-device=cuda")
+    assert result.ret == 0
+
+
+PROGRESS_CLAIM = CLAIM_TEST.replace(
+    "def width(model, *, scale):",
+    "def width(model, *, scale):\n    from whisper_claims import progress\n"
+    "    for i in range(3):\n        progress.report('toy stage', i + 1, 3)")
+
+
+def test_long_work_shows_progress_past_the_capture(project):
+    write_claim(project, PROGRESS_CLAIM)
+    result = run(project, "--whisper-models", "random:tiny")
+    assert result.ret == 0
+    lines = [line for line in result.outlines if "toy stage" in line]
+    # the first and the last report of a stage are shown; those between only every few seconds
+    assert lines == ["[toy on random:tiny] toy stage 1/3 (33%, 0 s)", "[toy on random:tiny] toy stage 3/3 (100%, 0 s)"]
+
+
+def test_progress_is_quiet_under_q(project):
+    write_claim(project, PROGRESS_CLAIM)
+    result = run(project, "--whisper-models", "random:tiny", "-q")
+    assert result.ret == 0
+    assert not [line for line in result.outlines if "toy stage" in line]
+
+
+def test_the_summary_names_each_models_weights(project):
+    result = run(project, "--whisper-models", "random:tiny,tiny")
+    text = output(result)
+    assert "  random:tiny: random weights of tiny's dimensions (parameters " in text
+    assert "  tiny:" not in text  # unavailable: its reason is in the table's notes, once

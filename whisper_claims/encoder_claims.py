@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from whisper.model import Whisper
 
+from . import progress
 from .attention import attention_window, band_mask, relevance
 from .audio import HOP_LENGTH, SAMPLE_RATE, load_audio, log_mel
 from .fetch import sha256_file
@@ -221,10 +222,12 @@ def enc_window(model: Whisper, *, clip: str | os.PathLike, windows: Sequence[int
         raise ValueError(f"recall_window={recall_window} is not one of windows={list(windows)}")
     run = clip_run(model, clip)
     windowed = {}
-    for k in sorted(set(windows), reverse=True):
+    ks = sorted(set(windows), reverse=True)
+    for k in ks:
         with attention_window(model, k):
             features = encode(model, run.mel)[0]
         windowed[k] = transcribe_features(model, features)
+        progress.report("windowed transcripts (k)", len(windowed), len(ks))
     metrics, evidence = window_scores(run.transcript, windowed, recall_window)
     return Measurement(
         metrics=metrics,

@@ -19,6 +19,7 @@ from torch import Tensor
 from whisper.audio import HOP_LENGTH, log_mel_spectrogram
 from whisper.model import Whisper
 
+from . import progress
 from .audio import SAMPLE_RATE, log_mel
 from .hooks import capture
 
@@ -228,6 +229,7 @@ def clip_activations(model: Whisper, clips: Sequence[np.ndarray], layer: str, *,
     parsed = Layer.parse(layer, model)
     lengths = [clip_frames(len(a)) for a in clips]
     groups: dict[int, list[int]] = {}
+    done = 0
     for i, n in enumerate(lengths):
         groups.setdefault(n if trim else 0, []).append(i)
     for key in sorted(groups):
@@ -238,6 +240,8 @@ def clip_activations(model: Whisper, clips: Sequence[np.ndarray], layer: str, *,
             acts = unit_activations(model, mels, parsed)
             for row, i in enumerate(batch):
                 yield i, acts[row, : lengths[i]]
+            done += len(batch)
+            progress.report(f"{layer} activations of clips", done, len(clips))
 
 
 def top_k_agreement(a: TopFrames, b: TopFrames) -> Tensor:

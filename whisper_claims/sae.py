@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 from whisper.model import Whisper
 
+from . import progress
 from .errors import WhisperClaimsError
 from .fetch import save_torch
 from .mining import Layer, TopFrames, clip_activations, mine_top_frames
@@ -408,6 +409,8 @@ def train_sae(activations: Tensor, config: SAEConfig = SAEConfig(), *, held_out:
                 scheduler.step()
             sae.normalize_()
             losses[step] = loss.detach()
+            if (step + 1) % 100 == 0 or step + 1 == config.steps:
+                progress.report("SAE training steps", step + 1, config.steps)
     seconds = time.perf_counter() - started
     sae.eval()
     explained, mean_l0, dead, mse = evaluate(sae, held)

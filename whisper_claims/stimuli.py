@@ -32,7 +32,7 @@ from typing import Iterator
 import numpy as np
 from scipy.signal import resample_poly
 
-from . import espeak
+from . import espeak, progress
 from .alignments import (
     FRAME_S,
     SIL,
@@ -509,6 +509,7 @@ def iter_corpus(
             text, voice, rate, clip_s=options.clip_s, sample_rate=options.sample_rate,
             frame_s=options.frame_s, cache=cache, name=f"espeak/{options.seed}/{index:05d}",
         )
+        progress.report("espeak-ng corpus (synthesized or cached)", index + 1, options.n_clips)
 
 
 def build_corpus(
