@@ -59,6 +59,7 @@ def load_audio(path: Union[str, os.PathLike], sample_rate: int = SAMPLE_RATE) ->
     if os.path.isdir(name):
         raise AudioError(f"{name}: is a directory; expected a WAV or FLAC file")
 
+    _check_wav_data(name)
     try:
         data, file_rate = sf.read(name, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError) as e:
@@ -79,6 +80,29 @@ def load_audio(path: Union[str, os.PathLike], sample_rate: int = SAMPLE_RATE) ->
         audio = resample_poly(audio, int(sample_rate) // g, int(file_rate) // g)
 
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _check_wav_data(name: str) -> None:
+    """A WAV file whose data chunk holds fewer bytes than its header declares is truncated: libsndfile
+    would read the part that is there as if it were the whole recording."""
+    with open(name, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        size = os.fstat(f.fileno()).st_size
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return
+            kind, declared = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if kind == b"data":
+                held = size - f.tell()
+                # 0 and 0xFFFFFFFF are what streaming writers leave when they cannot seek back
+                if declared not in (0, 0xFFFFFFFF) and held < declared:
+                    raise AudioError(f"{name}: the WAV header declares {declared} bytes of samples, the file holds "
+                                     f"{held}; the file is truncated")
+                return
+            f.seek(declared + declared % 2, os.SEEK_CUR)
 
 
 def window_samples(model_or_dims) -> int:
@@ -156,11 +180,7 @@ def log_mel(audio, model, *, source: str = "audio array") -> torch.Tensor:
     bad = int((~torch.isfinite(audio)).sum())
     if bad:
         raise AudioError(f"{source}: {bad} of {n} samples are NaN or infinite; expected finite samples")
-    if n > length:
-        raise AudioError(
-            f"{source}: is {n / SAMPLE_RATE:.2f} s long, longer than the model's "
-            f"{length / SAMPLE_RATE:.2f} s window; cut it first; it is not cut silently"
-        )
+    check_fits(n, dims, source)
 
     mel = log_mel_spectrogram(pad_or_trim(audio, length), n_mels=dims.n_mels)
     if mel.shape[-1] != 2 * dims.n_audio_ctx:
@@ -169,6 +189,16 @@ def log_mel(audio, model, *, source: str = "audio array") -> torch.Tensor:
             f"(2 * n_audio_ctx)"
         )
     return mel.unsqueeze(0)
+
+
+def check_fits(n_samples: int, model, source: str) -> None:
+    """Raise ``AudioError`` naming ``source`` when ``n_samples`` at 16 kHz exceed the model's window."""
+    length = window_samples(_dims(model))
+    if n_samples > length:
+        raise AudioError(
+            f"{source}: is {n_samples / SAMPLE_RATE:.2f} s long, longer than the model's "
+            f"{length / SAMPLE_RATE:.2f} s window; cut it first; it is not cut silently"
+        )
 
 
 def load_mel(path: Union[str, os.PathLike], model) -> torch.Tensor:

@@ -126,6 +126,7 @@ def download_verified(
         )
     expected = _expected_digest(sha256, url)
     dest = Path(dest)
+    created = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
 
     tmp = tempfile.NamedTemporaryFile(
@@ -150,6 +151,12 @@ def download_verified(
     finally:
         if not published:
             Path(tmp.name).unlink(missing_ok=True)
+            # the folders this call made, deepest first, if nothing else was put in them meanwhile
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
     return dest
 
 

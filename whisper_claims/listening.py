@@ -326,7 +326,7 @@ def listen(model: str, layer: str, audio: Sequence[str | os.PathLike], out_dir: 
     with ``sae`` the features of that SAE file). ``labels`` labels the frames from the alignment beside
     each audio file (``alignments.find_alignment``). Returns the rows of ``export_units``.
     """
-    from .audio import load_audio
+    from .audio import check_fits, load_audio
     from .mining import mine_top_frames
     from .models import open_model
     from .sae import SparseAutoencoder, mine_sae_features
@@ -336,6 +336,8 @@ def listen(model: str, layer: str, audio: Sequence[str | os.PathLike], out_dir: 
         raise ValueError("no audio files given")
     loaded = open_model(model, root=root, download=download)
     clips = [load_audio(path) for path in files]
+    for path, clip in zip(files, clips):
+        check_fits(len(clip), loaded.model, os.fspath(path))
     frame_labels = _alignment_labels(files, clips) if labels else None
     if sae is not None:
         top = mine_sae_features(loaded.model, clips, layer, SparseAutoencoder.load(sae), k, trim=trim)

@@ -299,13 +299,20 @@ def _ensure_official(name: str, root: str | None, download: bool) -> tuple[Path,
 
 
 def _whisper_load(name: str, path: Path, device: str, download_root: str | None = None) -> Whisper:
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path}: an empty file (0 bytes); expected a torch file holding "
+                              f"{{'dims': ..., 'model_state_dict': ...}}")
     try:
         model = whisper.load_model(name, device=device, download_root=download_root)
     except (KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
-            IndexError, ValueError, AttributeError) as error:
+            IndexError, ValueError, AttributeError, AssertionError) as error:
+        # whisper asserts on impossible dimensions (an odd width for its sinusoids)
+        words = " ".join(str(error).split())
+        what = (words[:300] + "…" if len(words) > 300 else words) or "no message"
         raise CheckpointError(
-            f"checkpoint {path}: not a readable Whisper checkpoint ({type(error).__name__}: {error}); "
-            f"expected a torch file holding {{'dims': ..., 'model_state_dict': ...}}"
+            f"checkpoint {path}: not a readable Whisper checkpoint ({type(error).__name__}: {what}); "
+            f"expected a torch file holding {{'dims': ..., 'model_state_dict': ...}} whose tensors have "
+            f"the shapes its dims give"
         ) from error
     return model.float().eval()
 

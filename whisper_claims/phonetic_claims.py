@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from whisper.model import Whisper
 
-from .audio import load_audio
+from .audio import check_fits, load_audio
 from .listening import default_prefix
 from .memo import per_model
 from .sae import SAEConfig, SparseAutoencoder, TrainingReport, layer_activations, train_sae
@@ -155,6 +155,7 @@ def _post_table(path: Path = POST_TABLE) -> dict:
 
 def _clip_max(model: Whisper, path: Path, layer: str, unit: int, trim: bool) -> float:
     audio = load_audio(path)
+    check_fits(len(audio), model, str(path))
     (_, acts), = clip_activations(model, [audio], layer, trim=trim)
     return float(acts[:, unit].max())
 
