@@ -170,17 +170,17 @@ def test_bad_marker(tmp_path):
     assert "encoder" in message and "decoder" in message
 
 
-@pytest.mark.parametrize("value", ['"0.5"', "true", "false", "nan", "[0.5]"])
+@pytest.mark.parametrize("value", ['"0.5"', "true", "false", "nan", "inf", "-inf", "[0.5]"])
 def test_threshold_not_a_number(tmp_path, value):
     message = load_error(tmp_path, GOOD.replace("threshold = 0.5", f"threshold = {value}"))
     assert "claims.x.metrics.m.threshold" in message
-    assert "expected a number" in message
+    assert "expected a finite number" in message
 
 
 def test_override_not_a_number(tmp_path):
     message = load_error(tmp_path, GOOD.replace("base = 0.7", 'base = "0.7"'))
     assert "claims.x.metrics.m.overrides.base" in message
-    assert "expected a number" in message
+    assert "expected a finite number" in message
 
 
 def test_negative_tolerance(tmp_path):

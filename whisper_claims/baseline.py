@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .fetch import sha256_file
+from .merge import read_document
 from .registry import ClaimSpec
-from .report import read_claims_json
 
 KINDS = ("regression", "improvement", "new", "removed")
 JUDGED = ("holds", "fails", "error")
@@ -90,5 +90,6 @@ def baseline_section(path: Path, changes: list[Change]) -> dict[str, Any]:
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:
-    """Read a baseline claims.json; errors name the file (see ``report.read_claims_json``)."""
-    return read_claims_json(Path(path))
+    """Read a baseline claims.json with the checks ``whisper-claims report`` makes (``merge.read_document``);
+    errors (ValueError) name the file and the entry at fault."""
+    return read_document(path)

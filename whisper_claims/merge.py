@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .report import read_claims_json
+from .report import metric_text, read_claims_json
 from .verdict import STATUSES
 
 
@@ -94,17 +94,28 @@ def read_documents(paths: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
         If a file is unreadable, not JSON, of another schema, or malformed; the message names the
         file and the entry at fault.
     """
-    documents = []
-    for path in paths:
-        path = Path(path)
-        try:
-            document = read_claims_json(path)
-        except (AttributeError, UnicodeDecodeError) as error:
-            # a JSON array or number has no .get; a binary file is not UTF-8
-            raise ValueError(f"{path}: not a claims.json document ({type(error).__name__}: {error})") from None
-        check_document(path, document)
-        documents.append((path, document))
-    return documents
+    return [(Path(path), read_document(path)) for path in paths]
+
+
+def read_document(path: str | Path) -> dict[str, Any]:
+    """One claims.json, read and checked: the reader of ``whisper-claims report`` and ``--claims-baseline``.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and what is wrong with it (unreadable, not UTF-8, not JSON, another schema, or
+        the entry at fault).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: a folder; expected a claims.json file")
+    try:
+        document = read_claims_json(path)
+    except (AttributeError, UnicodeDecodeError) as error:
+        # a JSON array or number has no .get; a binary file is not UTF-8
+        raise ValueError(f"{path}: not a claims.json document ({type(error).__name__}: {error})") from None
+    check_document(path, document)
+    return document
 
 
 def check_document(path: Path, document: Any) -> None:
@@ -212,11 +223,7 @@ def merge(documents: list[tuple[Path, dict[str, Any]]]) -> MergedReport:
 
 
 def key_metric_text(row: Row | None, claim: dict[str, Any]) -> str:
-    """The claim's key metric against its threshold (``rhyme_p_value=0.304 (< 0.01)``), or ``""``
-    when the row has no measured value; the same numbers as the terminal table."""
-    if row is None or row.status in ("skipped", "error"):
-        return ""
-    metric = row.data["metrics"].get(claim["key_metric"])
-    if metric is None or metric["value"] is None:
-        return ""
-    return f"{claim['key_metric']}={metric['value']:.3g} ({metric['comparator']} {metric['threshold']:.3g})"
+    """The claim's key metric against its threshold (``rhyme_p_value=0.304 (< 0.01)``), or for a claim
+    that fails the metric that failed (``report.shown_metric``), or ``""`` when the row has no measured
+    value; the same numbers as the terminal table."""
+    return "" if row is None else metric_text(row.data, claim["key_metric"])

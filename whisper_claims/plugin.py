@@ -26,7 +26,8 @@ from .figures import draw_figures, listening_examples, matplotlib_available
 from .models import LoadedModel, open_model, parse_spec
 from .publish import build_reports
 from .redistributions import describe_source
-from .registry import default_thresholds_path, load_registry
+from .claim_functions import CLAIM_FUNCTIONS
+from .registry import check_clips, check_params, default_thresholds_path, load_registry
 from .report import ClaimsRecord, claims_document, summary_table, write_claims_json
 from .verdict import Measurement, Verdict, judge
 
@@ -81,14 +82,28 @@ def model_specs(config: pytest.Config) -> list[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     try:
-        specs = [parse_spec(spec).text for spec in model_specs(config)]
+        parsed = [parse_spec(spec) for spec in model_specs(config)]
     except UnknownModelError as error:
         raise pytest.UsageError(f"--whisper-models: {error}") from None
+    for spec in parsed:
+        if spec.kind == "path" and not Path(spec.name).is_file():
+            raise pytest.UsageError(f"--whisper-models: checkpoint {spec.name}: no such file; expected a Whisper "
+                                    f"checkpoint (.pt) or a CTranslate2 or transformers model folder")
+    specs = [spec.text for spec in parsed]
+    try:
+        env_download_allowed()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
     thresholds = Path(config.getoption("--claims-thresholds") or default_thresholds_path())
     try:
         registry = load_registry(thresholds)
+        check_params(registry, CLAIM_FUNCTIONS, thresholds)
+        check_clips(registry, set(all_assets()), thresholds)
     except ThresholdsError as error:
         raise pytest.UsageError(str(error)) from None
+    report_dir = config.getoption("--claims-report")
+    if report_dir is not None:
+        check_output_folder(Path(report_dir))
     config.stash[DEVICE] = checked_device(config.getoption("--whisper-device")
                                           or os.environ.get("WHISPER_CLAIMS_DEVICE") or "cpu")
     record = ClaimsRecord(registry=registry, specs=specs, thresholds_path=thresholds)
@@ -101,6 +116,19 @@ def pytest_configure(config: pytest.Config) -> None:
     elif config.getoption("--fail-on-regression"):
         raise pytest.UsageError("--fail-on-regression needs --claims-baseline=PATH (an earlier claims.json)")
     config.stash[RECORD] = record
+
+
+def check_output_folder(folder: Path) -> None:
+    """``--claims-report``: a folder that exists or can be made, and that this process can write into."""
+    if folder.exists() and not folder.is_dir():
+        raise pytest.UsageError(f"--claims-report={folder}: a file is there; expected a folder for claims.json")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise pytest.UsageError(f"--claims-report={folder}: cannot create the folder ({error.strerror or error})") \
+            from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise pytest.UsageError(f"--claims-report={folder}: this user cannot write into the folder")
 
 
 def checked_device(text: str) -> str:
@@ -210,9 +238,17 @@ def check_claim(request: pytest.FixtureRequest):
             record.add(Verdict(spec.id, info.spec, "skipped", reason=reason))
             pytest.skip(reason)
         params = spec.params_for(info.size)
-        if isinstance(params.get("clip"), str):
-            # a clip is named as an asset: verified, and an absent one skips with where it was looked for
-            params["clip"] = request.getfixturevalue("asset")(params["clip"])
+        try:
+            if isinstance(params.get("clip"), str):
+                # a clip is named as an asset: verified; an absent one skips with where it was looked for
+                locations = request.getfixturevalue("asset_locations")
+                params["clip"] = resolve_asset(params["clip"], locations, all_assets())
+        except AssetUnavailable as error:
+            record.add(Verdict(spec.id, info.spec, "skipped", reason=str(error)))
+            pytest.skip(str(error))
+        except Exception as error:
+            record.add(Verdict(spec.id, info.spec, "error", reason=f"{type(error).__name__}: {error}"))
+            raise
         try:
             with progress.listening(terminal_progress(request.config, f"[{spec.id} on {info.spec}]")):
                 measured = function(loaded.model, **{**params, **overrides})
@@ -268,9 +304,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     marker = item.get_closest_marker("claim")
     spec = getattr(item, "callspec", None) and item.callspec.params.get("whisper_model")
     if marker and spec and report.when == "setup" and not report.passed:
-        # the model fixture skipped or failed before the claim could run: record why
+        # the model fixture skipped or failed before the claim could run: record why, in the error's words
         status = "skipped" if report.skipped else "error"
-        reason = report.longrepr[2] if report.skipped else str(report.longrepr).strip().splitlines()[-1]
+        if report.skipped:
+            reason = report.longrepr[2]
+        elif call.excinfo is not None:
+            reason = f"{call.excinfo.type.__name__}: {call.excinfo.value}"
+        else:
+            reason = str(report.longrepr).strip().splitlines()[-1]
         item.config.stash[RECORD].add(Verdict(marker.args[0], spec, status, reason=reason.removeprefix("Skipped: ")))
     return report
 
@@ -291,8 +332,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(f"whisper-claims: wrote {record.written} and, beside it, claims.md, "
                                     f"badges/ and report.html")
     if record.report_error is not None:
-        terminalreporter.write_line(f"whisper-claims: the reports beside claims.json failed: {record.report_error}",
-                                    red=True)
+        what = "the reports beside claims.json failed" if record.written is not None else "no report"
+        terminalreporter.write_line(f"whisper-claims: {what}: {record.report_error}", red=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -311,7 +352,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     directory = config.getoption("--claims-report")
     if directory is None:
         return
-    record.written = write_claims_json(record.document, Path(directory))
+    try:
+        record.written = write_claims_json(record.document, Path(directory))
+    except OSError as error:
+        # the results are printed anyway (terminal summary); only the file is lost, and the run says so
+        record.report_error = f"claims.json could not be written into {directory}: {error.strerror or error}"
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        return
     try:
         # the post's figures are shown when the asset folder has them; a report never downloads
         locations = default_locations(folder=config.getoption("--assets"), allow_download=False)

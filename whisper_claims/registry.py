@@ -5,6 +5,7 @@ Validated when it is read, so that a typo is an error naming the entry, never a 
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import sys
 from dataclasses import dataclass, field
@@ -97,6 +98,88 @@ class ClaimSpec:
         return {**self.params, **self.size_params.get(size, {})}
 
 
+def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path: str | Path) -> None:
+    """Check every claim's ``params`` (and ``size_params``) against the keyword arguments of the function
+    that measures it: a name the function does not take, or a value of another type than the argument's
+    default, is an error naming the entry. Claims without a known function are not checked.
+
+    Raises
+    ------
+    ThresholdsError
+    """
+    for claim_id, spec in registry.items():
+        function = functions.get(claim_id)
+        if function is None:
+            continue
+        signature = inspect.signature(function)
+        keywords = {name: p for name, p in signature.parameters.items()
+                    if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name != "model"}
+        tables = [("params", spec.params)] + [(f"size_params.{size}", params)
+                                               for size, params in spec.size_params.items()]
+        for table, params in tables:
+            for key, value in params.items():
+                where = f"thresholds file {path}: claims.{claim_id}.{table}.{key}"
+                if key not in keywords:
+                    close = difflib.get_close_matches(key, list(keywords), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise ThresholdsError(f"{where}: {function.__name__}() takes no argument {key!r}{hint}; "
+                                          f"it takes {', '.join(keywords)}")
+                expected = _expected_type(keywords[key].default)
+                if expected is not None and not _is_a(value, expected):
+                    raise ThresholdsError(f"{where}: {value!r} is a {_toml_type(value)}, expected a "
+                                          f"{expected.__name__ if expected is not list else 'list'} "
+                                          f"(the default is {keywords[key].default!r})")
+
+
+def _expected_type(default: Any) -> type | None:
+    if default is inspect.Parameter.empty or default is None:
+        return None
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, (int, float, str, dict)):
+        return type(default)
+    if isinstance(default, (list, tuple)):
+        return list
+    return None
+
+
+def _is_a(value: Any, expected: type) -> bool:
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _toml_type(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "list",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+def check_clips(registry: dict[str, ClaimSpec], assets: set[str], path: str | Path) -> None:
+    """Every ``clip`` a claim names (``params`` and ``size_params``) must be an asset of the manifests.
+
+    Raises
+    ------
+    ThresholdsError
+        Naming the entry, the clip and close matches.
+    """
+    for claim_id, spec in registry.items():
+        tables = [("params", spec.params)] + [(f"size_params.{size}", params)
+                                               for size, params in spec.size_params.items()]
+        for table, params in tables:
+            clip = params.get("clip")
+            if clip is None:
+                continue
+            if not isinstance(clip, str) or clip not in assets:
+                close = difflib.get_close_matches(str(clip), sorted(assets), n=2)
+                hint = f"; did you mean {' or '.join(close)}?" if close else ""
+                raise ThresholdsError(f"thresholds file {path}: claims.{claim_id}.{table}.clip: {clip!r} names no "
+                                      f"asset of fixtures/assets.tsv or fixtures/micro/clips.tsv{hint}")
+
+
 def default_thresholds_path() -> Path:
     """``claims/thresholds.toml`` of the checkout this package lives in."""
     return Path(__file__).resolve().parent.parent / "claims" / "thresholds.toml"
@@ -115,6 +198,13 @@ def load_registry(path: str | Path | None = None) -> dict[str, ClaimSpec]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ThresholdsError(f"thresholds file {path}: no such file (set it with --claims-thresholds)") from None
+    except IsADirectoryError:
+        raise ThresholdsError(f"thresholds file {path}: a folder; expected a TOML file "
+                              f"(set it with --claims-thresholds=PATH)") from None
+    except UnicodeDecodeError as error:
+        raise ThresholdsError(f"thresholds file {path}: not UTF-8 text ({error}); expected a TOML file") from None
+    except OSError as error:
+        raise ThresholdsError(f"thresholds file {path}: cannot be read ({error.strerror or error})") from None
     except tomllib.TOMLDecodeError as error:
         raise ThresholdsError(f"thresholds file {path}: not valid TOML: {error}") from None
     where = f"thresholds file {path}"
@@ -217,8 +307,8 @@ def _string(value: Any, where: str) -> str:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ThresholdsError(f"{where}: expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ThresholdsError(f"{where}: expected a finite number, got {value!r}")
     return float(value)
 
 

@@ -54,14 +54,37 @@ def _rank(verdict: Verdict) -> int:
     return {"skipped": 0, "holds": 1, "fails": 2, "error": 3}[verdict.status]
 
 
+def shown_metric(row: dict[str, Any], key_metric: str) -> tuple[str, dict[str, Any]] | None:
+    """The metric a table cell shows: the key metric, except for a claim that fails, whose cell shows
+    the metric that failed (the key metric when it failed, else the first that did); None for a row
+    without measured metrics."""
+    metrics = row.get("metrics") or {}
+    if row.get("status") in ("skipped", "error") or not metrics:
+        return None
+    name = key_metric
+    if row.get("status") == "fails" and (metrics.get(key_metric) or {}).get("passed") is not False:
+        name = next((n for n, m in metrics.items() if m.get("passed") is False), key_metric)
+    metric = metrics.get(name)
+    if metric is None or metric.get("value") is None:
+        return None
+    return name, metric
+
+
+def metric_text(row: dict[str, Any], key_metric: str) -> str:
+    """``name=value (comparator threshold)`` of ``shown_metric``, or ``""``."""
+    shown = shown_metric(row, key_metric)
+    if shown is None:
+        return ""
+    name, metric = shown
+    return f"{name}={metric['value']:.3g} ({metric['comparator']} {metric['threshold']:.3g})"
+
+
 def cell(row: dict[str, Any] | None, key_metric: str) -> str:
-    """One table cell: the status and, when measured, the key metric against its threshold."""
+    """One table cell: the status and, when measured, the metric ``shown_metric`` picks against its threshold."""
     if row is None:
         return "not run"
-    metric = row["metrics"].get(key_metric)
-    if row["status"] in ("skipped", "error") or metric is None or metric["value"] is None:
-        return row["status"]
-    return f"{row['status']} {key_metric}={metric['value']:.3g} ({metric['comparator']} {metric['threshold']:.3g})"
+    text = metric_text(row, key_metric)
+    return f"{row['status']} {text}" if text else row["status"]
 
 
 def summary_table(document: dict[str, Any]) -> list[str]:

@@ -1,0 +1,27 @@
+"""Which function measures each claim of the registry (``claims/thresholds.toml``), by claim id.
+
+The plugin checks each claim's ``params`` against its function's keyword arguments when pytest starts,
+so that a typo in the thresholds file is a usage error naming the entry, not a TypeError mid-run.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .decoder_claims import dec_bigram, dec_embed_sound, dec_neuron_semantic
+from .encoder_claims import enc_chop, enc_end_sink, enc_relevance_local, enc_window
+from .phonetic_claims import enc_neuron_phoneme, enc_neuron_table, enc_polysemantic, enc_sae_phoneme
+
+CLAIM_FUNCTIONS: dict[str, Callable] = {
+    "dec-embed-sound": dec_embed_sound,
+    "dec-bigram": dec_bigram,
+    "dec-neuron-semantic": dec_neuron_semantic,
+    "enc-relevance-local": enc_relevance_local,
+    "enc-end-sink": enc_end_sink,
+    "enc-window-k75": enc_window,
+    "enc-chop-start": enc_chop,
+    "enc-chop-mid": enc_chop,
+    "enc-neuron-phoneme": enc_neuron_phoneme,
+    "enc-neuron-table": enc_neuron_table,
+    "enc-polysemantic": enc_polysemantic,
+    "enc-sae-phoneme": enc_sae_phoneme,
+}
