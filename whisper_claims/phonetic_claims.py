@@ -312,7 +312,7 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, top_
         evidence={
             "layer": layer, "sae": {**sae, "n_live": len(live), "explained_variance": report.explained_variance,
                                     "mean_l0": report.mean_l0, "dead_features": report.n_dead,
-                                    "n_train_frames": report.n_train, "seconds": round(report.seconds, 1),
+                                    "n_train_frames": report.n_train,
                                     "parameters_sha256": autoencoder.parameters_sha256()},
             "residual_basis_selective_fraction": basis, "top_k": top_k, "alpha": alpha,
             "trimmed_context": trim, "per_clip": per_clip,
