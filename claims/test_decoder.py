@@ -1,7 +1,7 @@
 """The post's section 3, "The decoder alone acts as a weak LM", as executable claims."""
 import pytest
 
-from whisper_claims.decoder_claims import dec_bigram, dec_embed_sound, dec_neuron_semantic
+from whisper_claims.decoder_claims import dec_bigram, dec_bigram_general, dec_embed_sound, dec_neuron_semantic
 
 
 @pytest.mark.decoder
@@ -16,6 +16,13 @@ def test_token_embeddings_cluster_by_sound(whisper_model, check_claim):
 def test_decoder_falls_back_on_bigrams(whisper_model, check_claim):
     """On padding audio, ' very' is followed by much, well, good; ' Good' by bye, luck, morning."""
     check_claim(dec_bigram, whisper_model)
+
+
+@pytest.mark.decoder
+@pytest.mark.claim("dec-bigram-general")
+def test_decoder_continues_fixed_expressions(whisper_model, check_claim):
+    """On padding audio, ' United' is followed by States and ' thank' by you, and not after other prompts."""
+    check_claim(dec_bigram_general, whisper_model)
 
 
 @pytest.mark.decoder

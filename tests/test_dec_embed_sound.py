@@ -103,7 +103,7 @@ def test_holds_when_neighbours_and_rhymes_are_planted(planted, spec):
     assert measured.metrics["tea_coffee_top5"] == 1
     assert measured.metrics["duck_neighbours_top3"] == 2
     assert measured.metrics["rhyme_p_value"] < 1e-10
-    rhyme = measured.evidence["rhyme"]
+    rhyme = measured.evidence["rhyme"]["centred"]
     assert rhyme["median_cosine_rhyming"] > 0.9 > 0.2 > abs(rhyme["median_cosine_crossed"])
     assert rhyme["auc"] == 1.0
     assert set(measured.evidence["rug_neighbours_top10"]["found"][:4]) == {"lug", "mug", "tug", "rut"}
@@ -119,7 +119,7 @@ def test_shuffled_rhyme_pairs_do_not_hold(planted, spec):
     measured, verdict = measure(planted, spec, rhyme_pairs=shuffled)
     assert verdict.metric("rhyme_p_value").passed is False
     assert measured.metrics["rhyme_p_value"] > 0.1
-    assert abs(measured.evidence["rhyme"]["median_cosine_rhyming"]) < 0.2  # the new pairs are not close
+    assert abs(measured.evidence["rhyme"]["centred"]["median_cosine_rhyming"]) < 0.2  # the new pairs are not close
     # the neighbour metrics still pass: only the pairing changed
     assert [verdict.metric(n).passed for n in NEIGHBOUR_METRICS] == [True, True, True]
 
@@ -134,7 +134,7 @@ def test_opposite_rhyme_embeddings_do_not_hold(planted, spec):
             weight[single_token(tokenizer, " " + b)] *= -1
     loaded = LoadedModel(model, planted.info)
     measured, verdict = measure(loaded, spec)
-    assert measured.evidence["rhyme"]["median_cosine_rhyming"] < -0.9
+    assert measured.evidence["rhyme"]["centred"]["median_cosine_rhyming"] < -0.9
     assert verdict.metric("rhyme_p_value").passed is False
     assert measured.metrics["rhyme_p_value"] > 0.99
 
@@ -144,7 +144,8 @@ def test_opposite_rhyme_embeddings_do_not_hold(planted, spec):
 
 def test_figure_neighbours_evidence(tiny, spec):
     measured, _ = measure(tiny, spec)
-    neighbours = measured.evidence["neighbours"]
+    assert list(measured.evidence["neighbours"]) == ["centred", "raw"]
+    neighbours = measured.evidence["neighbours"]["centred"]
     assert list(neighbours) == spec.params["figure_queries"] == [" rug", " UK", " duck", " tea"]
     for query, found in neighbours.items():
         assert len(found) == 24, query
@@ -159,7 +160,7 @@ def test_figure_neighbours_evidence(tiny, spec):
 
 def test_planted_neighbours_lead_the_figure_evidence(planted, spec):
     measured, _ = measure(planted, spec)
-    top = measured.evidence["neighbours"][" rug"]
+    top = measured.evidence["neighbours"]["centred"][" rug"]
     assert {n["token"] for n in top[:4]} == {" lug", " mug", " tug", " rut"}
     assert all(n["cosine"] > 0.95 for n in top[:4]) and top[4]["cosine"] < 0.5
     assert " rug" not in [n["token"] for n in top]
@@ -168,9 +169,9 @@ def test_planted_neighbours_lead_the_figure_evidence(planted, spec):
 def test_rhyme_evidence_on_the_multilingual_tokenizer(tiny, spec):
     measured, _ = measure(tiny, spec)
     rhyme = measured.evidence["rhyme"]
-    assert rhyme["n_pairs"] == 40 and rhyme["dropped_pairs"] == []
+    assert rhyme["n_pairs"] == 40 and rhyme["dropped_pairs"] == [] and rhyme["untrained_pairs"] == []
     assert rhyme["n_crossed_pairs"] == 40 * 39
-    assert 0 <= rhyme["auc"] <= 1
+    assert 0 <= rhyme["centred"]["auc"] <= 1 and 0 <= rhyme["raw"]["auc"] <= 1
 
 
 def test_english_only_tokenizer(spec):
@@ -225,3 +226,40 @@ def test_claim_test_fails_on_random_tiny(tmp_path):
     assert row["model"] == "random:tiny" and row["status"] == "fails"
     assert row["metrics"]["rhyme_p_value"]["passed"] is False
     assert row["evidence"]["rhyme"]["n_pairs"] == 40
+
+
+# -- centring: the common component the real embeddings share -------------------------------
+
+
+def test_a_planted_common_component_does_not_move_the_centred_neighbours(tiny, spec):
+    # every text row gets the same large vector, as Whisper's rows share one (tiny.en: norm 0.41 of 0.44)
+    model = copy.deepcopy(tiny.model)
+    tokenizer = tokenizer_for(model)
+    weight = model.decoder.token_embedding.weight
+    before, _ = measure(tiny, spec)
+    with torch.no_grad():
+        common = torch.randn(weight.shape[1], generator=torch.Generator().manual_seed(1))
+        weight[: tokenizer.eot] += 3 * common / common.norm() * weight[: tokenizer.eot].norm(dim=1).mean()
+    after, _ = measure(LoadedModel(model, tiny.info), spec)
+    for query in spec.params["figure_queries"]:
+        tokens = [n["token"] for n in before.evidence["neighbours"]["centred"][query]]
+        assert [n["token"] for n in after.evidence["neighbours"]["centred"][query]] == tokens, query
+        # raw cosines are all pulled up to the common component's
+        assert min(n["cosine"] for n in after.evidence["neighbours"]["raw"][query]) > 0.8
+    assert after.metrics["rhyme_p_value"] == pytest.approx(before.metrics["rhyme_p_value"], rel=1e-3)
+
+
+def test_zero_rows_are_no_neighbours_and_no_rhyme_pairs(tiny, spec):
+    # a model that never learnt some words (micro's untrained rows are exactly zero)
+    model = copy.deepcopy(tiny.model)
+    tokenizer = tokenizer_for(model)
+    with torch.no_grad():
+        for a, b in spec.params["rhyme_pairs"][:5]:
+            model.decoder.token_embedding.weight[single_token(tokenizer, " " + a)] = 0
+    measured, _ = measure(LoadedModel(model, tiny.info), spec)
+    rhyme = measured.evidence["rhyme"]
+    assert rhyme["n_pairs"] == 35 and rhyme["untrained_pairs"] == [f"{a}/{b}" for a, b in spec.params["rhyme_pairs"][:5]]
+    zeroed = {" " + a for a, _ in spec.params["rhyme_pairs"][:5]}
+    for method in ("centred", "raw"):
+        for found in measured.evidence["neighbours"][method].values():
+            assert not zeroed & {n["token"] for n in found}

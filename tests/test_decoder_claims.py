@@ -1,5 +1,5 @@
-"""Controls of the claims dec-bigram and dec-neuron-semantic: both fail on random weights and hold where
-planted; the neuron ranking, the corpus and the hooked activations against plain code."""
+"""Controls of the claims dec-bigram, dec-bigram-general and dec-neuron-semantic: they fail on random
+weights and hold where planted; the neuron ranking, the corpus and the hooked activations against plain code."""
 import copy
 import math
 from dataclasses import replace
@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from whisper.model import ModelDimensions
 from whisper.tokenizer import get_tokenizer
 
-from whisper_claims.decoder_claims import (bigram_prompt, dec_bigram, dec_embed_sound, dec_neuron_semantic, jaccard,
-                                           top_text_tokens)
+from whisper_claims.decoder_claims import (bigram_prompt, dec_bigram, dec_bigram_general, dec_embed_sound,
+                                           dec_neuron_semantic, jaccard, top_text_tokens)
 from whisper_claims.decoder_corpus import DATA, context, expand, load_corpus, normalize_word, tokenize
 from whisper_claims.decoder_neurons import (neuron_module, rank_neurons, shuffled_labels, token_activations,
                                             top_positions)
@@ -207,6 +207,71 @@ def test_bigram_fails_for_a_decoder_that_ignores_the_prompt(planted_bigrams, reg
     assert [verdict.metric(m).passed for m in BIGRAM_METRICS] == [True, True, True]
     assert measured.metrics["max_unprompted_jaccard"] == 1.0
     assert verdict.status == "fails" and verdict.reason == "not met: max_unprompted_jaccard"
+
+
+# -- dec-bigram-general ------------------------------------------------------------------------------------
+
+
+def test_general_bigrams_do_not_hold_on_random_weights(tiny, registry):
+    spec = registry["dec-bigram-general"]
+    measured, verdict = measure(dec_bigram_general, tiny, spec)
+    assert verdict.status == "fails" and verdict.metric("continuation_share").passed is False
+    assert measured.evidence["n_pairs"] == len(spec.params["pairs"]) >= 50
+    assert all(len(pair["top"]) == 20 for pair in measured.evidence["pairs"])
+
+
+@pytest.fixture(scope="module")
+def planted_general(tiny, registry):
+    """random:tiny whose output rows make each prompt's continuations rank first after it, and only there
+    (solved by least squares over the decoder's final states, as for the post's prompts)."""
+    model = copy.deepcopy(tiny.model)
+    tokenizer = tokenizer_for(model)
+    pairs = registry["dec-bigram-general"].params["pairs"]
+    prompts = [bigram_prompt(tokenizer, pair["prompt"]) for pair in pairs]
+    targets: dict[int, torch.Tensor] = {}
+    for i, pair in enumerate(pairs):
+        for word in pair["expected"]:
+            token = tokenizer.encode(" " + word)[0]
+            targets.setdefault(token, torch.zeros(len(prompts), dtype=torch.float64))[i] = 30.0
+    # no continuation is a prompt token, so the hidden states do not move when the rows change
+    assert not set(targets) & {t for p in prompts for t in p}
+    states = final_states(model, prompts).double()
+    weight = model.decoder.token_embedding.weight
+    with torch.no_grad():
+        for token, target in targets.items():
+            weight[token] = torch.linalg.lstsq(states, target[:, None]).solution[:, 0].float()
+    return LoadedModel(model, tiny.info)
+
+
+def test_general_bigrams_hold_where_planted(planted_general, registry):
+    measured, verdict = measure(dec_bigram_general, planted_general, registry["dec-bigram-general"])
+    assert verdict.status == "holds", verdict.describe()
+    assert measured.metrics["continuation_share"] == 1.0
+    # shared continuations (' to' after according, due, able) are the only ones seen after other prompts
+    assert measured.evidence["baseline_share"] < 0.05
+
+
+def test_general_bigrams_fail_for_a_decoder_that_ignores_the_prompt(planted_general, registry):
+    # a fixed prior that holds every continuation: every prompt is "followed", and so is every other one
+    model = copy.deepcopy(planted_general.model)
+    tokenizer = tokenizer_for(model)
+    prior = torch.zeros(model.dims.n_vocab)
+    for pair in registry["dec-bigram-general"].params["pairs"][:20]:
+        prior[tokenizer.encode(" " + pair["expected"][0])[0]] = 10.0
+    model.logits = lambda tokens, features: prior.expand(1, tokens.shape[1], -1)
+    spec = replace(registry["dec-bigram-general"],
+                   params={**registry["dec-bigram-general"].params,
+                           "pairs": registry["dec-bigram-general"].params["pairs"][:20], "min_pairs": 20})
+    measured, verdict = measure(dec_bigram_general, LoadedModel(model, planted_general.info), spec)
+    assert measured.metrics["continuation_share"] == 1.0 and verdict.metric("continuation_share").passed
+    assert measured.metrics["lift_over_other_prompts"] < 0.05
+    assert verdict.status == "fails" and verdict.reason == "not met: lift_over_other_prompts"
+
+
+def test_general_bigrams_need_enough_single_token_prompts(tiny, registry):
+    params = {**registry["dec-bigram-general"].params, "pairs": [{"prompt": " Xylophonist", "expected": ["a"]}]}
+    with pytest.raises(ValueError, match=r"only 0 of 1 prompts are single tokens .*Xylophonist"):
+        dec_bigram_general(tiny.model, **params)
 
 
 # -- dec-neuron-semantic: the corpus --------------------------------------------------------------------------

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .decoder_claims import dec_bigram, dec_embed_sound, dec_neuron_semantic
+from .decoder_claims import dec_bigram, dec_bigram_general, dec_embed_sound, dec_neuron_semantic
 from .encoder_claims import enc_chop, enc_end_sink, enc_relevance_local, enc_window
 from .phonetic_claims import enc_neuron_phoneme, enc_neuron_table, enc_polysemantic, enc_sae_phoneme
 
 CLAIM_FUNCTIONS: dict[str, Callable] = {
     "dec-embed-sound": dec_embed_sound,
     "dec-bigram": dec_bigram,
+    "dec-bigram-general": dec_bigram_general,
     "dec-neuron-semantic": dec_neuron_semantic,
     "enc-relevance-local": enc_relevance_local,
     "enc-end-sink": enc_end_sink,

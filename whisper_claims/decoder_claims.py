@@ -13,17 +13,19 @@ from scipy.stats import mannwhitneyu
 from whisper.model import Whisper
 from whisper.tokenizer import Tokenizer
 
+from . import progress
 from .audio import log_mel
 from .decoder_corpus import DEFAULT_CORPUS, context, load_corpus, tokenize
 from .decoder_neurons import neuron_module, rank_neurons, shuffled_labels, token_activations, top_positions
-from .embeddings import nearest_tokens, pair_cosines, single_token
+from .embeddings import nearest_tokens, pair_cosines, single_token, trained_rows
 from .inference import encode, next_token_logits, padding_features, tokenizer_for
 from .memo import per_model
 from .verdict import Measurement
 
 
 def dec_embed_sound(model: Whisper, *, neighbour_checks: list[dict], rhyme_pairs: list[list[str]],
-                    figure_queries: list[str], n_neighbours: int = 24, min_pairs: int = 20) -> Measurement:
+                    figure_queries: list[str], n_neighbours: int = 24, min_pairs: int = 20,
+                    centred: bool = True) -> Measurement:
     """Token embeddings cluster by sound: ' rug' sits near lug, mug, tug; rhyming words are close.
 
     Parameters
@@ -36,6 +38,9 @@ def dec_embed_sound(model: Whisper, *, neighbour_checks: list[dict], rhyme_pairs
         words are not single tokens are dropped (and listed in the evidence).
     figure_queries : list of str
         Tokens whose top ``n_neighbours`` are recorded as evidence, as in the post's figures.
+    centred : bool
+        Cosines of the rows minus the mean text-token row (``embeddings.unit_embeddings``), the method
+        the metrics use; the evidence has every number both ways (``raw`` and ``centred``).
 
     Metrics
     -------
@@ -44,41 +49,59 @@ def dec_embed_sound(model: Whisper, *, neighbour_checks: list[dict], rhyme_pairs
     b of pair j, i ≠ j), so that word frequency or part of speech cannot explain the difference.
     """
     tokenizer = tokenizer_for(model)
+    methods = {"centred": True, "raw": False}
+    chosen = "centred" if centred else "raw"
     metrics: dict[str, float] = {}
-    evidence: dict = {"neighbours": {}}
+    weight = model.decoder.token_embedding.weight.detach().float()[: tokenizer.eot]
+    evidence: dict = {
+        "method": chosen,
+        # why raw cosines are all about 0.9: every row carries the same large component
+        "mean_text_row_norm": round(float(weight.mean(dim=0).norm()), 4),
+        "mean_row_norm": round(float(weight.norm(dim=1).mean()), 4),
+        "neighbours": {name: {} for name in methods},
+    }
 
     for check in neighbour_checks:
-        top = nearest_tokens(model, check["query"], max(check["top"], n_neighbours), tokenizer)
+        top = nearest_tokens(model, check["query"], max(check["top"], n_neighbours), tokenizer, centred)
         found = [n.text.strip() for n in top[: check["top"]]]
         metrics[check["metric"]] = float(sum(word in found for word in check["expected"]))
         evidence[check["metric"]] = {"query": check["query"], "expected": check["expected"],
                                      "top": check["top"], "found": found}
 
-    for query in figure_queries:
-        evidence["neighbours"][query] = [
-            {"token": n.text, "cosine": round(n.cosine, 4)} for n in nearest_tokens(model, query, n_neighbours, tokenizer)
-        ]
+    for name, centre in methods.items():
+        for query in figure_queries:
+            evidence["neighbours"][name][query] = [
+                {"token": n.text, "cosine": round(n.cosine, 4)}
+                for n in nearest_tokens(model, query, n_neighbours, tokenizer, centre)]
 
-    ids, dropped = [], []
+    ids, dropped, untrained = [], [], []
+    known = trained_rows(model)
     for a, b in rhyme_pairs:
         pair = (single_token(tokenizer, " " + a), single_token(tokenizer, " " + b))
-        (dropped if None in pair else ids).append(pair if None not in pair else f"{a}/{b}")
+        if None in pair:
+            dropped.append(f"{a}/{b}")
+        elif not (known[pair[0]] and known[pair[1]]):
+            untrained.append(f"{a}/{b}")  # a zero row: a word the model never learnt
+        else:
+            ids.append(pair)
     if len(ids) < min_pairs:
-        raise ValueError(f"only {len(ids)} rhyme pairs are single tokens in this tokenizer; need {min_pairs}")
-    rhyme = pair_cosines(model, ids).numpy()
-    crossed = pair_cosines(model, [(a, b) for i, (a, _) in enumerate(ids)
-                                   for j, (_, b) in enumerate(ids) if i != j]).numpy()
-    test = mannwhitneyu(rhyme, crossed, alternative="greater")
-    metrics["rhyme_p_value"] = float(test.pvalue)
-    evidence["rhyme"] = {
-        "n_pairs": len(ids),
-        "n_crossed_pairs": len(crossed),
-        "dropped_pairs": dropped,
-        "median_cosine_rhyming": float(np.median(rhyme)),
-        "median_cosine_crossed": float(np.median(crossed)),
-        "auc": float(test.statistic / (len(rhyme) * len(crossed))),
-    }
-    return Measurement(metrics, evidence, artifacts={"embedding_neighbours": evidence["neighbours"]})
+        raise ValueError(f"only {len(ids)} rhyme pairs are single tokens with trained embeddings in this model "
+                         f"(not single tokens: {len(dropped)}, zero rows: {len(untrained)}); need {min_pairs}")
+    crossed_ids = [(a, b) for i, (a, _) in enumerate(ids) for j, (_, b) in enumerate(ids) if i != j]
+    evidence["rhyme"] = {"n_pairs": len(ids), "n_crossed_pairs": len(crossed_ids), "dropped_pairs": dropped,
+                         "untrained_pairs": untrained}
+    for name, centre in methods.items():
+        rhyme = pair_cosines(model, ids, centre, tokenizer.eot).numpy()
+        crossed = pair_cosines(model, crossed_ids, centre, tokenizer.eot).numpy()
+        test = mannwhitneyu(rhyme, crossed, alternative="greater")
+        evidence["rhyme"][name] = {
+            "p_value": float(test.pvalue),
+            "median_cosine_rhyming": float(np.median(rhyme)),
+            "median_cosine_crossed": float(np.median(crossed)),
+            "auc": float(test.statistic / (len(rhyme) * len(crossed))),
+        }
+    metrics["rhyme_p_value"] = evidence["rhyme"][chosen]["p_value"]
+    return Measurement(metrics, evidence, artifacts={"embedding_neighbours": evidence["neighbours"][chosen]})
 
 
 # -- dec-bigram -----------------------------------------------------------------------------------------
@@ -182,6 +205,63 @@ def dec_bigram(model: Whisper, *, prompts: list[dict], evidence_prompts: Sequenc
                                     for i, a in enumerate(judged) for b in judged[i + 1:]}
     artifacts = {"top_logits": {p: e["top"] for p, e in evidence["prompts"].items()}}
     return Measurement(metrics, evidence, artifacts)
+
+
+def dec_bigram_general(model: Whisper, *, pairs: list[dict], top: int = 20, min_pairs: int = 40) -> Measurement:
+    """With padding-only audio the decoder continues fixed expressions: ' United' → States, ' thank' → you.
+
+    The general form of the post's bigram claim, for every size: for each pair's single-token ``prompt``
+    (``bigram_prompt``, on ``padding_features``), whether the first token of one of its ``expected``
+    continuations (each with a leading space) is among the ``top`` text tokens; and, as the baseline,
+    how often those same continuations are among the top tokens after the *other* prompts.
+
+    Parameters
+    ----------
+    pairs : list of dict
+        ``{prompt, expected}``; prompts that are not one token in this tokenizer are dropped (and listed).
+    min_pairs : int
+        Fewer usable pairs is an error: the share would rest on too few prompts.
+
+    Metrics
+    -------
+    ``continuation_share``: the share of prompts followed by one of their continuations.
+    ``lift_over_other_prompts``: that share minus the baseline share, so that a decoder which ranks the
+    same common words high after any prompt (a prior, not a bigram) does not pass.
+    """
+    tokenizer = tokenizer_for(model)
+    features = padding_features(model)
+    usable, dropped = [], []
+    for entry in pairs:
+        token = single_token(tokenizer, entry["prompt"])
+        if token is None:
+            dropped.append(entry["prompt"])
+            continue
+        continuations = sorted({tokenizer.encode(" " + word)[0] for word in entry["expected"]})
+        usable.append((entry, [*tokenizer.sot_sequence, token], continuations))
+    if len(usable) < min_pairs:
+        raise ValueError(f"only {len(usable)} of {len(pairs)} prompts are single tokens in this tokenizer "
+                         f"(dropped: {dropped}); need {min_pairs}")
+    ranked = []  # each prompt's top text token ids, highest logit first
+    for done, (_, prompt, _) in enumerate(usable, start=1):
+        ranked.append([i for i, _, _ in top_text_tokens(next_token_logits(model, features, prompt), tokenizer, top)])
+        progress.report("bigram prompts", done, len(usable))
+    tops = [set(ids) for ids in ranked]
+    hits = [bool(tops[i] & set(c)) for i, (_, _, c) in enumerate(usable)]
+    elsewhere = [np.mean([bool(tops[j] & set(c)) for j in range(len(usable)) if j != i])
+                 for i, (_, _, c) in enumerate(usable)]
+    share, baseline = float(np.mean(hits)), float(np.mean(elsewhere))
+    evidence = {
+        "audio": "padding: 30 s of zero samples",
+        "n_pairs": len(usable),
+        "dropped_prompts": dropped,
+        "baseline_share": round(baseline, 4),
+        "pairs": [{"prompt": entry["prompt"], "expected": list(entry["expected"]), "followed": hit,
+                   "rate_after_other_prompts": round(float(rate), 4),
+                   "top": [tokenizer.decode([i]) for i in ids]}
+                  for (entry, _, _), hit, rate, ids in zip(usable, hits, elsewhere, ranked)],
+        "missed": [entry["prompt"] for (entry, _, _), hit in zip(usable, hits) if not hit],
+    }
+    return Measurement({"continuation_share": share, "lift_over_other_prompts": share - baseline}, evidence)
 
 
 # -- dec-neuron-semantic ----------------------------------------------------------------------------------
