@@ -347,7 +347,7 @@ def read_transformers(folder: str | os.PathLike) -> Converted:
     dtypes = {str(t.dtype).removeprefix("torch.") for t in state.values()}
     if len(dtypes) != 1 or not dtypes <= set(FLOAT_DTYPES):
         raise CheckpointError(f"{folder}: tensors of dtypes {sorted(dtypes)}; expected one of {', '.join(FLOAT_DTYPES)}")
-    heads = _generation_alignment_heads(folder / "generation_config.json")
+    heads = _config_alignment_heads(folder / "generation_config.json")
     return Converted(dims, state, heads, "transformers", dtypes.pop())
 
 
@@ -357,10 +357,6 @@ def _whisper_names(dims: ModelDimensions) -> set[str]:
                             n_audio_layer=dims.n_audio_layer, n_vocab=1, n_text_ctx=1, n_text_state=4,
                             n_text_head=1, n_text_layer=dims.n_text_layer)
     return set(Whisper(small).state_dict())
-
-
-def _generation_alignment_heads(path: Path) -> tuple[tuple[int, int], ...] | None:
-    return _config_alignment_heads(path)
 
 
 def _read_hf_tensors(folder: Path) -> dict[str, torch.Tensor]:

@@ -156,7 +156,7 @@ def open_model(spec: str, root: str | None = None, device: str = "cpu",
     if parsed.kind == "random":
         model = random_model(parsed.name, parsed.seed).to(device)
         digest = parameters_sha256(model)
-        return LoadedModel(model, _info(parsed, model, None, digest, {"kind": "random"}))
+        return LoadedModel(model, _info(parsed, model, None, digest, {"kind": "random"}, parameters=digest))
     if parsed.kind == "official":
         return _open_official(parsed, root, device, download)
     if parsed.kind == "micro":

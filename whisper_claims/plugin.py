@@ -21,12 +21,12 @@ import torch
 from . import progress
 from .assets import AssetLocations, all_assets, default_locations, env_download_allowed, resolve_asset
 from .baseline import baseline_section, compare, load_baseline, tolerances
+from .claim_functions import CLAIM_FUNCTIONS
 from .errors import AssetUnavailable, ModelUnavailable, ThresholdsError, UnknownModelError, WhisperClaimsError
 from .figures import draw_figures, listening_examples, matplotlib_available
 from .models import LoadedModel, open_model, parse_spec
 from .publish import build_reports
 from .redistributions import describe_source
-from .claim_functions import CLAIM_FUNCTIONS
 from .registry import check_clips, check_params, default_thresholds_path, load_registry
 from .report import ClaimsRecord, claims_document, summary_table, write_claims_json
 from .verdict import Measurement, Verdict, judge

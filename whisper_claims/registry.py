@@ -114,9 +114,7 @@ def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path
         signature = inspect.signature(function)
         keywords = {name: p for name, p in signature.parameters.items()
                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name != "model"}
-        tables = [("params", spec.params)] + [(f"size_params.{size}", params)
-                                               for size, params in spec.size_params.items()]
-        for table, params in tables:
+        for table, params in _param_tables(spec):
             for key, value in params.items():
                 where = f"thresholds file {path}: claims.{claim_id}.{table}.{key}"
                 if key not in keywords:
@@ -129,6 +127,11 @@ def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path
                     raise ThresholdsError(f"{where}: {value!r} is a {_toml_type(value)}, expected a "
                                           f"{expected.__name__ if expected is not list else 'list'} "
                                           f"(the default is {keywords[key].default!r})")
+
+
+def _param_tables(spec: ClaimSpec) -> list[tuple[str, dict[str, Any]]]:
+    """``("params", params)`` and ``("size_params.<size>", replaced)`` of a claim: every table of arguments."""
+    return [("params", spec.params)] + [(f"size_params.{size}", params) for size, params in spec.size_params.items()]
 
 
 def _expected_type(default: Any) -> type | None:
@@ -167,9 +170,7 @@ def check_clips(registry: dict[str, ClaimSpec], assets: set[str], path: str | Pa
         Naming the entry, the clip and close matches.
     """
     for claim_id, spec in registry.items():
-        tables = [("params", spec.params)] + [(f"size_params.{size}", params)
-                                               for size, params in spec.size_params.items()]
-        for table, params in tables:
+        for table, params in _param_tables(spec):
             clip = params.get("clip")
             if clip is None:
                 continue
