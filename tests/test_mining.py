@@ -9,7 +9,8 @@ from whisper.model import ModelDimensions
 
 from whisper_claims.audio import log_mel
 from whisper_claims.hooks import capture
-from whisper_claims.mining import (Layer, TopK, clip_frames, clip_mel, mine_top_frames, top_k_agreement,
+from whisper_claims.mining import (Layer, TopK, clip_activations, clip_frames, clip_mel, corpus_activations,
+                                   layers_activations, mine_activations, mine_top_frames, top_k_agreement,
                                    unit_activations)
 from whisper_claims.models import random_model
 from whisper_claims.selectivity import (band_dominants, null_max_shares, phoneme_class, polysemantic,
@@ -38,6 +39,38 @@ def test_padded_activations_equal_whispers_own_forward(small, layer, module):
     with torch.no_grad(), capture(small, module) as records:
         small.encoder(mel)
     assert torch.equal(unit_activations(small, mel, layer), records[module][0])
+
+
+@pytest.mark.parametrize("n_keep", [1, 37, 150])
+def test_the_deepest_block_on_the_clips_rows_equals_whispers_own_forward(small, n_keep):
+    """Several layers in one pass, the deepest block computing only the first rows: the same numbers as
+    Whisper's own encoder forward (the reference), sliced, up to float rounding."""
+    mel = torch.cat([log_mel(waveform(1.3, s), small) for s in range(3)])
+    layers = ["encoder.blocks.0.mlp.1", "encoder.blocks.1", "encoder.blocks.2.mlp.1", "encoder.blocks.2"]
+    with torch.no_grad(), capture(small, layers) as records:
+        small.encoder(mel)
+    got = layers_activations(small, mel, layers, n_keep=n_keep)
+    assert list(got) == layers
+    for layer in layers:
+        assert got[layer].shape == (3, n_keep, records[layer][0].shape[-1])
+        torch.testing.assert_close(got[layer], records[layer][0][:, :n_keep], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="n_keep = 151: expected 1 … 150"):
+        layers_activations(small, mel, layers, n_keep=151)
+
+
+def test_one_pass_over_a_corpus_gives_each_layers_own_activations(small):
+    clips = [waveform(s, i) for i, s in enumerate([0.5, 1.0, 0.74])]
+    layers = ["encoder.blocks.1.mlp.1", "encoder.blocks.2"]
+    together = dict(corpus_activations(small, clips, layers, batch_size=2))
+    for layer in layers:
+        alone = dict(clip_activations(small, clips, layer, batch_size=2))
+        for i in range(len(clips)):
+            assert together[i][layer].shape == (clip_frames(len(clips[i])), Layer.parse(layer, small).n_units(small))
+            torch.testing.assert_close(together[i][layer], alone[i], atol=1e-5, rtol=1e-5)
+    mined = mine_activations(((i, a["encoder.blocks.2"]) for i, a in together.items()), len(clips), 4)
+    assert mined.clip_max.shape == (3, SMALL.n_audio_state)
+    with pytest.raises(ValueError, match="activations of 2 clips: expected one for each of clips 0 … 2"):
+        mine_activations(((i, together[i]["encoder.blocks.2"]) for i in range(2)), 3, 4)
 
 
 def test_trimmed_mel_is_the_padded_mel_sliced(small):

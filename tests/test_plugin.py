@@ -213,6 +213,24 @@ def test_claim_function_that_raises_is_an_error(project, tmp_path):
     assert row["metrics"] == {}
 
 
+@pytest.mark.parametrize("record_only", [False, True])
+def test_a_method_that_misses_its_bar_is_an_error_with_its_numbers(project, tmp_path, record_only):
+    """MethodInvalid (e.g. an SAE that is not sparse): recorded as an error with the message; it fails the
+    test, except under --claims-record-only, where it is a finding like a claim that fails."""
+    write_claim(project, CLAIM_TEST.replace(
+        '    return Measurement(',
+        '    from whisper_claims.errors import MethodInvalid\n'
+        '    raise MethodInvalid("mean L0 357.5 of 400 features (89%; bar <= 10%)")\n'
+        '    return Measurement('))
+    report = tmp_path / "report"
+    result = run(project, "--whisper-models", "random:tiny", "--claims-report", str(report),
+                 *(["--claims-record-only"] if record_only else []))
+    result.assert_outcomes(**({"xfailed": 1} if record_only else {"failed": 1}))
+    row, = claims_json(report)["rows"]
+    assert row["status"] == "error"
+    assert row["reason"] == "MethodInvalid: mean L0 357.5 of 400 features (89%; bar <= 10%)"
+
+
 def test_claim_function_missing_a_metric_is_an_error(project, tmp_path):
     write_claim(project, CLAIM_TEST.replace('{"width":', '{"wdth":'))
     report = tmp_path / "report"

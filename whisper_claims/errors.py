@@ -39,3 +39,8 @@ class ThresholdsError(WhisperClaimsError):
 
 class ManifestError(WhisperClaimsError, ValueError):
     """The asset manifest is malformed: the message names the file and the line."""
+
+
+class MethodInvalid(WhisperClaimsError):
+    """A claim's method misses the bar that makes its measurement mean what the post says (e.g. an SAE
+    that is not sparse): the claim gets no verdict, and the message gives the numbers."""

@@ -8,20 +8,23 @@ claims share them.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
+from torch import Tensor
 from whisper.model import Whisper
 
 from .audio import check_fits, load_audio
 from .listening import default_prefix
 from .memo import per_model
-from .sae import SAEConfig, SparseAutoencoder, TrainingReport, layer_activations, train_sae
-from .mining import Layer, Mined, clip_activations, mine, top_k_agreement
+from .errors import MethodInvalid
+from .sae import (SAEConfig, SparseAutoencoder, TrainingReport, activation_scale, calibrated_l1,
+                  recurring_features, train_sae)
+from .mining import Layer, Mined, clip_activations, corpus_activations, mine, mine_activations, top_k_agreement
 from .selectivity import (SILENCE, UnitSelectivity, band_dominants, polysemantic, random_orthogonal_basis,
                           top_labels, unit_selectivity)
 from .stimuli import CorpusOptions, StimulusClip, build_corpus
@@ -41,20 +44,60 @@ def corpus_options(corpus: dict) -> CorpusOptions:
     return CorpusOptions(**{key: tuple(v) if isinstance(v, list) else v for key, v in corpus.items()})
 
 
-def mined_corpus(model: Whisper, corpus: dict, layer: str, *, k: int, trim: bool, per_clip: bool,
-                 n_directions: int, basis_seed: int) -> tuple[tuple[StimulusClip, ...], Mined]:
-    """The corpus and one mining pass of ``layer`` over it: its units and a random orthogonal basis of
-    ``n_directions`` directions (the control basis), each with its top-``k`` frames."""
+@dataclass(frozen=True)
+class CorpusPass:
+    """Activations of some layers at every frame of every corpus clip, from one encoder pass."""
+
+    layers: tuple[str, ...]
+    trim: bool
+    activations: dict[str, tuple[Tensor, ...]]  # layer → per clip [clip_frames, n_units]
+
+    def clip_activations(self, layer: str) -> Iterator[tuple[int, Tensor]]:
+        return enumerate(self.activations[layer])
+
+    def stacked(self, layer: str) -> Tensor:
+        """``[Σ clip frames, n_units]``, clip by clip in corpus order."""
+        return torch.cat(self.activations[layer])
+
+
+def corpus_pass(model: Whisper, corpus: dict, layer: str, pass_layers: Optional[Sequence[str]],
+                trim: bool) -> tuple[tuple[StimulusClip, ...], CorpusPass]:
+    """The corpus and its activations at ``pass_layers`` (default: ``layer`` alone), computed once
+    per model in one pass: the phonetic claims name the same ``pass_layers`` so that they share it.
+    Padded to 30 s (the post's input) unless ``trim``."""
+    layers = tuple(pass_layers) if pass_layers else (layer,)
+    if layer not in layers:
+        raise ValueError(f"layer {layer!r} is not among pass_layers {list(layers)}; add it there")
     options = corpus_options(corpus)
     clips = stimulus_corpus(options)
+
+    def compute() -> CorpusPass:
+        stored: dict[str, list[Tensor]] = {name: [] for name in layers}
+        # one padded clip at a time: 3.5 clips/s on tiny.en against 2.8 in batches of 8 (2 cores)
+        for index, acts in corpus_activations(model, [c.audio for c in clips], layers, trim=trim,
+                                              batch_size=8 if trim else 1):
+            for name in layers:
+                stored[name].append((index, acts[name].clone()))
+        return CorpusPass(layers, trim, {name: tuple(a for _, a in sorted(rows, key=lambda row: row[0]))
+                                         for name, rows in stored.items()})
+
+    return clips, per_model(model, ("pass", options, layers, trim), compute)
+
+
+def mined_corpus(model: Whisper, corpus: dict, layer: str, *, k: int, trim: bool, per_clip: bool,
+                 n_directions: int, basis_seed: int,
+                 pass_layers: Optional[Sequence[str]] = None) -> tuple[tuple[StimulusClip, ...], Mined]:
+    """The corpus and the mining of ``layer`` over it: its units and a random orthogonal basis of
+    ``n_directions`` directions (the control basis), each with its top-``k`` frames."""
+    clips, stored = corpus_pass(model, corpus, layer, pass_layers, trim)
     n_units = Layer.parse(layer, model).n_units(model)
 
     def compute() -> Mined:
         basis = random_orthogonal_basis(n_units, n_directions, seed=basis_seed)
-        return mine(model, [c.audio for c in clips], layer, k, views={RANDOM_BASIS: basis}, trim=trim,
-                    per_clip=per_clip)
+        return mine_activations(stored.clip_activations(layer), len(clips), k, views={RANDOM_BASIS: basis},
+                                per_clip=per_clip)
 
-    key = ("mined", options, layer, k, trim, per_clip, n_directions, basis_seed)
+    key = ("mined", corpus_options(corpus), layer, k, trim, per_clip, n_directions, basis_seed, stored.layers)
     return clips, per_model(model, key, compute)
 
 
@@ -91,13 +134,17 @@ def _corpus_evidence(options: CorpusOptions, clips: Sequence[StimulusClip]) -> d
 
 
 def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: int = 50, top_k: int = 20,
-                       mine_k: int = 200, alpha: float = 0.01, n_permutations: int = 2000, trim: bool = True,
-                       per_clip: bool = True, basis_seed: int = 0, agreement_clips: int = 100) -> Measurement:
+                       mine_k: int = 200, alpha: float = 0.01, n_permutations: int = 2000, trim: bool = False,
+                       per_clip: bool = True, basis_seed: int = 0, agreement_clips: int = 100,
+                       pass_layers: Optional[Sequence[str]] = None) -> Measurement:
     """Encoder MLP neurons are phoneme-selective: the top frames of most of neurons ``0 … n_examined-1``
     share one phoneme far more than shuffled labels would, and more often than random directions do.
 
     A unit is selective when its permutation p-value (max label share of its ``top_k`` frames against
     the corpus' shuffled frame labels) is below ``alpha`` and its dominant label is not silence.
+    Clips are padded to 30 s as the post did; ``trim`` mines the clip's frames alone (faster, not the
+    post's experiment: its top-``k`` agreement with the padded input on ``agreement_clips`` clips is
+    then in the evidence).
 
     Metrics
     -------
@@ -108,7 +155,7 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
         basis of the same layer (the original code's control).
     """
     clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, per_clip=per_clip,
-                                n_directions=n_examined, basis_seed=basis_seed)
+                                n_directions=n_examined, basis_seed=basis_seed, pass_layers=pass_layers)
     units = range(n_examined)
     neurons = _selectivity(mined, "units", clips, units, top_k, n_permutations, seed=0)
     basis = _selectivity(mined, RANDOM_BASIS, clips, units, top_k, n_permutations, seed=0)
@@ -119,7 +166,7 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
     return Measurement(
         metrics={"selective_fraction": fraction, "margin_over_random_basis": fraction - basis_fraction},
         evidence={
-            "layer": layer, "top_k": top_k, "alpha": alpha, "trimmed_context": trim, "per_clip": per_clip,
+            "layer": layer, "top_k": top_k, "alpha": alpha, "input": _input(trim), "per_clip": per_clip,
             "corpus": _corpus_evidence(corpus_options(corpus), clips),
             "random_basis_selective_fraction": basis_fraction,
             "trimmed_vs_padded_top_k_agreement": agreement,
@@ -129,6 +176,11 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
         artifacts={"listening": _listening(mined.top["units"], clips, listen_to, default_prefix(layer),
                                            f"{layer} neuron")},
     )
+
+
+def _input(trim: bool) -> str:
+    return "trimmed: the clip's frames only (not the post's input)" if trim else \
+        "padded to 30 s, the post's input (exact)"
 
 
 def _listening(top, clips: Sequence[StimulusClip], units: Sequence[int], prefix: str, what: str) -> dict:
@@ -161,8 +213,9 @@ def _clip_max(model: Whisper, path: Path, layer: str, unit: int, trim: bool) -> 
 
 
 def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], Path], top_k: int = 20,
-                     mine_k: int = 200, trim: bool = True, per_clip: bool = True, percentile: float = 90.0,
-                     n_examined: int = 50, basis_seed: int = 0) -> Measurement:
+                     mine_k: int = 200, trim: bool = False, per_clip: bool = True, percentile: float = 90.0,
+                     n_examined: int = 50, basis_seed: int = 0,
+                     pass_layers: Optional[Sequence[str]] = None) -> Measurement:
     """The post's table of ``encoder.blocks.2.mlp.1`` neurons 0–49 replicates, and each neuron responds
     to the post's own listening clips far above the corpus (tiny only: indices belong to tiny).
 
@@ -180,7 +233,7 @@ def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], P
     table = _post_table()
     layer = table["layer"]
     clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, per_clip=per_clip,
-                                n_directions=n_examined, basis_seed=basis_seed)
+                                n_directions=n_examined, basis_seed=basis_seed, pass_layers=pass_layers)
     labels = {int(n): entry for n, entry in table["labels"].items()}
     measured = {r.unit: r for r in _selectivity(mined, "units", clips, sorted(labels), top_k, 2, seed=0)}
     rows, named_hits = [], []
@@ -199,7 +252,7 @@ def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], P
             maxima = mined.clip_max
         else:
             _, other = mined_corpus(model, corpus, clip_layer, k=1, trim=trim, per_clip=per_clip, n_directions=1,
-                                    basis_seed=basis_seed)
+                                    basis_seed=basis_seed, pass_layers=pass_layers)
             maxima = other.clip_max
         for n, files in per_neuron.items():
             threshold = float(np.percentile(maxima[:, int(n)].numpy(), percentile))
@@ -213,7 +266,7 @@ def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], P
     return Measurement(
         metrics={"named_match_fraction": float(np.mean(named_hits)),
                  "published_clips_above_percentile": float(np.mean([row["above"] for row in clip_rows]))},
-        evidence={"layer": layer, "trimmed_context": trim, "percentile": percentile,
+        evidence={"layer": layer, "input": _input(trim), "percentile": percentile,
                   "labelled_match_fraction": float(np.mean(labelled)), "neurons": rows,
                   "published_clips": clip_rows, "corpus": _corpus_evidence(corpus_options(corpus), clips)},
     )
@@ -222,8 +275,9 @@ def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], P
 def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: int = 50, top_k: int = 20,
                      mine_k: int = 200, n_bands: int = 4, min_share: float = 0.2, min_frames: int = 10,
                      min_top_share: float = 0.6,
-                     alpha: float = 0.01, n_permutations: int = 10000, trim: bool = True, per_clip: bool = True,
-                     basis_seed: int = 0, focus: Optional[dict] = None) -> Measurement:
+                     alpha: float = 0.01, n_permutations: int = 10000, trim: bool = False, per_clip: bool = True,
+                     basis_seed: int = 0, focus: Optional[dict] = None,
+                     pass_layers: Optional[Sequence[str]] = None) -> Measurement:
     """Neurons respond to different sounds at different activation levels.
 
     Each examined neuron's ``mine_k`` top frames are split into ``n_bands`` equal-width activation bands
@@ -231,7 +285,8 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
     (Bonferroni: one neuron among ``n_examined`` suffices for the claim, so chance is controlled over
     all of them), its highest band of at least ``min_frames`` frames sounds like one phoneme (share
     ≥ ``min_top_share``: "initially these neurons appeared to respond to a single phoneme"), and a
-    lower band is dominated by another phoneme with share ≥ ``min_share``.
+    lower band is dominated by another phoneme with share ≥ ``min_share``. The same criterion is
+    applied to ``n_examined`` directions of a random orthogonal basis of the same layer (the control).
     ``focus`` (tiny) names a neuron whose top band should be one phoneme with another below:
     ``{"neuron": 3, "top": "K", "below": "G", "min_share": 0.1}``.
 
@@ -239,47 +294,72 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
     -------
     polysemantic_neurons
         How many examined neurons are polysemantic.
+    margin_over_random_basis
+        ``polysemantic_neurons`` minus the number of random-basis directions that pass the criterion.
     focus_top_and_below
         1 when the focus neuron's top band is dominated by ``top`` and ``below`` reaches ``min_share``
         in a lower band, else 0 (NaN without ``focus``).
     """
     clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, per_clip=per_clip,
-                                n_directions=n_examined, basis_seed=basis_seed)
-    selectivity = _selectivity(mined, "units", clips, range(n_examined), top_k, n_permutations, seed=0)
-    top = mined.top["units"]
-    frame_labels = _labels(clips)
-    neurons, flagged = [], []
-    for r in selectivity:
-        labels = [str(frame_labels[c][f]) for c, f in zip(top.clip[r.unit].tolist(), top.frame[r.unit].tolist())]
-        bands = band_dominants(top.values[r.unit], labels, n_bands)
-        is_poly = r.selective(alpha / n_examined) and polysemantic(bands, min_share, min_frames, min_top_share)
-        flagged.append(is_poly)
-        neurons.append({"neuron": r.unit, "selective": r.selective(alpha), "polysemantic": is_poly,
-                        "bands": [{"range": [round(b["range"][0], 3), round(b["range"][1], 3)], "n": b["n"],
-                                   "dominant": b["dominant"],
-                                   "shares": {k: round(v, 3) for k, v in list(b["shares"].items())[:4]}}
-                                  for b in bands]})
+                                n_directions=n_examined, basis_seed=basis_seed, pass_layers=pass_layers)
+    criterion = dict(n_bands=n_bands, min_share=min_share, min_frames=min_frames, min_top_share=min_top_share,
+                     alpha=alpha / n_examined)
+    neurons = _band_rows(mined, "units", clips, n_examined, top_k, n_permutations, **criterion)
+    basis = _band_rows(mined, RANDOM_BASIS, clips, n_examined, top_k, n_permutations, **criterion)
+    n_neurons = sum(row["polysemantic"] for row in neurons)
+    n_basis = sum(row["polysemantic"] for row in basis)
     focus_value = float("nan")
     if focus is not None:
         bands = neurons[focus["neuron"]]["bands"]
         below = [b["shares"].get(focus["below"], 0.0) for b in bands[1:] if b["n"]]
         focus_value = float(bands[0]["dominant"] == focus["top"] and max(below, default=0) >= focus["min_share"])
     return Measurement(
-        metrics={"polysemantic_neurons": float(sum(flagged)), "focus_top_and_below": focus_value},
-        evidence={"layer": layer, "n_bands": n_bands, "min_share": min_share, "trimmed_context": trim,
-                  "polysemantic": [n["neuron"] for n in neurons if n["polysemantic"]], "focus": focus,
-                  "neurons": neurons, "corpus": _corpus_evidence(corpus_options(corpus), clips)},
+        metrics={"polysemantic_neurons": float(n_neurons), "margin_over_random_basis": float(n_neurons - n_basis),
+                 "focus_top_and_below": focus_value},
+        evidence={"layer": layer, "n_bands": n_bands, "min_share": min_share, "input": _input(trim),
+                  "polysemantic": [n["unit"] for n in neurons if n["polysemantic"]],
+                  "random_basis_polysemantic": [n["unit"] for n in basis if n["polysemantic"]], "focus": focus,
+                  "neurons": neurons, "random_basis": basis,
+                  "corpus": _corpus_evidence(corpus_options(corpus), clips)},
     )
 
 
-def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, top_k: int = 20,
-                    mine_k: int = 20, alpha: float = 0.01, n_permutations: int = 2000, trim: bool = True,
-                    per_clip: bool = True, threads: Optional[int] = 1) -> Measurement:
+def _band_rows(mined: Mined, view: str, clips, n_examined: int, top_k: int, n_permutations: int, *, n_bands: int,
+               min_share: float, min_frames: int, min_top_share: float, alpha: float) -> list[dict]:
+    """Per unit of ``view``: selective at ``alpha``, its activation bands and whether it is polysemantic."""
+    selectivity = _selectivity(mined, view, clips, range(n_examined), top_k, n_permutations, seed=0)
+    top = mined.top[view]
+    frame_labels = _labels(clips)
+    rows = []
+    for r in selectivity:
+        labels = [str(frame_labels[c][f]) for c, f in zip(top.clip[r.unit].tolist(), top.frame[r.unit].tolist())]
+        bands = band_dominants(top.values[r.unit], labels, n_bands)
+        rows.append({"unit": r.unit, "selective": r.selective(alpha),
+                     "polysemantic": r.selective(alpha) and polysemantic(bands, min_share, min_frames, min_top_share),
+                     "bands": [{"range": [round(b["range"][0], 3), round(b["range"][1], 3)], "n": b["n"],
+                                "dominant": b["dominant"],
+                                "shares": {k: round(v, 3) for k, v in list(b["shares"].items())[:4]}}
+                               for b in bands]})
+    return rows
+
+
+def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_bar: dict,
+                    l1_shrink: Optional[float] = None, n_seeds: int = 3, recur_cosine: float = 0.9,
+                    top_k: int = 20, mine_k: int = 20, alpha: float = 0.01, n_permutations: int = 2000,
+                    trim: bool = False, per_clip: bool = True, threads: Optional[int] = 1,
+                    pass_layers: Optional[Sequence[str]] = None) -> Measurement:
     """Sparse-autoencoder features of the residual stream are phoneme-like, more than its own basis.
 
     An SAE (``sae``: ``SAEConfig`` fields; the post's recipe by default) is trained on the layer's
     activations at the corpus' speech frames; its live features and the layer's own dimensions are
-    mined in one pass and judged like neurons (see ``enc_neuron_phoneme``).
+    mined and judged like neurons (see ``enc_neuron_phoneme``). ``l1_shrink`` sets the L1 coefficient
+    from the activations' scale (``sae.calibrated_l1``) instead of ``sae["l1"]``.
+
+    Only a sparse and faithful SAE is judged: on its held-out frames, mean L0 at most
+    ``sae_bar["max_l0_share"]`` of its features and explained variance at least
+    ``sae_bar["min_explained_variance"]``; otherwise ``MethodInvalid`` (no verdict). ``n_seeds`` SAEs
+    (seeds ``sae["seed"]`` and the next ones) are trained; the first is judged, and the evidence says how
+    many of its features recur in every other seed (a dictionary column with cosine ≥ ``recur_cosine``).
 
     Metrics
     -------
@@ -289,19 +369,51 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, top_
         ``sae_selective_fraction`` minus the share of the residual stream's own dimensions that are
         (the residual stream is not a privileged basis, so its dimensions should be less phonetic).
     """
+    _check_bar(sae_bar)
+    if not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ValueError(f"n_seeds = {n_seeds!r}: expected an integer >= 1")
+    clips, stored = corpus_pass(model, corpus, layer, pass_layers, trim)
     options = corpus_options(corpus)
-    clips = stimulus_corpus(options)
-    audio = [c.audio for c in clips]
-    config = SAEConfig(**sae)
+    base = SAEConfig(**sae)
 
-    def train() -> tuple[SparseAutoencoder, TrainingReport]:
-        acts = layer_activations(model, audio, layer, trim=trim)
+    def frames() -> Tensor:
         speech = torch.from_numpy(np.concatenate([c.frame_labels for c in clips]) != SILENCE)
-        return train_sae(acts[speech], config, threads=threads)
+        return stored.stacked(layer)[speech]
 
-    autoencoder, report = per_model(model, ("sae", options, layer, config, trim), train)
+    scale = per_model(model, ("sae scale", options, layer, trim, stored.layers), lambda: activation_scale(frames()))
+    if l1_shrink is None:
+        config = base
+    else:
+        config = replace(base, l1=calibrated_l1(scale, Layer.parse(layer, model).n_units(model), base, l1_shrink))
+
+    def train(seed: int) -> tuple[SparseAutoencoder, TrainingReport]:
+        key = ("sae", options, layer, replace(config, seed=seed), trim, stored.layers)
+        return per_model(model, key, lambda: train_sae(frames(), replace(config, seed=seed), threads=threads))
+
+    autoencoder, report = train(config.seed)
+    if report.mean_l0 > sae_bar["max_l0_share"] * config.n_features \
+            or report.explained_variance < sae_bar["min_explained_variance"]:
+        raise MethodInvalid(
+            f"the SAE on {layer} is not sparse and faithful enough to judge its features: held-out mean L0 "
+            f"{report.mean_l0:.1f} of {config.n_features} features ({report.mean_l0 / config.n_features:.1%}; "
+            f"bar ≤ {sae_bar['max_l0_share']:.0%}), explained variance {report.explained_variance:.3f} "
+            f"(bar ≥ {sae_bar['min_explained_variance']}), dead features {report.n_dead}; l1 {config.l1:.4g} "
+            f"(l1_shrink {l1_shrink}, mean frame norm {scale:.2f}), seed {config.seed}, {report.n_train} training "
+            f"frames; bar: {sae_bar['provenance']}")
+    trained = [(autoencoder, report)] + [train(config.seed + i) for i in range(1, n_seeds)]
+    seeds = [{"seed": config.seed + i, "explained_variance": round(r.explained_variance, 4),
+              "mean_l0": round(r.mean_l0, 2), "l0_share": round(r.mean_l0 / config.n_features, 4),
+              "dead_features": r.n_dead, "parameters_sha256": a.parameters_sha256()}
+             for i, (a, r) in enumerate(trained)]
+    training = {**sae, "l1": config.l1, "l1_shrink": l1_shrink, "mean_frame_norm": round(scale, 4),
+                "n_train_frames": report.n_train, "n_held_out_frames": report.n_held_out,
+                "explained_variance": report.explained_variance, "mean_l0": report.mean_l0,
+                "dead_features": report.n_dead, "parameters_sha256": autoencoder.parameters_sha256(),
+                "bar": sae_bar, "seeds": seeds,
+                "recurring_features": recurring_features([a for a, _ in trained], recur_cosine)}
     with torch.no_grad():
-        mined = mine(model, audio, layer, mine_k, views={"sae": autoencoder.encode}, trim=trim, per_clip=per_clip)
+        mined = mine_activations(stored.clip_activations(layer), len(clips), mine_k, views={"sae": autoencoder.encode},
+                                 per_clip=per_clip)
     live = [f for f in range(config.n_features) if float(mined.top["sae"].values[f, 0]) > 0]
     features = _selectivity(mined, "sae", clips, live, top_k, n_permutations, seed=0) if live else []
     dims = _selectivity(mined, "units", clips, range(mined.top["units"].values.shape[0]), top_k, n_permutations, seed=0)
@@ -310,13 +422,21 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, top_
     return Measurement(
         metrics={"sae_selective_fraction": fraction, "margin_over_residual_basis": fraction - basis},
         evidence={
-            "layer": layer, "sae": {**sae, "n_live": len(live), "explained_variance": report.explained_variance,
-                                    "mean_l0": report.mean_l0, "dead_features": report.n_dead,
-                                    "n_train_frames": report.n_train,
-                                    "parameters_sha256": autoencoder.parameters_sha256()},
+            "layer": layer, "sae": {**training, "n_live": len(live)},
             "residual_basis_selective_fraction": basis, "top_k": top_k, "alpha": alpha,
-            "trimmed_context": trim, "per_clip": per_clip,
+            "input": _input(trim), "per_clip": per_clip,
             "features": _summary(features, alpha)[:100],
             "corpus": _corpus_evidence(options, clips),
         },
     )
+
+
+SAE_BAR_KEYS = ("max_l0_share", "min_explained_variance", "provenance")
+
+
+def _check_bar(bar: dict) -> None:
+    if not isinstance(bar, dict) or set(bar) != set(SAE_BAR_KEYS):
+        raise ValueError(f"sae_bar = {bar!r}: expected a table with exactly {', '.join(SAE_BAR_KEYS)}")
+    for key in SAE_BAR_KEYS[:2]:
+        if not isinstance(bar[key], (int, float)) or not 0 < bar[key] <= 1:
+            raise ValueError(f"sae_bar.{key} = {bar[key]!r}: expected a share in (0, 1]")

@@ -446,6 +446,48 @@ def _frames(tensor: Tensor, what: str) -> Tensor:
     return tensor.detach().to("cpu", torch.float32).contiguous()
 
 
+# calibration and seeds ---------------------------------------------------------------------------
+
+def activation_scale(activations: Tensor) -> float:
+    """Mean L2 norm of the rows ``[n_frames, d]``: the scale the L1 coefficient is calibrated to."""
+    return float(_frames(activations, "activations").double().norm(dim=1).mean())
+
+
+def calibrated_l1(scale: float, d_in: int, config: SAEConfig, shrink: float) -> float:
+    """The L1 coefficient of the post's loss that lowers each active feature by ``shrink`` times the
+    mean frame norm ``scale`` of ``d_in``-dimensional activations.
+
+    With ``loss = mse_scale · mean((x̂ - x)²) + l1 · Σ|c|`` on ``d`` dimensions and unit-norm columns, the
+    L1 term lowers every active feature by ``l1 · d / (2 · mse_scale)`` (in activation units), whatever
+    the activations' scale: the post's ``l1 = 1`` with ``mse_scale = 1e4`` lowers them by about 0.02,
+    nothing for frames of norm ~10, everything for frames of norm ~0.01. Fixing the shrinkage relative
+    to the frames' norm makes one setting mean the same on every layer and model.
+    """
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"activation scale {scale!r}: expected a finite mean frame norm > 0")
+    if not (isinstance(shrink, (int, float)) and math.isfinite(shrink) and shrink >= 0):
+        raise ValueError(f"l1_shrink = {shrink!r}: expected a finite number >= 0")
+    if config.kind != "relu":
+        raise ValueError(f"l1_shrink calibrates the L1 of kind 'relu'; this SAE is {config.kind!r}")
+    _positive_int(d_in, "d_in")
+    return 2 * config.mse_scale * shrink * scale / d_in
+
+
+def recurring_features(saes: Sequence[SparseAutoencoder], min_cosine: float = 0.9) -> dict:
+    """How many features of the first SAE recur in every other one: a dictionary column of each other
+    SAE with cosine ≥ ``min_cosine`` (columns are unit-norm, so cosine = dot product)."""
+    first = saes[0].weight.detach()
+    recur = torch.ones(first.shape[1], dtype=torch.bool)
+    best = []
+    for other in saes[1:]:
+        cosines = (first.T @ other.weight.detach()).max(dim=1).values
+        best.append(cosines)
+        recur &= cosines >= min_cosine
+    return {"n_saes": len(saes), "min_cosine": min_cosine, "recurring": int(recur.sum()) if len(saes) > 1 else None,
+            "of": first.shape[1],
+            "median_best_cosine": [round(float(b.median()), 4) for b in best]}
+
+
 # corpus ------------------------------------------------------------------------------------------
 
 def layer_activations(model: Whisper, clips: Sequence[np.ndarray], layer: str, *, trim: bool = False,
