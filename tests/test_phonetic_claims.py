@@ -1,15 +1,18 @@
 """Controls of the phonetic claims: they fail on random weights, and hold when the layer's activations
 are constructed to be phoneme detectors (the claims' whole path, corpus to verdict, with planted units)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from whisper_claims import phonetic_claims
-from whisper_claims.errors import MethodInvalid
+from whisper_claims import phonetic_claims, stimuli
+from whisper_claims.errors import AssetUnavailable, MethodInvalid
 from whisper_claims.alignments import PHONES
 from whisper_claims.models import open_model
 from whisper_claims.phonetic_claims import (corpus_options, enc_neuron_phoneme, enc_neuron_table,
                                             enc_polysemantic, enc_sae_phoneme, stimulus_corpus)
+from whisper_claims.selectivity import PhonemeTuning, phoneme_tuning, tuning_agreement
 from whisper_claims.verdict import judge
 
 pytestmark = pytest.mark.control
@@ -64,12 +67,25 @@ def test_a_dense_sae_gets_no_verdict(registry, monkeypatch):
         enc_sae_phoneme(model.model, **params(registry, "enc-sae-phoneme", l1_shrink=0.0))
 
 
+def planted_labels(monkeypatch) -> dict[int, np.ndarray]:
+    """Frame labels by clip audio of the small corpus and of the real recordings (when available, loaded
+    once so that the claims see the same arrays): planted activations follow them in both."""
+    clips = list(stimulus_corpus(corpus_options(SMALL_CORPUS)))
+    try:
+        real = stimuli.load_reference_speech()
+    except AssetUnavailable:
+        real = None
+    else:
+        monkeypatch.setattr(phonetic_claims, "load_reference_speech", lambda: real)
+        clips += real
+    return {id(c.audio): c.frame_labels for c in clips}
+
+
 def planted_detectors(monkeypatch, unit_phones: dict[int, dict[str, float]], n_units: int = 1536,
                       noise: float = 0.01):
     """Replace the layer's activations by constructed ones: unit u fires ``unit_phones[u][label]`` on
     frames of that label, plus seeded Gaussian noise of std ``noise`` on every frame."""
-    clips = stimulus_corpus(corpus_options(SMALL_CORPUS))
-    labels_of = {id(c.audio): c.frame_labels for c in clips}
+    labels_of = planted_labels(monkeypatch)
     generator = torch.Generator().manual_seed(0)
 
     def fake_corpus_activations(model, audios, layers, *, trim=False, batch_size=8):
@@ -90,10 +106,12 @@ def planted_residual(monkeypatch, sparse: bool, d: int = 384, noise: float = 0.0
     about 52 atoms, 3 active per frame, whose raw dimensions mix phonemes. Otherwise dense Gaussian
     frames with no structure."""
     clips = stimulus_corpus(corpus_options(SMALL_CORPUS))
-    labels_of = {id(c.audio): c.frame_labels for c in clips}
+    labels_of = planted_labels(monkeypatch)
     generator = torch.Generator().manual_seed(0)
+    corpus_labels = sorted(set(np.concatenate([c.frame_labels for c in clips]).tolist()))
+    other_labels = sorted(set(np.concatenate(list(labels_of.values())).tolist()) - set(corpus_labels))  # real speech's
     atoms = {label: torch.nn.functional.normalize(torch.randn(d, generator=generator), dim=0)
-             for label in sorted(set(np.concatenate([c.frame_labels for c in clips]).tolist()))}
+             for label in corpus_labels + other_labels}
     context = torch.nn.functional.normalize(torch.randn(n_context, d, generator=generator), dim=1)
 
     def fake_corpus_activations(model, audios, layers, *, trim=False, batch_size=8):
@@ -154,3 +172,41 @@ def test_the_corpus_has_every_label():
     clips = stimulus_corpus(corpus_options(SMALL_CORPUS))
     labels = set(np.concatenate([c.frame_labels for c in clips]).tolist())
     assert len(clips) == 60 and {"sil", "S", "M", "K"} <= labels
+
+
+def test_tuning_agreement_ranks_phonemes_alike_or_not():
+    phonemes = ("AA", "B", "K", "S", "M")
+    means = np.array([[5.0, 1.0], [4.0, 2.0], [3.0, 3.0], [2.0, 4.0], [1.0, 5.0]])
+    espeak = PhonemeTuning(phonemes, np.full(5, 10), means)
+    real = PhonemeTuning(phonemes[:4] + ("ZH",), np.array([10, 10, 10, 10, 2]), means[[0, 1, 2, 3, 4]] * 2 + 1)
+    rows = tuning_agreement(espeak, real, min_frames=5)
+    assert [r["n_phonemes"] for r in rows] == [4, 4]  # M is not in real, ZH has too few frames
+    assert rows[0]["rho"] == pytest.approx(1.0) and rows[1]["rho"] == pytest.approx(1.0)
+    assert rows[0]["top_a"] == ["AA", "B", "K"]
+    flipped = PhonemeTuning(phonemes, np.full(5, 10), -means)
+    assert [r["rho"] for r in tuning_agreement(espeak, flipped, 5)] == pytest.approx([-1.0, -1.0])
+    tuning = phoneme_tuning([np.array([[1.0], [3.0], [0.0]]), np.array([[5.0]])], [["S", "S", "sil"], ["K"]])
+    assert tuning.phonemes == ("K", "S") and tuning.n_frames.tolist() == [1, 2]
+    assert tuning.means[:, 0].tolist() == [5.0, 2.0]
+
+
+def test_a_tuning_planted_in_both_corpora_is_found_on_real_speech_and_not_with_shuffled_labels(
+        registry, monkeypatch, asset):
+    for audio_name, alignment_name, _ in stimuli.REFERENCE_SPEECH:
+        asset(audio_name), asset(alignment_name)  # skips when absent
+    model = open_model("random:tiny:6")
+    weights = np.random.default_rng(0).uniform(0, 1, (50, len(PHONES)))  # graded: every phoneme its own level
+    planted_detectors(monkeypatch, {u: dict(zip(PHONES, weights[u].tolist())) for u in range(50)}, noise=0.1)
+    measured = enc_neuron_phoneme(model.model, **params(registry, "enc-neuron-phoneme", n_permutations=200))
+    real = measured.evidence["real_speech"]
+    assert real["median_rho"] >= 0.9 and real["share_positive_p05"] >= 0.9, real
+    assert len(real["recordings"]) == 8 and real["n_phonemes"] >= 20
+    assert len(measured.artifacts["listening_real"]["units"]) == 5
+
+    # the same activations with the real recordings' labels shuffled: no tuning to find
+    real_clips = phonetic_claims.load_reference_speech()
+    rng = np.random.default_rng(1)
+    shuffled = [replace(c, frame_labels=rng.permutation(c.frame_labels)) for c in real_clips]
+    monkeypatch.setattr(phonetic_claims, "load_reference_speech", lambda: shuffled)
+    measured = enc_neuron_phoneme(model.model, **params(registry, "enc-neuron-phoneme", n_permutations=200))
+    assert abs(measured.evidence["real_speech"]["median_rho"]) < 0.3, measured.evidence["real_speech"]

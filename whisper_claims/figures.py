@@ -160,12 +160,15 @@ def embedding_neighbours(data: dict[str, list[dict]], path: Path, title: str) ->
     return "Nearest tokens by cosine in the decoder's token embedding, like the post's embedding plots."
 
 
-def listening_examples(claim: str, model: str, data: dict[str, Any], report_dir: Path) -> list[dict[str, str]]:
-    """Write the artifact ``listening`` (top frames of some units over a corpus) as WAV snippets under
-    ``report_dir/audio/`` and return ``{"path", "caption"}`` entries for the evidence's ``audio``."""
+def listening_examples(claim: str, model: str, data: dict[str, Any], report_dir: Path,
+                       kind: str = "listening") -> list[dict[str, str]]:
+    """Write a listening artifact (top frames of some units over a corpus) as WAV snippets under
+    ``report_dir/audio/`` and return ``{"path", "caption"}`` entries for the evidence's ``audio``.
+    Artifacts other than ``listening`` itself (e.g. ``listening_real``) get a folder of their own."""
     from .listening import export_units
 
-    folder = Path("audio") / f"{safe_name(claim)}--{safe_name(model)}"
+    suffix = "" if kind == "listening" else f"--{safe_name(kind.removeprefix('listening_'))}"
+    folder = Path("audio") / f"{safe_name(claim)}--{safe_name(model)}{suffix}"
     rows = export_units(data["top"], data["clips"], report_dir / folder, units=data["units"],
                         n_examples=data.get("n_examples", 3), labels=data.get("labels"),
                         clip_ids=data.get("clip_ids"), prefix=data.get("prefix", "unit"))

@@ -222,7 +222,7 @@ def mine_activations(activations: Iterable[tuple[int, Tensor]], n_clips: int, k:
     def flush() -> None:
         # one top-K update per few thousand frames: sorting is the cost, not the frames
         for name, projection in [("units", None), *views.items()]:
-            projected = [(i, _project(a, projection)) for i, a in pending]
+            projected = [(i, project(a, projection)) for i, a in pending]
             if per_clip:
                 best = [a.max(dim=0) for _, a in projected]
                 acts = torch.stack([b.values for b in best])
@@ -262,7 +262,8 @@ def mine_top_frames(model: Whisper, clips: Sequence[np.ndarray], layer: str, k: 
     return mine(model, clips, layer, k, views={"view": units}, **options).top["view"]
 
 
-def _project(acts: Tensor, projection: Optional[Projection]) -> Tensor:
+def project(acts: Tensor, projection: Optional[Projection]) -> Tensor:
+    """``acts`` ``[frames, n_units]`` seen through ``projection`` (a matrix or a function; None: as they are)."""
     if projection is None:
         return acts
     return projection(acts) if callable(projection) else acts @ projection

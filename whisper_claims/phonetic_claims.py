@@ -21,17 +21,19 @@ from whisper.model import Whisper
 from .audio import check_fits, load_audio
 from .listening import default_prefix
 from .memo import per_model
-from .errors import MethodInvalid
 from .sae import (SAEConfig, SparseAutoencoder, TrainingReport, activation_scale, calibrated_l1,
                   recurring_features, train_sae)
-from .mining import Layer, Mined, clip_activations, corpus_activations, mine, mine_activations, top_k_agreement
-from .selectivity import (SILENCE, UnitSelectivity, band_dominants, polysemantic, random_orthogonal_basis,
-                          top_labels, unit_selectivity)
-from .stimuli import CorpusOptions, StimulusClip, build_corpus
+from .errors import AssetUnavailable, MethodInvalid
+from .mining import (Layer, Mined, Projection, clip_activations, corpus_activations, mine, mine_activations,
+                     project, top_k_agreement)
+from .selectivity import (SILENCE, UnitSelectivity, band_dominants, phoneme_tuning, polysemantic,
+                          random_orthogonal_basis, top_labels, tuning_agreement, unit_selectivity)
+from .stimuli import CorpusOptions, StimulusClip, build_corpus, load_reference_speech
 from .verdict import Measurement
 
 POST_TABLE = Path(__file__).resolve().parent / "data" / "post_neuron_table.toml"
 RANDOM_BASIS = "random_basis"
+REAL_MIN_FRAMES = 5  # a phoneme enters a unit's real-speech tuning with at least this many frames in each corpus
 
 
 @lru_cache(maxsize=4)
@@ -162,6 +164,13 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
     basis_fraction = float(np.mean([r.selective(alpha) for r in basis]))
     listen_to = [r.unit for r in sorted(neurons, key=lambda r: r.p_value)[:5]]  # the most selective
     agreement = trim_agreement(model, clips[:agreement_clips], layer, top_k, per_clip) if trim else None
+    _, stored = corpus_pass(model, corpus, layer, pass_layers, trim)
+    real, real_listening = real_speech(model, layer, clips, stored, units, listen_to=listen_to,
+                                       prefix=default_prefix(layer), what=f"{layer} neuron")
+    if "unavailable" not in real:
+        directions = random_orthogonal_basis(Layer.parse(layer, model).n_units(model), n_examined, basis_seed)
+        basis_real, _ = real_speech(model, layer, clips, stored, units, view=directions)  # the mined basis
+        real["random_basis"] = {key: basis_real[key] for key in ("median_rho", "share_positive_p05")}
     return Measurement(
         metrics={"selective_fraction": fraction, "margin_over_random_basis": fraction - basis_fraction},
         evidence={
@@ -171,9 +180,11 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
             "trimmed_vs_padded_top_k_agreement": agreement,
             "neurons": _summary(neurons, alpha),
             "random_basis": _summary(basis, alpha),
+            "real_speech": real,
         },
         artifacts={"listening": _listening(mined.top["units"], clips, listen_to, default_prefix(layer),
-                                           f"{layer} neuron")},
+                                           f"{layer} neuron"),
+                   "listening_real": real_listening},
     )
 
 
@@ -197,6 +208,62 @@ def trim_agreement(model: Whisper, clips: Sequence[StimulusClip], layer: str, k:
     shares = top_k_agreement(padded, trimmed)
     return {"clips": len(clips), "k": k, "mean": float(shares.mean()), "median": float(shares.median()),
             "min": float(shares.min())}
+
+
+def reference_speech_activations(model: Whisper, layer: str) -> tuple[tuple[StimulusClip, ...], tuple[Tensor, ...]]:
+    """The manifest's aligned real recordings (``stimuli.load_reference_speech``) and their activations at
+    ``layer`` (padded to 30 s, clip frames only), computed once per model and layer."""
+    clips = tuple(load_reference_speech())
+
+    def compute() -> tuple[Tensor, ...]:
+        stored: list[Optional[Tensor]] = [None] * len(clips)
+        for index, acts in corpus_activations(model, [c.audio for c in clips], (layer,), batch_size=1):
+            stored[index] = acts[layer].clone()
+        return tuple(stored)
+
+    return clips, per_model(model, ("reference speech", tuple(c.name for c in clips), layer), compute)
+
+
+def real_speech(model: Whisper, layer: str, clips: Sequence[StimulusClip], stored: CorpusPass,
+                units: Sequence[int], *, view: Optional[Projection] = None, listen_to: Sequence[int] = (),
+                prefix: str = "unit", what: str = "unit") -> tuple[dict, Optional[dict]]:
+    """Does a tuning found on espeak-ng hold on real speech? Per unit of ``layer`` (or of ``view``),
+    the rank correlation of its mean activation per phoneme on the corpus with that on the manifest's
+    aligned real recordings; and a ``listening`` artifact of ``listen_to``'s top frames there.
+
+    Returns the evidence and the artifact (None without ``listen_to``); when the recordings are not
+    available the evidence says so and why (the claim's verdict does not depend on them).
+    """
+    try:
+        real_clips, real_acts = reference_speech_activations(model, layer)
+    except AssetUnavailable as error:
+        return {"unavailable": str(error)}, None
+    units = list(units)
+
+    def selected(acts: Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return project(acts, view)[:, units].numpy()
+
+    espeak = phoneme_tuning((selected(a) for _, a in stored.clip_activations(layer)), _labels(clips))
+    real = phoneme_tuning((selected(a) for a in real_acts), _labels(real_clips))
+    rows = [{"unit": unit, "rho": row["rho"], "p_value": row["p_value"], "n_phonemes": row["n_phonemes"],
+             "espeak_top": row["top_a"], "real_top": row["top_b"]}
+            for unit, row in zip(units, tuning_agreement(espeak, real, REAL_MIN_FRAMES))]
+    rhos = np.array([row["rho"] for row in rows if not np.isnan(row["rho"])])
+    evidence = {
+        "recordings": [c.name for c in real_clips], "speech_frames": int(real.n_frames.sum()),
+        "min_frames": REAL_MIN_FRAMES, "n_phonemes": rows[0]["n_phonemes"] if rows else 0,
+        "median_rho": round(float(np.median(rhos)), 4) if len(rhos) else float("nan"),
+        "share_positive_p05": round(float(np.mean([r["rho"] > 0 and r["p_value"] < 0.05 for r in rows])), 4)
+        if rows else float("nan"),
+        "units": [{**row, "rho": round(row["rho"], 3), "p_value": float(f"{row['p_value']:.3g}")} for row in rows],
+    }
+    if not listen_to:
+        return evidence, None
+    views = {"view": view} if view is not None else None
+    mined = mine_activations(enumerate(real_acts), len(real_clips), 3, views=views, per_clip=True)
+    top = mined.top["view" if view is not None else "units"]
+    return evidence, _listening(top, real_clips, listen_to, f"{prefix}real-", f"{what} on real speech")
 
 
 def _post_table(path: Path = POST_TABLE) -> dict:
@@ -312,14 +379,19 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
         bands = neurons[focus["neuron"]]["bands"]
         below = [b["shares"].get(focus["below"], 0.0) for b in bands[1:] if b["n"]]
         focus_value = float(bands[0]["dominant"] == focus["top"] and max(below, default=0) >= focus["min_share"])
+    found = [n["unit"] for n in neurons if n["polysemantic"]]
+    _, stored = corpus_pass(model, corpus, layer, pass_layers, trim)
+    real, real_listening = real_speech(model, layer, clips, stored, found, listen_to=found,
+                                       prefix=default_prefix(layer), what=f"{layer} polysemantic neuron")
     return Measurement(
         metrics={"polysemantic_neurons": float(n_neurons), "margin_over_random_basis": float(n_neurons - n_basis),
                  "focus_top_and_below": focus_value},
         evidence={"layer": layer, "n_bands": n_bands, "min_share": min_share, "input": _input(trim),
-                  "polysemantic": [n["unit"] for n in neurons if n["polysemantic"]],
+                  "polysemantic": found,
                   "random_basis_polysemantic": [n["unit"] for n in basis if n["polysemantic"]], "focus": focus,
-                  "neurons": neurons, "random_basis": basis,
+                  "neurons": neurons, "random_basis": basis, "real_speech": real,
                   "corpus": _corpus_evidence(corpus_options(corpus), clips)},
+        artifacts={"listening_real": real_listening},
     )
 
 
@@ -419,6 +491,10 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
     dims = _selectivity(mined, "units", clips, range(mined.top["units"].values.shape[0]), top_k, n_permutations, seed=0)
     fraction = float(np.mean([r.selective(alpha) for r in features])) if features else float("nan")
     basis = float(np.mean([r.selective(alpha) for r in dims]))
+    listen_to = [r.unit for r in sorted(features, key=lambda r: r.p_value)[:5]]  # the most selective
+    real, real_listening = real_speech(model, layer, clips, stored, [r.unit for r in features],
+                                       view=autoencoder.encode, listen_to=listen_to,
+                                       prefix=default_prefix(layer, sae=True), what=f"{layer} SAE feature")
     return Measurement(
         metrics={"sae_selective_fraction": fraction, "margin_over_residual_basis": fraction - basis},
         evidence={
@@ -426,8 +502,10 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
             "residual_basis_selective_fraction": basis, "top_k": top_k, "alpha": alpha,
             "input": _input(trim), "per_clip": per_clip,
             "features": _summary(features, alpha)[:100],
+            "real_speech": {**real, "units": [row for row in real.get("units", []) if row["unit"] in listen_to]},
             "corpus": _corpus_evidence(options, clips),
         },
+        artifacts={"listening_real": real_listening},
     )
 
 

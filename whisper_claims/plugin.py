@@ -301,8 +301,10 @@ def with_figures(measured: Measurement, claim: str, model: str, report_dir: Path
         return replace(measured, evidence={**measured.evidence, "figures_note": note})
     figures = draw_figures(claim, model, measured.artifacts, report_dir)
     evidence = {**measured.evidence, "figures": figures}
-    if "listening" in measured.artifacts:
-        evidence["audio"] = listening_examples(claim, model, measured.artifacts["listening"], report_dir)
+    audio = [entry for kind, data in measured.artifacts.items() if kind.startswith("listening") and data
+             for entry in listening_examples(claim, model, data, report_dir, kind)]
+    if audio:
+        evidence["audio"] = audio
     return replace(measured, evidence=evidence)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -143,3 +143,55 @@ def polysemantic(bands: list[dict], min_share: float = 0.2, min_frames: int = 10
         return False
     return any(band["dominant"] not in (None, SILENCE, top["dominant"]) and
                band["shares"][band["dominant"]] >= min_share for band in filled[1:])
+
+
+@dataclass(frozen=True)
+class PhonemeTuning:
+    """Mean activation of some units per phoneme over a corpus (silence left out)."""
+
+    phonemes: tuple[str, ...]
+    n_frames: np.ndarray  # [n_phonemes]
+    means: np.ndarray  # [n_phonemes, n_units]
+
+
+def phoneme_tuning(activations: Iterable[np.ndarray], frame_labels: Iterable[Sequence[str]]) -> PhonemeTuning:
+    """Per phoneme, the frame count and the mean of each unit's activation, over clips given as
+    ``[clip_frames, n_units]`` arrays with one label per frame."""
+    sums: dict[str, np.ndarray] = {}
+    counts: Counter = Counter()
+    for acts, labels in zip(activations, frame_labels):
+        labels = np.asarray(labels)
+        if len(labels) != len(acts):
+            raise ValueError(f"{len(acts)} frames of activations but {len(labels)} frame labels")
+        for phoneme in np.unique(labels):
+            if phoneme == SILENCE:
+                continue
+            rows = acts[labels == phoneme].astype(np.float64)
+            sums[str(phoneme)] = sums.get(str(phoneme), 0.0) + rows.sum(axis=0)
+            counts[str(phoneme)] += len(rows)
+    phonemes = tuple(sorted(sums))
+    n_frames = np.array([counts[p] for p in phonemes])
+    means = np.stack([sums[p] / counts[p] for p in phonemes]) if phonemes else np.zeros((0, 0))
+    return PhonemeTuning(phonemes, n_frames, means)
+
+
+def tuning_agreement(a: PhonemeTuning, b: PhonemeTuning, min_frames: int) -> list[dict]:
+    """Per unit, how alike its tuning is in two corpora: the Spearman rank correlation of its mean
+    activation per phoneme, over the phonemes with at least ``min_frames`` frames in both."""
+    from scipy.stats import spearmanr
+
+    shared = [p for p in a.phonemes if p in b.phonemes
+              and a.n_frames[a.phonemes.index(p)] >= min_frames and b.n_frames[b.phonemes.index(p)] >= min_frames]
+    rows_a = a.means[[a.phonemes.index(p) for p in shared]]
+    rows_b = b.means[[b.phonemes.index(p) for p in shared]]
+    results = []
+    for unit in range(a.means.shape[1] if len(a.means) else 0):
+        x, y = rows_a[:, unit], rows_b[:, unit]
+        if len(shared) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+            rho, p_value = float("nan"), float("nan")
+        else:
+            rho, p_value = (float(v) for v in spearmanr(x, y))
+        results.append({"rho": rho, "p_value": p_value, "n_phonemes": len(shared),
+                        "top_a": [shared[i] for i in np.argsort(-x, kind="stable")[:3]],
+                        "top_b": [shared[i] for i in np.argsort(-y, kind="stable")[:3]]})
+    return results
