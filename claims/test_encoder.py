@@ -20,9 +20,21 @@ def test_after_speech_frames_attend_to_its_end(whisper_model, check_claim):
     check_claim(enc_end_sink, whisper_model)
 
 
+@pytest.mark.claim("enc-end-sink-every-row")
+def test_every_after_speech_frame_peaks_at_its_end(whisper_model, check_claim):
+    """When the speech ends, all future positions attend back to the end of the speech."""
+    check_claim(enc_end_sink, whisper_model)
+
+
 @pytest.mark.claim("enc-window-k75")
 def test_a_75_frame_window_still_transcribes(whisper_model, check_claim):
     """Even when k is reduced to 75, the model continues to generate reasonably precise transcripts."""
+    check_claim(enc_window, whisper_model)
+
+
+@pytest.mark.claim("enc-window-narrow")
+def test_transcripts_degrade_as_the_window_shrinks_to_nothing(whisper_model, check_claim):
+    """k = 100, 75, 50 transcribe less and less; k = 20: "I'm joined today."; k = 10: ""."""
     check_claim(enc_window, whisper_model)
 
 
@@ -32,7 +44,31 @@ def test_chopping_the_first_second_removes_hot_ones(whisper_model, check_claim):
     check_claim(enc_chop, whisper_model)
 
 
+@pytest.mark.claim("enc-chop-start-keeps")
+def test_chopping_the_first_second_keeps_the_other_words(whisper_model, check_claim):
+    """'The show where celebrities answer hot questions while feeding even hotter wings.'"""
+    check_claim(enc_chop, whisper_model)
+
+
+@pytest.mark.claim("enc-chop-start-adds-none")
+def test_chopping_the_first_second_puts_nothing_in_their_place(whisper_model, check_claim):
+    """We can precisely remove words from a transcript by removing their corresponding embeddings."""
+    check_claim(enc_chop, whisper_model)
+
+
 @pytest.mark.claim("enc-chop-mid")
 def test_chopping_frames_150_to_175_removes_hot_questions(whisper_model, check_claim):
     """Chopping 3–3.5 s omits the words 'hot questions'."""
+    check_claim(enc_chop, whisper_model)
+
+
+@pytest.mark.claim("enc-chop-mid-keeps")
+def test_chopping_frames_150_to_175_keeps_the_other_words(whisper_model, check_claim):
+    """'hot ones. The show where celebrities while feeding even hotter wings.'"""
+    check_claim(enc_chop, whisper_model)
+
+
+@pytest.mark.claim("enc-chop-mid-adds-none")
+def test_chopping_frames_150_to_175_puts_nothing_in_their_place(whisper_model, check_claim):
+    """We can precisely remove words from a transcript by removing their corresponding embeddings."""
     check_claim(enc_chop, whisper_model)

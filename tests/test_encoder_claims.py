@@ -9,16 +9,23 @@ from whisper_claims import encoder_claims
 from whisper_claims.attention import attention_window
 from whisper_claims.audio import load_audio, log_mel, padding_mel
 from whisper_claims.encoder_claims import (band_scores, chop_scores, clip_run, enc_chop, enc_end_sink,
-                                           enc_relevance_local, enc_window, end_share, window_scores)
+                                           enc_relevance_local, enc_window, end_peaks, end_share, window_scores)
 from whisper_claims.inference import chop, encode, padding_features, transcribe_features
 from whisper_claims.memo import per_model
 from whisper_claims.models import random_model
+from whisper_claims.claim_functions import CLAIM_FUNCTIONS
+from whisper_claims.registry import SIZES
 from whisper_claims.verdict import Measurement, judge
 
 HOT_ONES = "blog/encoder/Hot_ones.wav"
-CLAIMS = ("enc-relevance-local", "enc-end-sink", "enc-window-k75", "enc-chop-start", "enc-chop-mid")
-FUNCTIONS = {"enc-relevance-local": enc_relevance_local, "enc-end-sink": enc_end_sink,
-             "enc-window-k75": enc_window, "enc-chop-start": enc_chop, "enc-chop-mid": enc_chop}
+FUNCTIONS = {claim: f for claim, f in CLAIM_FUNCTIONS.items()
+             if f in (enc_relevance_local, enc_end_sink, enc_window, enc_chop)}
+CLAIMS = tuple(FUNCTIONS)
+END_CLAIMS = ("enc-end-sink", "enc-end-sink-every-row")
+WINDOW_CLAIMS = ("enc-window-k75", "enc-window-narrow")
+CHOP_CLAIMS = {"start": ("enc-chop-start", "enc-chop-start-keeps", "enc-chop-start-adds-none"),
+               "mid": ("enc-chop-mid", "enc-chop-mid-keeps", "enc-chop-mid-adds-none")}
+ALL_CHOP_CLAIMS = CHOP_CLAIMS["start"] + CHOP_CLAIMS["mid"]
 
 # The post's published transcripts of the Hot Ones clip (../shared/paper/interpreting-whisper.md)
 POST_FULL = "hot ones. The show where celebrities answer hot questions while feeding even hotter wings."
@@ -33,9 +40,13 @@ POST_WINDOWED = {
     10: "",
 }
 POST_CHOPPED = {
-    "enc-chop-start": "The show where celebrities answer hot questions while feeding even hotter wings.",
-    "enc-chop-mid": "hot ones. The show where celebrities while feeding even hotter wings.",
+    "start": "The show where celebrities answer hot questions while feeding even hotter wings.",
+    "mid": "hot ones. The show where celebrities while feeding even hotter wings.",
 }
+
+
+def chop_of(claim: str) -> str:
+    return next(where for where, claims in CHOP_CLAIMS.items() if claim in claims)
 
 
 @pytest.fixture(scope="module")
@@ -126,43 +137,81 @@ def _small_dims():
 # -- scores on the post's own transcripts and on constructed relevance maps ----------------------------
 
 
-def test_window_scores_on_the_posts_transcripts_hold(registry, tiny):
-    spec = registry["enc-window-k75"]
-    metrics, evidence = window_scores(POST_FULL, POST_WINDOWED, spec.params["recall_window"])
+def test_claims_of_one_experiment_share_its_params(registry):
+    """The atomic claims read one experiment each (memoised by its params), so their params must agree
+    for every size: otherwise two verdicts would describe two different experiments."""
+    groups = [END_CLAIMS, WINDOW_CLAIMS, *CHOP_CLAIMS.values()]
+    assert sorted(c for group in groups for c in group) == sorted(c for c in CLAIMS if c != "enc-relevance-local")
+    for group in groups:
+        for size in (*SIZES, "micro"):
+            first = registry[group[0]].params_for(size)
+            for claim in group[1:]:
+                assert registry[claim].params_for(size) == first, (claim, size)
+
+
+@pytest.mark.parametrize("claim", WINDOW_CLAIMS)
+def test_window_scores_on_the_posts_transcripts_hold(registry, tiny, claim):
+    spec = registry[claim]
+    metrics, evidence = window_scores(POST_FULL, POST_FULL, POST_WINDOWED, spec.params["recall_window"])
     assert metrics["recall_at_window"] == pytest.approx(7 / 14)  # CLAIMS.md: 7 of 14 words
     assert evidence["words"]["10"] == 0
     verdict = judge(spec, tiny.info, Measurement(metrics, evidence))
     assert verdict.holds, verdict.describe()
 
 
+def test_window_scores_measure_recall_of_the_words_spoken(registry):
+    """A model that says the same thing at every k recalls all of its own transcript, none of the speech."""
+    garbage = "the the the of"
+    metrics, evidence = window_scores(POST_FULL, garbage, {k: garbage for k in POST_WINDOWED}, 75)
+    assert evidence["recall_of_full"]["75"] == 1.0
+    assert metrics["recall_at_window"] == pytest.approx(1 / 14)  # only 'the'
+    assert metrics["recall_at_window"] < registry["enc-window-k75"].metrics["recall_at_window"].threshold
+
+
 def test_window_scores_fail_when_recall_rises(registry):
-    spec = registry["enc-window-k75"]
+    spec = registry["enc-window-narrow"]
     worse = {**POST_WINDOWED, 100: "I'm joined today.", 20: POST_FULL}
-    metrics, _ = window_scores(POST_FULL, worse, 75)
+    metrics, _ = window_scores(POST_FULL, POST_FULL, worse, 75)
     assert metrics["max_recall_rise"] > spec.metrics["max_recall_rise"].threshold
 
 
-@pytest.mark.parametrize("claim", ["enc-chop-start", "enc-chop-mid"])
+@pytest.mark.parametrize("claim", ALL_CHOP_CLAIMS)
 def test_chop_scores_on_the_posts_transcripts_hold(registry, tiny, claim):
     spec = registry[claim]
-    metrics, evidence = chop_scores(POST_FULL, POST_CHOPPED[claim], spec.params["target"])
-    assert metrics["target_removed"] == 1
+    metrics, evidence = chop_scores(POST_FULL, POST_CHOPPED[chop_of(claim)], spec.params["target"])
+    assert metrics["target_removed"] == 1 and metrics["inserted_words"] == 0
     assert evidence["target_in_full"] == 1 and evidence["target_in_chopped"] == 0
+    assert evidence["lost"] == ([] if chop_of(claim) == "start" else ["answer"])
     verdict = judge(spec, tiny.info, Measurement(metrics, evidence))
     assert verdict.holds, verdict.describe()
 
 
 def test_chop_scores_fail_when_the_target_survives_or_was_never_there(registry):
-    kept, _ = chop_scores(POST_FULL, POST_FULL, "hot questions")
-    assert kept["target_removed"] == 0 and kept["rest_wer"] > 0
+    kept, evidence = chop_scores(POST_FULL, POST_FULL, "hot questions")
+    assert kept["target_removed"] == 0 and evidence["rest_wer"] > 0
+    assert kept["lost_words"] == 0 and kept["inserted_words"] == 0  # a surviving target is not an insertion
     absent, evidence = chop_scores("the show where celebrities", "the show where celebrities", "hot ones")
     assert absent["target_removed"] == 0 and evidence["target_in_full"] == 0
+    # nothing to remove: a chop that changed nothing is not precise, it is undefined (and never passes)
+    assert math.isnan(absent["lost_words"]) and math.isnan(absent["inserted_words"])
 
 
 def test_chop_scores_remove_every_occurrence():
     metrics, evidence = chop_scores("hot ones and hot ones again", "and again", "hot ones")
     assert evidence["target_in_full"] == 2 and evidence["rest_of_full"] == "and again"
-    assert metrics["rest_wer"] == 0 and metrics["target_removed"] == 1
+    assert evidence["rest_wer"] == 0 and metrics["target_removed"] == 1 and metrics["lost_words"] == 0
+
+
+def test_chop_scores_count_lost_and_inserted_words_apart():
+    """tiny.en's chop 150-175: the target goes, every other word stays, three words come in its place."""
+    full = "Hot ones, the show where celebrities answer hot questions while eating even hotter wings."
+    chopped = "Hot ones, the show where celebrities answer hot or hot wings while eating even hotter wings."
+    metrics, evidence = chop_scores(full, chopped, "hot questions")
+    assert metrics == {"target_removed": 1.0, "lost_words": 0.0, "inserted_words": 3.0}
+    assert sorted(evidence["inserted"]) == ["hot", "or", "wings"]
+    metrics, evidence = chop_scores(full, "the show where celebrities answer hot", "hot questions")
+    assert metrics["lost_words"] == 7 and metrics["inserted_words"] == 0
+    assert evidence["lost"] == ["hot", "ones", "while", "eating", "even", "hotter", "wings"]
 
 
 def banded(n: int, width: int) -> torch.Tensor:
@@ -194,6 +243,19 @@ def test_end_share_finds_a_planted_sink():
     assert end_share(r, 300, 25)["median_end_share"] > 0.8
     assert end_share(torch.ones(1500, 1500), 300, 25)["median_end_share"] == pytest.approx(51 / 1500)
     assert end_share(r, 300, 25)["rows"] == 1500 - 325
+
+
+def test_end_peaks_find_where_each_row_peaks():
+    r = banded(1500, 3)
+    r[325:, 290:310] += 2.0
+    peaks = end_peaks(r, 300, 25)
+    assert peaks["end_peak_share"] == 1.0 and peaks["peak_column_quartiles"] == [299.5, 299.5, 299.5]
+    r[900:, 20:30] += 5.0  # later rows attend back to the start of speech instead
+    peaks = end_peaks(r, 300, 25)
+    assert peaks["end_peak_share"] == pytest.approx((900 - 325) / (1500 - 325))
+    assert peaks["end_peak_share_first_175_rows"] == 1.0
+    # a uniform row's maxima are tied everywhere: its peak is their middle, far from the end
+    assert end_peaks(torch.ones(1500, 1500), 300, 25)["end_peak_share"] == 0.0
 
 
 # -- controls on random weights and on constructed models --------------------------------------------
@@ -243,7 +305,7 @@ def test_chop_inside_the_padding_of_a_local_encoder_changes_nothing(tiny, hot_on
 
 
 @pytest.mark.control
-@pytest.mark.parametrize("claim", ["enc-chop-start", "enc-chop-mid"])
+@pytest.mark.parametrize("claim", ALL_CHOP_CLAIMS)
 def test_chop_claims_hold_for_a_decoder_that_reads_words_off_frames(registry, tiny, hot_ones, monkeypatch, claim):
     """A constructed decoder that says a word exactly when its frames are not padding: the post's
     transcript, with words at their times in the clip. The chop claims must hold for it."""
@@ -274,3 +336,30 @@ def test_english_only_models_decode_with_the_same_options():
     features = padding_features(model)
     text = transcribe_features(model, chop(features, features, 0, 10))
     assert isinstance(text, str) and text == transcribe_features(model, features)
+
+
+@pytest.mark.control
+@pytest.mark.parametrize("claim", CHOP_CLAIMS["start"][1:] + CHOP_CLAIMS["mid"][1:])
+def test_chop_precision_claims_fail_for_a_decoder_that_reads_the_whole_clip(registry, tiny, hot_ones, monkeypatch,
+                                                                          claim):
+    """A constructed decoder whose every word depends on every frame: any chop rewrites the transcript.
+    The target goes, but so does the rest, and other words come in: 'keeps' and 'adds-none' must fail."""
+    model = random_model("tiny", 7)
+    words = "hot ones the show where celebrities answer hot questions while feeding even hotter wings".split()
+    vocabulary = ["red", "cat", "sky", "moon", "door", "lamp", "tree", "boat", "hill", "rain", "song", "wind"]
+
+    unchanged = []  # the first decode is the clip's own (clip_run)
+
+    def transcribe(_model, features):
+        if not unchanged:
+            unchanged.append(features.clone())
+        if torch.equal(features, unchanged[0]):
+            return " ".join(words)
+        seed = int(features.sum().abs().item() * 1e3) % 2**31
+        g = torch.Generator().manual_seed(seed)
+        return " ".join(vocabulary[i] for i in torch.randint(len(vocabulary), (10,), generator=g).tolist())
+
+    monkeypatch.setattr(encoder_claims, "transcribe_features", transcribe)
+    spec = registry[claim]
+    verdict = judge(spec, tiny.info, enc_chop(model, **{**spec.params, "clip": hot_ones}))
+    assert verdict.status == "fails", verdict.describe()

@@ -77,3 +77,5 @@ def test_the_posts_relevance_figure_reads_as_described(asset):
         curve = list(scores[bound]["median_band_mass_by_w"].values())
         assert curve == sorted(curve) and 0 < curve[0] < curve[-1] <= 1
         assert 0 < scores[bound]["median_end_share"] <= 1
+        # "all future positions attend back to the end of the speech": every row the figure shows does
+        assert scores[bound]["end_peak_share"] == 1.0

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.control
 # enc-polysemantic holds on micro but also on random:micro (3 neurons), so it is no control at this size.
 HOLD_ON_MICRO = {
     "enc-relevance-local": enc_relevance_local,
+    "enc-chop-start": enc_chop,
     "enc-chop-mid": enc_chop,
+    "enc-chop-mid-keeps": enc_chop,
     "enc-neuron-phoneme": enc_neuron_phoneme,
 }
 SLOW = {"enc-neuron-phoneme"}
@@ -50,7 +52,9 @@ def test_holds_on_micro_and_fails_on_its_random_weights(registry, loaded, claim)
 
 def test_micro_clips_are_micro_only(registry):
     """The Hot Ones clip stays the clip of every official size; micro's clips replace it for micro only."""
-    for claim in ("enc-relevance-local", "enc-end-sink", "enc-window-k75", "enc-chop-start", "enc-chop-mid"):
+    for claim in ("enc-relevance-local", "enc-end-sink", "enc-window-k75", "enc-window-narrow", "enc-chop-start",
+                  "enc-chop-start-keeps", "enc-chop-start-adds-none", "enc-chop-mid", "enc-chop-mid-keeps",
+                  "enc-chop-mid-adds-none"):
         assert registry[claim].params_for("tiny")["clip"] == "blog/encoder/Hot_ones.wav"
         assert registry[claim].params_for("micro")["clip"].startswith("micro/clips/")
         assert registry[claim].params_for("micro")["clip"] in all_assets()

@@ -13,7 +13,7 @@ from whisper.tokenizer import get_tokenizer
 from whisper_claims import inference
 from whisper_claims.hooks import capture, named_module
 from whisper_claims.models import random_model
-from whisper_claims.text import normalize, wer, word_recall
+from whisper_claims.text import normalize, wer, word_edits, word_recall
 
 SMALL = ModelDimensions(
     n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
@@ -257,6 +257,14 @@ def test_empty_reference_with_words_is_undefined():
     assert math.isnan(wer("", "hot ones"))
     assert math.isnan(word_recall("", "hot ones"))
     assert math.isnan(wer(" . ", "hot ones"))  # nothing left after normalisation
+
+
+def test_word_edits_tell_lost_words_from_new_ones():
+    edits = word_edits("answer hot questions while".split(), "answer hot or hot wings while".split())
+    assert edits.kept == (True, True, False, True)
+    assert sorted(edits.inserted) == ["hot", "or", "wings"]  # a substitute and two insertions
+    assert word_edits([], ["a"]) == type(edits)(kept=(), inserted=("a",))
+    assert word_edits(["a", "b"], []) == type(edits)(kept=(False, False), inserted=())
 
 
 def edit_distance(a: list[str], b: list[str]) -> int:

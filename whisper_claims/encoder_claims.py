@@ -2,8 +2,9 @@
 
 Each function takes the model and the claim's ``params`` from ``claims/thresholds.toml`` (plus the clip,
 which the test resolves through the asset manifest) and returns a ``Measurement``; thresholds are
-applied by ``verdict.judge``, never here. The five claims share their expensive parts through
-``memo.per_model``: one encode and one transcript of the clip, one padding encode, one relevance map.
+applied by ``verdict.judge``, never here. The claims share their expensive parts through
+``memo.per_model``: one encode and one transcript of the clip, one padding encode, one relevance map,
+one decode per window and per chop (several atomic claims read one experiment, a metric each).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from .audio import HOP_LENGTH, SAMPLE_RATE, load_audio, log_mel
 from .fetch import sha256_file
 from .inference import chop, encode, padding_features, transcribe_features
 from .memo import per_model
-from .text import normalize, wer, word_recall
+from .text import normalize, wer, word_edits, word_recall
 from .verdict import Measurement
 
 SAMPLES_PER_FRAME = 2 * HOP_LENGTH  # one encoder frame: 320 samples, 20 ms
@@ -44,6 +45,7 @@ class ClipRun:
 
 
 ENERGY_RANGE_DB = 35.0
+PEAK_FIRST_ROWS = 175  # post-speech rows the post's figure shows (its speech ends at 502 of 700 frames)
 
 
 def clip_run(model: Whisper, clip: str | os.PathLike) -> ClipRun:
@@ -164,21 +166,26 @@ def enc_end_sink(model: Whisper, *, clip: str | os.PathLike, margin: int = 25,
                  window: Optional[int] = None) -> Measurement:
     """After speech ends, frames attend back to the end of speech.
 
-    For destination frames ``i >= end + margin``, the share of their ``R - I`` mass in source columns
-    ``[end - margin, end + margin]``; ``end`` is the clip's length in frames. The same share with the
-    end estimated from the signal energy is recorded as evidence.
+    Rows ``i >= end + margin`` of ``R - I`` (``end`` is the clip's length in frames) are read two ways,
+    a metric each (two claims): how much of their mass lies in source columns ``[end - margin,
+    end + margin]``, and whether their largest relevance lies there, as the post's sentence has it
+    ("all future positions attend back"). The same with the end estimated from the signal energy is
+    recorded as evidence.
 
     Metrics
     -------
     median_end_share
-        Median of that share over the post-speech rows.
+        Median over the post-speech rows of the share of their mass near the end.
+    end_peak_share
+        Share of the post-speech rows whose largest relevance lies within ``margin`` of the end.
     """
     run = clip_run(model, clip)
     r = clip_relevance(model, clip, window)
-    measured = {name: end_share(r, end, margin) for name, end in (("clip_length", run.speech_end),
-                                                                   ("energy", run.energy_end))}
+    measured = {name: {**end_share(r, end, margin), **end_peaks(r, end, margin)}
+                for name, end in (("clip_length", run.speech_end), ("energy", run.energy_end))}
     return Measurement(
-        metrics={"median_end_share": measured["clip_length"]["median_end_share"]},
+        metrics={"median_end_share": measured["clip_length"]["median_end_share"],
+                 "end_peak_share": measured["clip_length"]["end_peak_share"]},
         evidence={
             "clip": os.path.basename(run.path),
             "margin": margin,
@@ -202,17 +209,35 @@ def end_share(r: torch.Tensor, end: int, margin: int) -> dict[str, float]:
             "median_end_share": _median(shares)}
 
 
-def enc_window(model: Whisper, *, clip: str | os.PathLike, windows: Sequence[int] = (1500, 100, 75, 50, 20, 10),
-               recall_window: int = 75) -> Measurement:
+def end_peaks(r: torch.Tensor, end: int, margin: int, first_rows: int = PEAK_FIRST_ROWS) -> dict:
+    """Where rows ``i >= end + margin`` of ``R - I`` peak: the share whose peak is within ``margin`` of
+    ``end``, over all of them and over the first ``first_rows`` (the post's figure shows ~175 rows after
+    its end of speech), and the peak columns' quartiles. A row's peak is the middle of its largest
+    cells, so that a row of tied maxima (a saturated figure's) has one peak."""
+    values = r.double().numpy()
+    rows = np.arange(min(end + margin, len(values)), len(values))
+    peaks = np.array([np.median(np.flatnonzero(values[i] == values[i].max())) for i in rows])
+    near = np.abs(peaks - end) <= margin
+    return {
+        "end_peak_share": float(near.mean()) if len(rows) else math.nan,
+        f"end_peak_share_first_{first_rows}_rows": float(near[:first_rows].mean()) if len(rows) else math.nan,
+        "peak_column_quartiles": [float(q) for q in np.percentile(peaks, [25, 50, 75])] if len(rows) else [],
+    }
+
+
+def enc_window(model: Whisper, *, clip: str | os.PathLike, reference: str,
+               windows: Sequence[int] = (1500, 100, 75, 50, 20, 10), recall_window: int = 75) -> Measurement:
     """Restricting encoder attention to ±k frames still transcribes, and degrades as k shrinks.
 
     Each ``k`` in ``windows`` masks every encoder layer and head to ``|i - j| <= k`` and decodes the
-    clip; each transcript is compared with the unmodified model's ("full") transcript.
+    clip (once per model: two claims read these transcripts); each transcript is compared with the
+    words spoken, ``reference``. Recall of the unmodified model's own ("full") transcript is evidence:
+    alone it cannot tell a local encoder from a model that ignores its input.
 
     Metrics
     -------
     recall_at_window
-        Word recall of the full transcript in the ``recall_window`` transcript.
+        Word recall of ``reference`` in the ``recall_window`` transcript.
     max_recall_rise
         Largest increase of recall from one ``k`` to the next smaller one (0 when recall never rises).
     shortest_window_words
@@ -224,11 +249,9 @@ def enc_window(model: Whisper, *, clip: str | os.PathLike, windows: Sequence[int
     windowed = {}
     ks = sorted(set(windows), reverse=True)
     for k in ks:
-        with attention_window(model, k):
-            features = encode(model, run.mel)[0]
-        windowed[k] = transcribe_features(model, features)
+        windowed[k] = windowed_transcript(model, clip, k)
         progress.report("windowed transcripts (k)", len(windowed), len(ks))
-    metrics, evidence = window_scores(run.transcript, windowed, recall_window)
+    metrics, evidence = window_scores(reference, run.transcript, windowed, recall_window)
     return Measurement(
         metrics=metrics,
         evidence={"clip": os.path.basename(run.path), **evidence},
@@ -238,11 +261,26 @@ def enc_window(model: Whisper, *, clip: str | os.PathLike, windows: Sequence[int
     )
 
 
-def window_scores(full: str, windowed: dict[int, str], recall_window: int) -> tuple[dict[str, float], dict]:
-    """``enc_window``'s metrics and evidence from the full transcript and one transcript per window k."""
+def windowed_transcript(model: Whisper, clip: str | os.PathLike, k: int) -> str:
+    """The clip's transcript with every encoder layer and head held to ±``k`` frames; decoded once per
+    model, clip and k."""
+    run = clip_run(model, clip)
+
+    def compute() -> str:
+        with attention_window(model, k):
+            features = encode(model, run.mel)[0]
+        return transcribe_features(model, features)
+
+    return per_model(model, ("window", run.path, run.sha256, k), compute)
+
+
+def window_scores(reference: str, full: str, windowed: dict[int, str],
+                  recall_window: int) -> tuple[dict[str, float], dict]:
+    """``enc_window``'s metrics and evidence from the words spoken, the full transcript and one
+    transcript per window k."""
     ks = sorted(windowed, reverse=True)
-    recall = {k: word_recall(full, windowed[k]) for k in ks}
-    error = {k: wer(full, windowed[k]) for k in ks}
+    recall = {k: word_recall(reference, windowed[k]) for k in ks}
+    error = {k: wer(reference, windowed[k]) for k in ks}
     words = {k: len(normalize(windowed[k]).split()) for k in ks}
     rises = [recall[small] - recall[large] for large, small in zip(ks, ks[1:])]
     metrics = {
@@ -252,25 +290,28 @@ def window_scores(full: str, windowed: dict[int, str], recall_window: int) -> tu
     }
     evidence = {
         "recall_window": recall_window,
+        "reference": reference,
         "transcripts": {"full": full, **{f"k={k}": windowed[k] for k in ks}},
         "recall": {str(k): recall[k] for k in ks},
         "wer": {str(k): error[k] for k in ks},
+        "recall_of_full": {str(k): word_recall(full, windowed[k]) for k in ks},
+        "full_recall": word_recall(reference, full),
         "words": {str(k): words[k] for k in ks},
         "widest_window_reproduces_full": windowed[ks[0]] == full,
     }
     return metrics, evidence
 
 
-def _without_phrase(words: list[str], phrase: list[str]) -> tuple[list[str], int]:
-    """``words`` with every occurrence of ``phrase`` removed, and how many there were."""
-    kept, found, i = [], 0, 0
-    while i < len(words):
-        if phrase and words[i:i + len(phrase)] == phrase:
-            found, i = found + 1, i + len(phrase)
+def _phrase_starts(words: list[str], phrase: list[str]) -> list[int]:
+    """Where ``phrase`` starts in ``words``: its occurrences found left to right, never overlapping."""
+    starts, i = [], 0
+    while phrase and i <= len(words) - len(phrase):
+        if words[i:i + len(phrase)] == phrase:
+            starts.append(i)
+            i += len(phrase)
         else:
-            kept.append(words[i])
             i += 1
-    return kept, found
+    return starts
 
 
 def enc_chop(model: Whisper, *, clip: str | os.PathLike, start: int, stop: int, target: str,
@@ -278,22 +319,24 @@ def enc_chop(model: Whisper, *, clip: str | os.PathLike, start: int, stop: int, 
     """Replacing encoder output frames ``[start, stop)`` with the padding input's removes exactly the
     words spoken there.
 
-    The chopped features are decoded; ``target`` must be in the full transcript and absent from the
-    chopped one, and the rest of the full transcript must survive. A control chop of the same width
-    at ``control_start`` (inside the padding) is decoded and recorded.
+    The chopped features are decoded and aligned with the full transcript. Three claims read the
+    one decode, each a metric: the target is gone, the other words stay, nothing is put in. A control
+    chop of the same width at ``control_start`` (inside the padding) is decoded and recorded.
 
     Metrics
     -------
     target_removed
         1 when the normalized target phrase is in the full transcript and not in the chopped one.
-    rest_wer
-        WER of the chopped transcript against the full one with every occurrence of the target removed.
+    lost_words
+        Words of the full transcript, outside the target, that the chopped transcript lost.
+    inserted_words
+        Words of the chopped transcript that match no word of the full one (insertions, substitutes).
+    Both are NaN when the full transcript lacks the target.
     """
     run = clip_run(model, clip)
-    padding = padding_features(model)
-    chopped = transcribe_features(model, chop(run.features, padding, start, stop))
     control_stop = control_start + (stop - start)
-    control = transcribe_features(model, chop(run.features, padding, control_start, control_stop))
+    chopped = chopped_transcript(model, clip, start, stop)
+    control = chopped_transcript(model, clip, control_start, control_stop)
 
     metrics, evidence = chop_scores(run.transcript, chopped, target)
     seconds = SAMPLES_PER_FRAME / SAMPLE_RATE
@@ -314,12 +357,41 @@ def enc_chop(model: Whisper, *, clip: str | os.PathLike, start: int, stop: int, 
     )
 
 
+def chopped_transcript(model: Whisper, clip: str | os.PathLike, start: int, stop: int) -> str:
+    """The clip's transcript with encoder output rows ``[start, stop)`` replaced by the padding
+    input's; decoded once per model, clip and range."""
+    run = clip_run(model, clip)
+
+    def compute() -> str:
+        return transcribe_features(model, chop(run.features, padding_features(model), start, stop))
+
+    return per_model(model, ("chop", run.path, run.sha256, start, stop), compute)
+
+
 def chop_scores(full: str, chopped: str, target: str) -> tuple[dict[str, float], dict]:
-    """``enc_chop``'s metrics and evidence from the full and the chopped transcript."""
+    """``enc_chop``'s metrics and evidence from the full and the chopped transcript.
+
+    The chopped transcript is aligned with the full one (minimal edits): a word of the full transcript
+    outside the target that the alignment does not find is lost; a chopped word that matches no word
+    of the full transcript (an insertion or a substitute) was put in. Both counts are undefined (NaN,
+    never a pass) when the full transcript lacks the target: with nothing to remove, a chop that
+    changes nothing would otherwise look precise (random:micro's garbage transcript did).
+    """
+    full_words, chopped_words = normalize(full).split(), normalize(chopped).split()
     phrase = normalize(target).split()
-    rest, in_full = _without_phrase(normalize(full).split(), phrase)
-    _, in_chopped = _without_phrase(normalize(chopped).split(), phrase)
-    metrics = {"target_removed": float(in_full > 0 and in_chopped == 0), "rest_wer": wer(" ".join(rest), chopped)}
+    starts = _phrase_starts(full_words, phrase)
+    in_target = [any(0 <= i - start < len(phrase) for start in starts) for i in range(len(full_words))]
+    in_full, in_chopped = len(starts), len(_phrase_starts(chopped_words, phrase))
+    edits = word_edits(full_words, chopped_words)
+    lost = [w for w, kept, t in zip(full_words, edits.kept, in_target) if not kept and not t]
+    rest = [w for w, t in zip(full_words, in_target) if not t]
+    metrics = {
+        "target_removed": float(in_full > 0 and in_chopped == 0),
+        "lost_words": float(len(lost)) if in_full else math.nan,
+        "inserted_words": float(len(edits.inserted)) if in_full else math.nan,
+    }
     evidence = {"target": target, "target_in_full": in_full, "target_in_chopped": in_chopped,
-                "rest_of_full": " ".join(rest)}
+                "rest_of_full": " ".join(rest), "lost": lost, "inserted": list(edits.inserted),
+                "rest_wer": wer(" ".join(rest), chopped)}
     return metrics, evidence
+

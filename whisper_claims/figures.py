@@ -106,8 +106,8 @@ def band_mass_curve(data: dict[str, Any], path: Path, title: str) -> str:
 
 
 def recall_curve(data: dict[str, Any], path: Path, title: str) -> str:
-    _curves(path, title, data["k"], [(data["recall"], "o-", "word recall of the full transcript"),
-                                     (data["wer"], "s--", "WER against the full transcript")],
+    _curves(path, title, data["k"], [(data["recall"], "o-", "word recall of the words spoken"),
+                                     (data["wer"], "s--", "WER against the words spoken")],
             "attention window k (frames either side)", reverse_x=True)
     return "Transcript quality as the encoder's attention window k shrinks."
 

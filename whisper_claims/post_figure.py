@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .encoder_claims import band_scores, end_share
+from .encoder_claims import band_scores, end_peaks, end_share
 from .figure_reader import MAX_GAP, HeatmapReading, longest_run, read_heatmap
 
 FIGURE = "blog/encoder/attention_scores.png"
@@ -36,12 +36,12 @@ def speech_end(values: np.ndarray, tail_rows: int = TAIL_ROWS) -> int:
 
 def post_relevance_scores(path: str | os.PathLike, *, band: int = 50,
                           band_curve: Sequence[int] = (5, 10, 25, 50, 100, 200), margin: int = 25) -> dict:
-    """enc-relevance-local's band mass and enc-end-sink's end share on the post's figure.
+    """enc-relevance-local's band mass and enc-end-sink's end share and end peaks on the post's figure.
 
     Each metric is computed on the cells' lower value bounds (the background reads as 0) and on their
     midpoints (the background reads as 0.04): the figure cannot tell them apart, so both are given.
-    Saturated cells (≥ 19.92) read as 20, which lowers the end share; the map shows 700 of 1500 source
-    columns, which raises both metrics against the whole map.
+    Saturated cells (the top colour, ≥ 19.92) read as that colour's bound, which lowers the end share;
+    the map shows 700 of 1500 source columns, which raises both metrics against the whole map.
     """
     reading: HeatmapReading = read_heatmap(path, **FIGURE_SCALE)
     end = speech_end(reading.lower)
@@ -52,5 +52,6 @@ def post_relevance_scores(path: str | os.PathLike, *, band: int = 50,
         metrics, evidence = band_scores(matrix, end, band, band_curve)
         scores[name] = {"median_band_mass": metrics["median_band_mass"],
                         "median_band_mass_by_w": evidence["median_band_mass_by_w"],
-                        "median_end_share": end_share(matrix, end, margin)["median_end_share"]}
+                        "median_end_share": end_share(matrix, end, margin)["median_end_share"],
+                        "end_peak_share": end_peaks(matrix, end, margin)["end_peak_share"]}
     return scores

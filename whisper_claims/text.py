@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import jiwer
@@ -47,3 +48,26 @@ def word_recall(reference: str, hypothesis: str) -> float:
     if out is None:
         return 1.0 if not normalize(hypothesis) else math.nan
     return out.hits / n_ref
+
+
+@dataclass(frozen=True)
+class WordEdits:
+    """How a hypothesis differs from a reference, word by word (both already normalised and split)."""
+
+    kept: tuple[bool, ...]  # per reference word: whether the alignment finds it, unchanged, in the hypothesis
+    inserted: tuple[str, ...]  # hypothesis words that match no reference word (insertions and substitutes)
+
+
+def word_edits(reference: list[str], hypothesis: list[str]) -> WordEdits:
+    """The minimal-edit alignment of two word lists (jiwer's), as which reference words survive and
+    which hypothesis words are new. Either list may be empty."""
+    kept = [False] * len(reference)
+    inserted: list[str] = []
+    if not reference or not hypothesis:
+        return WordEdits(kept=tuple(kept), inserted=tuple(hypothesis))
+    for chunk in jiwer.process_words(" ".join(reference), " ".join(hypothesis)).alignments[0]:
+        if chunk.type == "equal":
+            kept[chunk.ref_start_idx:chunk.ref_end_idx] = [True] * (chunk.ref_end_idx - chunk.ref_start_idx)
+        elif chunk.type in ("insert", "substitute"):
+            inserted.extend(hypothesis[chunk.hyp_start_idx:chunk.hyp_end_idx])
+    return WordEdits(kept=tuple(kept), inserted=tuple(inserted))
