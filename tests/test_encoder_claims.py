@@ -8,8 +8,11 @@ import torch
 from whisper_claims import encoder_claims
 from whisper_claims.attention import attention_window
 from whisper_claims.audio import load_audio, log_mel, padding_mel
-from whisper_claims.encoder_claims import (band_scores, chop_scores, clip_run, enc_chop, enc_end_sink,
-                                           enc_relevance_local, enc_window, end_peaks, end_share, window_scores)
+from whisper_claims.attention import explicit_attention
+from whisper_claims.encoder_claims import (attention_distance, band_scores, chop_scores, clip_run, enc_chop,
+                                           enc_end_sink, enc_relevance_local, enc_window, end_peaks, end_share,
+                                           window_scores)
+from whisper_claims.figures import draw_figures, matplotlib_available
 from whisper_claims.inference import chop, encode, padding_features, transcribe_features
 from whisper_claims.memo import per_model
 from whisper_claims.models import random_model
@@ -363,3 +366,48 @@ def test_chop_precision_claims_fail_for_a_decoder_that_reads_the_whole_clip(regi
     spec = registry[claim]
     verdict = judge(spec, tiny.info, enc_chop(model, **{**spec.params, "clip": hot_ones}))
     assert verdict.status == "fails", verdict.describe()
+
+
+# -- how far each layer and head attends ------------------------------------------------------------
+
+
+def test_attention_distance_matches_a_plain_computation(tiny, hot_ones):
+    """Reduced layer by layer as the probabilities are made, against every layer's probabilities kept
+    and summed with plain loops over heads."""
+    model = tiny.model
+    measured = attention_distance(model, hot_ones, (10, 75))
+    run = clip_run(model, hot_ones)
+    with torch.no_grad(), explicit_attention(model, record=True) as layers:
+        model.encoder(run.mel)
+    rows = run.speech_end
+    i, j = torch.meshgrid(torch.arange(rows), torch.arange(layers[0].shape[-1]), indexing="ij")
+    for layer, w in enumerate(layers):
+        for head in range(w.shape[1]):
+            a = w[0, head, :rows].double()
+            expected = (a * (i - j).abs()).sum(1).mean().item()
+            assert measured["mean_distance"][layer][head] == pytest.approx(expected, rel=1e-9)
+            inside = (a * ((i - j).abs() <= 10)).sum(1).mean().item()
+            assert measured["share_within"]["10"][layer][head] == pytest.approx(inside, rel=1e-9)
+    assert len(measured["heads_mostly_within_10"]) == len(layers)
+
+
+@pytest.mark.control
+def test_attention_distance_tells_a_forced_window_from_random_attention(tiny, hot_ones):
+    forced = attention_distance(tiny.model, hot_ones, (10, 75), window=5)
+    assert max(max(layer) for layer in forced["mean_distance"]) <= 5
+    assert min(min(layer) for layer in forced["share_within"]["10"]) == pytest.approx(1.0)
+    assert forced["heads_mostly_within_10"] == [tiny.model.dims.n_audio_head] * tiny.model.dims.n_audio_layer
+    free = attention_distance(tiny.model, hot_ones, (10, 75))  # random weights attend everywhere
+    assert min(min(layer) for layer in free["mean_distance"]) > 300
+    assert free["heads_mostly_within_10"] == [0] * tiny.model.dims.n_audio_layer
+    with pytest.raises(ValueError, match="at least one window"):
+        attention_distance(tiny.model, hot_ones, ())
+
+
+@pytest.mark.skipif(not matplotlib_available(), reason="matplotlib (the 'report' extra) is not installed")
+def test_relevance_local_draws_how_far_each_head_attends(registry, tiny, hot_ones, tmp_path):
+    measured = enc_relevance_local(tiny.model, **{**registry["enc-relevance-local"].params, "clip": hot_ones})
+    assert measured.evidence["attention_distance"]["rows"] == 300
+    figures = draw_figures("enc-relevance-local", "random:tiny", measured.artifacts, tmp_path)
+    drawn = [f for f in figures if "head_distance" in f["path"]]
+    assert len(drawn) == 1 and (tmp_path / drawn[0]["path"]).stat().st_size > 0

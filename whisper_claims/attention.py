@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +20,7 @@ _MISSING = object()
 
 
 def _explicit_qkv_attention(attn: MultiHeadAttention, extra_mask: Optional[Tensor],
-                            records: Optional[list]):
+                            records: Optional[list], reduce: Optional[Callable[[Tensor], Any]] = None):
     """An instance-level replacement for ``attn.qkv_attention`` (Whisper's non-SDPA path, plus a mask)."""
 
     def qkv_attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None):
@@ -43,8 +43,8 @@ def _explicit_qkv_attention(attn: MultiHeadAttention, extra_mask: Optional[Tenso
         qk = qk.float()
 
         w = F.softmax(qk, dim=-1).to(q.dtype)  # [batch, head, dst, src]
-        if records is not None:
-            records.append(w)  # not detached: relevance needs its gradient
+        if records is not None:  # not detached: relevance needs its gradient
+            records.append(w if reduce is None else reduce(w))
         out = (w @ v).permute(0, 2, 1, 3).flatten(start_dim=2)  # [batch, dst, n_state]
         return out, qk.detach()
 
@@ -52,8 +52,8 @@ def _explicit_qkv_attention(attn: MultiHeadAttention, extra_mask: Optional[Tenso
 
 
 @contextmanager
-def explicit_attention(model: Whisper, *, mask: Optional[Tensor] = None,
-                       record: bool = False) -> Iterator[list[Tensor]]:
+def explicit_attention(model: Whisper, *, mask: Optional[Tensor] = None, record: bool = False,
+                       reduce: Optional[Callable[[Tensor], Any]] = None) -> Iterator[list]:
     """Compute the encoder's self-attention explicitly inside the block, optionally masked and recorded.
 
     Each ``model.encoder.blocks[i].attn`` gets an instance-level ``qkv_attention`` that computes
@@ -70,12 +70,16 @@ def explicit_attention(model: Whisper, *, mask: Optional[Tensor] = None,
         ``-inf`` where it is not; applied to every layer and head. Every row needs one finite entry.
     record : bool
         Whether to record each encoder layer's attention probabilities.
+    reduce : callable, optional
+        With ``record``, applied to each layer's probabilities as they are computed; its result is
+        recorded instead, so that a summary of every layer never holds every layer's probabilities.
 
     Yields
     ------
-    list of torch.Tensor
-        When ``record``, one ``[batch, head, dst, src]`` tensor per encoder layer call, in call order,
-        kept in the autograd graph (not detached) so that gradients can flow to it; otherwise empty.
+    list
+        When ``record``, one ``[batch, head, dst, src]`` tensor (or its ``reduce``) per encoder layer
+        call, in call order, kept in the autograd graph (not detached) so that gradients can flow to
+        it; otherwise empty.
     """
     if mask is not None and (mask.ndim != 2 or mask.shape[0] != mask.shape[1]):
         raise ValueError(f"attention mask must have shape [n_ctx, n_ctx], got {tuple(mask.shape)}")
@@ -85,7 +89,7 @@ def explicit_attention(model: Whisper, *, mask: Optional[Tensor] = None,
     try:
         for attn in attns:
             # a plain function, not a Module or Parameter: nn.Module stores it in the instance __dict__
-            attn.qkv_attention = _explicit_qkv_attention(attn, mask, records if record else None)
+            attn.qkv_attention = _explicit_qkv_attention(attn, mask, records if record else None, reduce)
         yield records
     finally:
         for attn, before in zip(attns, previous):

@@ -18,7 +18,7 @@ import torch
 from whisper.model import Whisper
 
 from . import progress
-from .attention import attention_window, band_mask, relevance
+from .attention import attention_window, band_mask, explicit_attention, relevance
 from .audio import HOP_LENGTH, SAMPLE_RATE, load_audio, log_mel
 from .fetch import sha256_file
 from .inference import chop, encode, padding_features, transcribe_features
@@ -87,6 +87,45 @@ def clip_relevance(model: Whisper, clip: str | os.PathLike, window: Optional[int
     return per_model(model, ("relevance", run.path, run.sha256, window), compute)
 
 
+def attention_distance(model: Whisper, clip: str | os.PathLike, windows: Sequence[int] = (10, 75),
+                       window: Optional[int] = None) -> dict:
+    """How far each encoder layer and head attends, on the clip's speech frames; computed once.
+
+    Per layer and head, over destination frames ``i < speech_end``: the attention-weighted mean
+    distance ``Σ_j A[i, j] |i - j|`` and the share of attention within ``|i - j| <= k`` for each ``k`` in
+    ``windows``, each averaged over those frames. Raw attention probabilities, not relevance: this is
+    what a window mask of ±k removes from each head. ``window`` holds the model to ±``window`` frames.
+    """
+    run = clip_run(model, clip)
+    windows = tuple(sorted(set(int(k) for k in windows)))
+    if not windows:
+        raise ValueError("attention_distance needs at least one window k (head_windows is empty)")
+
+    def compute() -> dict:
+        n_ctx = int(model.dims.n_audio_ctx)
+        rows = min(run.speech_end, n_ctx)
+        distance = (torch.arange(rows)[:, None] - torch.arange(n_ctx)[None, :]).abs().double()
+
+        def per_head(w: torch.Tensor) -> dict:
+            w = w[0, :, :rows].double()  # [head, speech rows, src]
+            return {"mean_distance": (w * distance).sum(-1).mean(-1).tolist(),
+                    **{k: (w * (distance <= k)).sum(-1).mean(-1).tolist() for k in windows}}
+
+        mask = None if window is None else band_mask(n_ctx, window)
+        with torch.no_grad(), explicit_attention(model, mask=mask, record=True, reduce=per_head) as layers:
+            model.encoder(run.mel.to(model.device))
+        smallest = windows[0]
+        return {
+            "rows": rows,
+            "mean_distance": [layer["mean_distance"] for layer in layers],
+            "share_within": {str(k): [layer[k] for layer in layers] for k in windows},
+            # per layer, the heads that keep at least half of their attention within the smallest ±k
+            f"heads_mostly_within_{smallest}": [sum(share >= 0.5 for share in layer[smallest]) for layer in layers],
+        }
+
+    return per_model(model, ("attention distance", run.path, run.sha256, windows, window), compute)
+
+
 def _shares(r: torch.Tensor, rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, int]:
     """Per row, the share of its relevance mass in ``columns`` (a boolean [rows, n_ctx] mask); rows
     with no mass at all are left out and counted."""
@@ -103,7 +142,7 @@ def _median(values: np.ndarray) -> float:
 
 def enc_relevance_local(model: Whisper, *, clip: str | os.PathLike, band: int = 50,
                         band_curve: Sequence[int] = (5, 10, 25, 50, 100, 200),
-                        window: Optional[int] = None) -> Measurement:
+                        head_windows: Sequence[int] = (10, 75), window: Optional[int] = None) -> Measurement:
     """Encoder attention is highly localized: relevance of speech frames stays within ±``band`` frames.
 
     For each destination frame ``i`` inside speech (``i < speech_end``), the band mass
@@ -117,6 +156,9 @@ def enc_relevance_local(model: Whisper, *, clip: str | os.PathLike, band: int = 
         ``w`` of the metric.
     band_curve : sequence of int
         The ``w`` for which the median band mass is recorded as evidence (the m(w) curve).
+    head_windows : sequence of int
+        The ``k`` for which each layer's and head's share of attention within ±k is recorded as
+        evidence (``attention_distance``), beside its mean attention distance.
     window : int, optional
         Measure the model with its encoder attention restricted to ±``window`` frames (the positive
         control: a model forced into a narrow window must pass); None for the model as it is.
@@ -130,13 +172,16 @@ def enc_relevance_local(model: Whisper, *, clip: str | os.PathLike, band: int = 
     r = clip_relevance(model, clip, window)
     metrics, evidence = band_scores(r, run.speech_end, band, band_curve)
     curve = evidence["median_band_mass_by_w"]
+    heads = attention_distance(model, clip, head_windows, window)
     return Measurement(
         metrics=metrics,
-        evidence={"clip": os.path.basename(run.path), **evidence, "attention_window": window},
+        evidence={"clip": os.path.basename(run.path), **evidence, "attention_window": window,
+                  "attention_distance": heads},
         artifacts={
             "relevance_map": {"map": r[:FIGURE_FRAMES, :FIGURE_FRAMES].numpy(), "speech_end": run.speech_end},
             "band_mass_curve": {"w": [int(w) for w in curve], "median": list(curve.values()),
                                 "uniform": list(evidence["uniform_band_mass_by_w"].values())},
+            "head_distance": heads,
         },
     )
 

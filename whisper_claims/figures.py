@@ -98,6 +98,33 @@ def _curves(path: Path, title: str, x: list, series: list[tuple[list, str, str]]
     _save(figure, path)
 
 
+def head_distance(data: dict[str, Any], path: Path, title: str) -> str:
+    """``encoder_claims.attention_distance``: per layer (rows) and head (columns), the attention-weighted
+    mean distance and the share within the smallest ±k, numbers written in the cells."""
+    import matplotlib.pyplot as plt
+
+    k = min(data["share_within"], key=int)
+    panels = [(np.asarray(data["mean_distance"], dtype=np.float64), "mean |i − j| (frames)", "magma_r", "{:.0f}"),
+              (np.asarray(data["share_within"][k], dtype=np.float64), f"share within ±{k} frames", "viridis", "{:.2f}")]
+    n_layers, n_heads = panels[0][0].shape
+    figure, axes = plt.subplots(1, 2, figsize=(2.0 + 1.2 * n_heads, 1.2 + 0.5 * n_layers))
+    for ax, (values, label, cmap, fmt) in zip(axes, panels):
+        image = ax.imshow(values, cmap=cmap, aspect="auto")
+        for (i, j), v in np.ndenumerate(values):
+            red, green, blue, _ = image.cmap(image.norm(v))
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # text readable on its own cell
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="white" if dark else "black")
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_title(label, fontsize=9)
+        figure.colorbar(image, ax=ax, shrink=0.8)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    _save(figure, path)
+    return (f"How far each encoder layer and head attends on the speech frames ({data['rows']} rows): "
+            f"attention-weighted mean distance, and the share of attention within ±{k} frames.")
+
+
 def band_mass_curve(data: dict[str, Any], path: Path, title: str) -> str:
     _curves(path, title, data["w"], [(data["median"], "o-", "measured median m(w)"),
                                      (data["uniform"], "s--", "uniform attention")],
@@ -181,6 +208,7 @@ def listening_examples(claim: str, model: str, data: dict[str, Any], report_dir:
 DRAWERS: dict[str, Callable[[Any, Path, str], str]] = {
     "relevance_map": relevance_map,
     "band_mass_curve": band_mass_curve,
+    "head_distance": head_distance,
     "recall_curve": recall_curve,
     "transcripts": transcripts,
     "top_logits": top_logits,
