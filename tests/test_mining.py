@@ -10,8 +10,8 @@ from whisper.model import ModelDimensions
 from whisper_claims.audio import log_mel
 from whisper_claims.hooks import capture
 from whisper_claims.mining import (Layer, TopK, clip_activations, clip_frames, clip_mel, corpus_activations,
-                                   layers_activations, mine_activations, mine_top_frames, top_k_agreement,
-                                   unit_activations)
+                                   layers_activations, mine_activations, mine_top_frames, project,
+                                   top_k_agreement, unit_activations)
 from whisper_claims.models import random_model
 from whisper_claims.selectivity import (band_dominants, null_max_shares, phoneme_class, polysemantic,
                                         random_orthogonal_basis, top_labels, unit_selectivity)
@@ -237,3 +237,17 @@ def test_a_function_can_project_the_units(small):
     plain = mine_top_frames(small, clips, "encoder.blocks.1.mlp.1", 4)
     assert relu_half.values.shape == (7, 4)
     assert torch.allclose(relu_half.values, torch.relu(plain.values[:7] - 0.1))
+
+
+def test_projecting_through_a_trained_sae_keeps_no_graph():
+    """An SAE's encoder has parameters that require grad; mined activations must not carry a graph
+    (exporting them warned 'Converting a tensor with requires_grad=True to a scalar')."""
+    from whisper_claims.sae import SAEConfig, SparseAutoencoder
+
+    autoencoder = SparseAutoencoder(8, SAEConfig(n_features=16))
+    acts = torch.randn(5, 8)
+    assert autoencoder.encode(acts).requires_grad
+    projected = project(acts, autoencoder.encode)
+    assert not projected.requires_grad
+    with torch.no_grad():
+        assert torch.equal(projected, autoencoder.encode(acts))

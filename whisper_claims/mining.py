@@ -262,6 +262,7 @@ def mine_top_frames(model: Whisper, clips: Sequence[np.ndarray], layer: str, k: 
     return mine(model, clips, layer, k, views={"view": units}, **options).top["view"]
 
 
+@torch.no_grad()  # a trained SAE's encoder has parameters that require grad; mining never needs one
 def project(acts: Tensor, projection: Optional[Projection]) -> Tensor:
     """``acts`` ``[frames, n_units]`` seen through ``projection`` (a matrix or a function; None: as they are)."""
     if projection is None:
