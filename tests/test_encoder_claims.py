@@ -1,6 +1,7 @@
 """The encoder claims: chopping and padding features against plain code, the scores on the post's own
 transcripts, and the controls — every claim fails on random weights, and holds where it must."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from whisper_claims.inference import chop, encode, padding_features, transcribe_
 from whisper_claims.memo import per_model
 from whisper_claims.models import random_model
 from whisper_claims.claim_functions import CLAIM_FUNCTIONS
-from whisper_claims.registry import SIZES
+from whisper_claims.registry import SIZES, load_registry
 from whisper_claims.verdict import Measurement, judge
 
 HOT_ONES = "blog/encoder/Hot_ones.wav"
@@ -30,22 +31,14 @@ CHOP_CLAIMS = {"start": ("enc-chop-start", "enc-chop-start-keeps", "enc-chop-sta
                "mid": ("enc-chop-mid", "enc-chop-mid-keeps", "enc-chop-mid-adds-none")}
 ALL_CHOP_CLAIMS = CHOP_CLAIMS["start"] + CHOP_CLAIMS["mid"]
 
-# The post's published transcripts of the Hot Ones clip (../shared/paper/interpreting-whisper.md)
-POST_FULL = "hot ones. The show where celebrities answer hot questions while feeding even hotter wings."
-POST_WINDOWED = {
-    1500: POST_FULL,
-    100: "Hot ones. The show where celebrities answer hot questions, what feeding, eating hot wings. "
-         "I am Shana Evans. I'm Join Today.",
-    75: "The show with celebrities and their hot questions, what feeding, eating hot wings. "
-        "Hi, I'm Shannon, and I'm joined today.",
-    50: "The show where celebrities enter hot questions, what leading, what leading, what are we.",
-    20: "I'm joined today.",
-    10: "",
-}
-POST_CHOPPED = {
-    "start": "The show where celebrities answer hot questions while feeding even hotter wings.",
-    "mid": "hot ones. The show where celebrities while feeding even hotter wings.",
-}
+# The post's published transcripts of the Hot Ones clip (../shared/paper/interpreting-whisper.md), read from
+# the registry, where the report shows them beside each model's
+POST = load_registry()["enc-window-k75"].post_transcripts
+POST_FULL = POST["full"]
+POST_WINDOWED = {1500: POST_FULL, **{int(label[2:]): text for label, text in POST.items() if label.startswith("k=")}}
+POST_CHOPPED = {where: load_registry()[claims[0]].post_transcripts[label]
+                for where, claims, label in (("start", CHOP_CLAIMS["start"], "chop 0-50"),
+                                             ("mid", CHOP_CLAIMS["mid"], "chop 150-175"))}
 
 
 def chop_of(claim: str) -> str:
@@ -138,6 +131,34 @@ def _small_dims():
 
 
 # -- scores on the post's own transcripts and on constructed relevance maps ----------------------------
+
+
+POST_TEXT = Path(__file__).resolve().parents[2] / "shared" / "paper" / "interpreting-whisper.md"
+
+
+def posts_transcripts(markdown: str) -> dict[str, str]:
+    """The post's published transcripts: the first non-blank line under each '#####' heading, unquoted."""
+    lines = markdown.splitlines()
+    found = {}
+    for i, line in enumerate(lines):
+        if line.startswith("##### "):
+            text = next(t.strip() for t in lines[i + 1:] if t.strip())
+            found[line[6:].strip().rstrip(":")] = text[1:-1] if text[0] in "'\"`" else text
+    return found
+
+
+@pytest.mark.skipif(not POST_TEXT.is_file(), reason=f"the post's text is not at {POST_TEXT}")
+def test_the_registrys_transcripts_are_the_posts(registry):
+    """Copied into the registry from the post (where the report shows them beside each model's): the
+    same text, and the atomic claims of one experiment carry the same."""
+    post = posts_transcripts(POST_TEXT.read_text(encoding="utf-8"))
+    assert POST_WINDOWED == {1500: post["Original transcript (k=750)"],
+                             **{k: post[f"k={k}"] for k in (100, 75, 50, 20, 10)}}
+    assert POST_CHOPPED == {"start": post["Substitute embedding between (start_index=0, stop_index=50)"],
+                            "mid": post["Substitute embeddings between (start_index=150, stop_index=175)"]}
+    assert post["Original Transcript"] == post["Original"] == POST_FULL
+    for group in (WINDOW_CLAIMS, *CHOP_CLAIMS.values()):
+        assert len({tuple(registry[c].post_transcripts.items()) for c in group}) == 1, group
 
 
 def test_claims_of_one_experiment_share_its_params(registry):

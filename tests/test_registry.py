@@ -236,6 +236,16 @@ def test_post_figures_not_a_list_of_names(tmp_path):
     assert "claims.x.post_figures" in message
 
 
+def test_post_transcripts_are_label_to_text(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(GOOD.replace("[claims.x.params]", '[claims.x.post_transcripts]\nfull = "hot ones"\n"k=10" = ""\n\n'
+                                                      "[claims.x.params]"), encoding="utf-8")
+    assert load_registry(path)["x"].post_transcripts == {"full": "hot ones", "k=10": ""}
+    message = load_error(tmp_path, GOOD.replace("[claims.x.params]", "[claims.x.post_transcripts]\nfull = 3\n\n"
+                                                                     "[claims.x.params]"))
+    assert "claims.x.post_transcripts.full" in message and "expected a string" in message
+
+
 @pytest.mark.parametrize("version, shown", [("2", "2"), ("0", "0"), ('"1"', "'1'")])
 def test_wrong_schema_version(tmp_path, version, shown):
     message = load_error(tmp_path, GOOD.replace("schema_version = 1", f"schema_version = {version}"))

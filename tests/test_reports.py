@@ -66,7 +66,8 @@ CLAIMS = {
                         "post_figures": ["blog/decoder/embedding_space/rug_embed.png", "blog/post/absent.png"]},
     "enc-chop-start": {"statement": "Replacing encoder frames 0-50 removes \"hot ones\"",
                        "section": "2) Encoder: attention is local", "marker": "encoder",
-                       "key_metric": "recall_removed", "post_figures": []},
+                       "key_metric": "recall_removed", "post_figures": [],
+                       "post_transcripts": {"full": "hot ones. The show", "chop 0-50": "The show"}},
     "enc-never-run": {"statement": "A claim no run has measured", "section": "4) Features",
                       "marker": "encoder", "key_metric": "score", "post_figures": []},
 }
@@ -106,7 +107,9 @@ def make_run(folder, rows=None, specs=("tiny", "base", RANDOM), commit="c0ffee")
                 "transcripts": {"full": "Hot ones is the show with hot questions",
                                 "chopped": f"is the show with {HOSTILE} questions"},
             }),
-            row("enc-chop-start", RANDOM, "holds", "", {"recall_removed": metric(1.0, ">=", 0.5, True)}),
+            row("enc-chop-start", RANDOM, "holds", "", {"recall_removed": metric(1.0, ">=", 0.5, True)},
+                {"transcripts": {"full": "hot ones. The show", "chop 0-50": "hot <b> show",
+                                 "control chop 1200-1250": "hot ones. The show"}}),
             row("enc-chop-start", "tiny", "error", "RuntimeError: shapes <1500> & <3000> differ"),
         ]
     document = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "run": run(specs, commit),
@@ -332,6 +335,12 @@ def test_html_page_matrix_verdicts_and_escaping(built):
             ) in page
     assert "Figure <code>blog/post/absent.png</code> is not shown: no asset folder was given" in page
     assert "<details><summary>Raw evidence</summary>" in page
+    # the post's transcripts beside each model's, each against its own column's full transcript
+    assert "<h3>Transcripts: the post's beside each model's</h3>" in page
+    assert (f'<th></th><th><code>the post</code></th><th><code>{RANDOM}</code></th>' in page
+            and "<tr><th>chop 0-50</th><td><del>hot ones.</del> The show</td>"
+                "<td>hot <del>ones. The</del> <ins>&lt;b&gt;</ins> show</td></tr>" in page)
+    assert "<tr><th>control chop 1200-1250</th><td>—</td><td>hot ones. The show</td></tr>" in page
     assert "c0ffee" in page and "7" * 64 in page and "a" * 64 in page
 
 

@@ -270,8 +270,12 @@ def _claim_section(report: MergedReport, media: Media, claim_id: str, spec: dict
                            f"{online}</p>")
         out.append("</div>")
 
-    out.append("<h3>Verdicts</h3>")
     rows = report.claim_rows(claim_id)
+    post_transcripts = spec.get("post_transcripts")
+    if isinstance(post_transcripts, dict) and post_transcripts:
+        out += _transcripts_beside_the_posts(post_transcripts, rows)
+
+    out.append("<h3>Verdicts</h3>")
     if not rows:
         out.append('<p class="note">No claims.json has a verdict for this claim: it was not run.</p>')
     for model, row in rows:
@@ -340,6 +344,35 @@ def _evidence_link(media: Media, row: Row, item: EvidenceItem) -> Link:
     if item.problem:
         return Link(None, item.problem)
     return media.evidence.get((row.source, item.path), Link(None, f"{item.path}: not placed beside the page"))
+
+
+def _transcripts_beside_the_posts(post: dict[str, str], rows: list[tuple[str, Row]]) -> list[str]:
+    """The post's published transcripts in the first column, each model's beside them (same labels),
+    each against its own column's full transcript: <del>words lost</del>, <ins>words added</ins>."""
+    columns = [("the post", {str(k): str(v) for k, v in post.items()})]
+    for model, row in rows:
+        texts = row.data["evidence"].get("transcripts")
+        if isinstance(texts, dict):
+            columns.append((model, {str(k): v for k, v in texts.items() if isinstance(v, str)}))
+    labels = list(dict.fromkeys(label for _, texts in columns for label in texts))
+    out = ["<h3>Transcripts: the post's beside each model's</h3>",
+           f'<p class="note">Each against its own column\'s "{REFERENCE_TRANSCRIPT}": '
+           "<del>words lost</del>, <ins>words added</ins>; — where a run has no such transcript.</p>",
+           '<div class="scroll"><table class="transcripts"><thead><tr><th></th>'
+           + "".join(f"<th><code>{esc(name)}</code></th>" for name, _ in columns) + "</tr></thead><tbody>"]
+    for label in labels:
+        cells = []
+        for _, texts in columns:
+            text, full = texts.get(label), texts.get(REFERENCE_TRANSCRIPT)
+            if text is None:
+                cells.append("<td>—</td>")
+            elif label == REFERENCE_TRANSCRIPT or full is None:
+                cells.append(f"<td>{esc(text)}</td>")
+            else:
+                cells.append(f"<td>{word_diff(full, text)}</td>")
+        out.append(f"<tr><th>{esc(label)}</th>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    return out
 
 
 def _transcripts(transcripts: Any) -> list[str]:

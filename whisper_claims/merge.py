@@ -145,6 +145,9 @@ def check_document(path: Path, document: Any) -> None:
         figures = claim.get("post_figures", [])
         _expect(isinstance(figures, list) and all(isinstance(f, str) for f in figures), where,
                 f"{name}.post_figures", figures, "a list of asset names")
+        transcripts = claim.get("post_transcripts", {})
+        _expect(isinstance(transcripts, dict) and all(isinstance(t, str) for t in transcripts.values()), where,
+                f"{name}.post_transcripts", transcripts, "an object of label → transcript")
     rows = document.get("rows")
     _expect(isinstance(rows, list), where, "rows", rows, "a list")
     for i, row in enumerate(rows):

@@ -35,6 +35,7 @@ _CLAIM_KEYS = {
     "params": False,
     "size_params": False,
     "post_figures": False,
+    "post_transcripts": False,
 }
 _METRIC_KEYS = {
     "description": True,
@@ -88,6 +89,7 @@ class ClaimSpec:
     applies_to: tuple[str, ...] | None = None  # sizes; None = every model
     params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the claim function
     post_figures: tuple[str, ...] = ()  # asset names of the post's figures for this claim
+    post_transcripts: dict[str, str] = field(default_factory=dict)  # label -> the post's published transcript
     size_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # size -> params replaced for it
 
     def applies(self, size: str | None) -> bool:
@@ -242,6 +244,10 @@ def _claim(claim_id: str, entry: Any, where: str) -> ClaimSpec:
     figures = entry.get("post_figures", [])
     if not isinstance(figures, list) or not all(isinstance(f, str) for f in figures):
         raise ThresholdsError(f"{where}.post_figures: expected a list of asset names")
+    transcripts = _table(entry.get("post_transcripts", {}), f"{where}.post_transcripts")
+    for label, text in transcripts.items():
+        if not isinstance(text, str):  # may be empty: the post's k = 10 transcript is
+            raise ThresholdsError(f"{where}.post_transcripts.{label}: expected a string, got {text!r}")
     return ClaimSpec(
         id=claim_id,
         statement=entry["statement"],
@@ -252,6 +258,7 @@ def _claim(claim_id: str, entry: Any, where: str) -> ClaimSpec:
         applies_to=_sizes(entry.get("applies_to", "all"), f"{where}.applies_to"),
         params=dict(_table(entry.get("params", {}), f"{where}.params")),
         post_figures=tuple(figures),
+        post_transcripts=dict(transcripts),
         size_params={size: dict(replaced) for size, replaced in size_params.items()},
     )
 

@@ -167,7 +167,8 @@ def claims_document(record: ClaimsRecord, rootdir: Path | None = None) -> dict[s
         "run": run_metadata(record, rootdir),
         "claims": {
             claim_id: {"statement": spec.statement, "section": spec.section, "marker": spec.marker,
-                       "key_metric": spec.key_metric, "post_figures": list(spec.post_figures)}
+                       "key_metric": spec.key_metric, "post_figures": list(spec.post_figures),
+                       **({"post_transcripts": dict(spec.post_transcripts)} if spec.post_transcripts else {})}
             for claim_id, spec in record.registry.items()
         },
         "rows": [verdict.to_json() for verdict in record.rows()],
