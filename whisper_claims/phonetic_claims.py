@@ -7,7 +7,7 @@ claims share them.
 """
 from __future__ import annotations
 
-import tomllib
+import sys
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
@@ -30,6 +30,11 @@ from .selectivity import (SILENCE, UnitSelectivity, band_dominants, phoneme_tuni
                           random_orthogonal_basis, top_labels, tuning_agreement, unit_selectivity)
 from .stimuli import CorpusOptions, StimulusClip, build_corpus, load_reference_speech
 from .verdict import Measurement
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover  (Python 3.10: pyproject installs tomli there)
+    import tomli as tomllib
 
 POST_TABLE = Path(__file__).resolve().parent / "data" / "post_neuron_table.toml"
 RANDOM_BASIS = "random_basis"
