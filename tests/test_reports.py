@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from whisper_claims import markdown, publish
+from whisper_claims import htmlreport, markdown, publish
 from whisper_claims.assets import AssetLocations, load_manifest
 from whisper_claims.badges import COLORS, claim_badge, overall_badge, status_color
 from whisper_claims.report import safe_name
@@ -386,6 +386,33 @@ def test_post_figures_are_shown_from_the_asset_folder(tmp_path, monkeypatch):
             'alt="blog/decoder/embedding_space/rug_embed.png"') in page
     assert "licence: none stated" in page
     assert "Figure <code>blog/post/absent.png</code> is not shown:" in page and "sha256 is" in page
+    assert 'class="post"' not in page  # no figure kind of this run has a post's figure to sit beside
+
+
+def test_the_posts_figure_sits_beside_each_models_figure_of_the_same_kind(tmp_path, monkeypatch):
+    """As the post's relevance map beside each model's (figure kind relevance_map); here the run's
+    figure figures/chop.png (kind "chop") gets the claim's rug figure beside it, for tiny's verdict only."""
+    assets = tmp_path / "assets"
+    figure = assets / "blog" / "decoder" / "embedding_space" / "rug_embed.png"
+    write_png(figure, (0, 128, 255))
+    manifest = tmp_path / "assets.tsv"
+    manifest.write_text(
+        "name\turl\tsha256\tbytes\tlicence\tpurpose\n"
+        f"blog/decoder/embedding_space/rug_embed.png\t\t{hashlib.sha256(figure.read_bytes()).hexdigest()}"
+        f"\t{figure.stat().st_size}\tnone stated\tthe post's figure\n", encoding="utf-8")
+    monkeypatch.setattr(publish, "load_manifest", lambda: load_manifest(manifest))
+    monkeypatch.setattr(htmlreport, "POST_FIGURE_BESIDE",
+                        {"chop": ("blog/decoder/embedding_space/rug_embed.png", "the post's neighbours")})
+    path, document = make_run(tmp_path / "run")
+    out = tmp_path / "out"
+    build_reports([(path, document)], out,
+                  asset_locations=AssetLocations(folder=assets, cache=tmp_path / "cache", allow_download=False))
+    page = (out / "report.html").read_text(encoding="utf-8")
+    model_figure = page.index('chop.png"><img')
+    beside = page.index('<figure class="post">', model_figure)
+    assert beside < page.index("</div>", model_figure)  # in the same gallery, right after it
+    assert page.count('<figure class="post">') == 1
+    assert "Beside it, the post&#x27;s neighbours" in page
 
 
 def test_output_is_byte_identical_across_builds(tmp_path):

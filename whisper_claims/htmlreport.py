@@ -18,6 +18,7 @@ import difflib
 import html
 import json
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from .badges import all_badges
@@ -26,6 +27,13 @@ from .redistributions import describe_source
 from .report import baseline_lines, safe_name
 
 REFERENCE_TRANSCRIPT = "full"
+# a model's figure of this artifact kind is shown beside the post's figure of the same quantity, when the
+# claim names it: (the post's figure, what to know when comparing them)
+POST_FIGURE_BESIDE = {
+    "relevance_map": ("blog/encoder/attention_scores.png",
+                      "the post's relevance map, frames 0-700 as ours, made on another clip: its speech ends "
+                      "at frame 502 (10 s), Hot_ones.wav's at 300 (6 s)"),
+}
 RAW_EVIDENCE_LIMIT = 200_000  # characters of JSON shown inline; claims.json has the rest
 
 
@@ -279,12 +287,25 @@ def _claim_section(report: MergedReport, media: Media, claim_id: str, spec: dict
     if not rows:
         out.append('<p class="note">No claims.json has a verdict for this claim: it was not run.</p>')
     for model, row in rows:
-        out += _verdict(report, media, claim_id, model, row)
+        out += _verdict(report, media, claim_id, model, row, figures)
     out.append("</section>")
     return out
 
 
-def _verdict(report: MergedReport, media: Media, claim_id: str, model: str, row: Row) -> list[str]:
+def _post_figure_beside(item: EvidenceItem, post_figures: list[str], media: Media) -> str:
+    """The post's figure of the same quantity as a model's figure (by the figure's artifact kind), when
+    the claim names it and it is placed; else ""."""
+    kind = PurePosixPath(item.path or "").stem.rsplit("--", 1)[-1]
+    name, note = POST_FIGURE_BESIDE.get(kind, (None, ""))
+    link = media.post_figures.get(name) if name in post_figures else None
+    if link is None or not link.href:
+        return ""
+    return (f'<figure class="post"><a href="{esc(link.href)}"><img src="{esc(link.href)}" alt="{esc(name)}" '
+            f'loading="lazy"></a><figcaption>Beside it, {esc(note)} (<code>{esc(name)}</code>)</figcaption></figure>')
+
+
+def _verdict(report: MergedReport, media: Media, claim_id: str, model: str, row: Row,
+             post_figures: list[str] = ()) -> list[str]:
     data = row.data
     out = [f'<article class="verdict st-{row.status}" id="{verdict_anchor(claim_id, model)}">',
            f'<h4><code>{esc(model)}</code>: <span class="status">{esc(row.status)}</span></h4>']
@@ -314,6 +335,9 @@ def _verdict(report: MergedReport, media: Media, claim_id: str, model: str, row:
                 alt = item.caption or item.path
                 out.append(f'<figure><a href="{esc(link.href)}"><img src="{esc(link.href)}" alt="{esc(alt)}" '
                            f'loading="lazy"></a><figcaption>{esc(item.caption)}</figcaption></figure>')
+                beside = _post_figure_beside(item, list(post_figures), media)
+                if beside:
+                    out.append(beside)
             else:
                 out.append(f'<p class="note problem">{esc(link.note)}</p>')
         out.append("</div>")
