@@ -91,3 +91,16 @@ def tiny():
     yield loaded
     del loaded
     gc.collect()
+
+
+@pytest.fixture(scope="session")
+def small_random():
+    """``small_random(seed)``: random weights with Whisper's 30 s window, a narrow 2-layer model and a
+    64-token text context, so that its garbage transcripts (at most 32 tokens) decode fast."""
+    from whisper.model import ModelDimensions
+
+    from whisper_claims.models import random_model
+
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
+                           n_vocab=51864, n_text_ctx=64, n_text_state=64, n_text_head=2, n_text_layer=2)
+    return lambda seed=0: random_model("tiny.en", seed, dims=dims)

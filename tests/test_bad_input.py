@@ -4,6 +4,7 @@ Each test is one probe: what a user might do wrong, and what they must get back 
 naming the option, file or entry; or a claims.json row, a table cell and a reason that says what happened).
 """
 import json
+import os
 import pickle
 import struct
 import wave
@@ -165,6 +166,77 @@ def test_a_clip_that_names_no_asset_is_a_usage_error_at_start(clip_project, clip
     result = run(clip_project, "--whisper-models=random:tiny")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"claims.toy.params.clip: {clip!r} names no asset" in output(result)
+
+
+REFERENCE_ASSETS = os.environ.get("WHISPER_CLAIMS_ASSETS")  # read before `project` clears the environment
+
+RECORDINGS_THRESHOLDS = """\
+schema_version = 1
+
+[claims.toy]
+statement = "the recordings are there"
+section = "0) toys"
+marker = "encoder"
+key_metric = "files"
+
+[claims.toy.params]
+recordings = [["speech/praatio/bobby.wav", "Bobby ripped the ledger"], ["{audio}", "{grid}"]]
+
+[claims.toy.metrics.files]
+description = "how many recordings were found as files"
+comparator = ">="
+threshold = 2
+provenance = "a toy"
+"""
+
+RECORDINGS_TEST = """\
+import os
+import pytest
+from whisper_claims.verdict import Measurement
+
+
+def files(model, *, recordings):
+    return Measurement({"files": sum(os.path.isfile(audio) for audio, _ in recordings)})
+
+
+@pytest.mark.encoder
+@pytest.mark.claim("toy")
+def test_toy(whisper_model, check_claim):
+    check_claim(files, whisper_model)
+"""
+
+
+@pytest.mark.parametrize("audio, grid, bad", [
+    ("speech/praatio/bobbi.wav", "speech/praatio/bobby_words.TextGrid", "speech/praatio/bobbi.wav"),
+    ("speech/praatio/mary.wav", "speech/praatio/mary_words.TextGrid", "speech/praatio/mary_words.TextGrid"),
+])
+def test_a_recording_that_names_no_asset_is_a_usage_error_at_start(project, audio, grid, bad):
+    write_thresholds(project, text=RECORDINGS_THRESHOLDS.format(audio=audio, grid=grid))
+    write_claim(project, RECORDINGS_TEST)
+    result = run(project, "--whisper-models=random:tiny")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"claims.toy.params.recordings[1]: {bad!r} names no asset" in output(result)
+
+
+def test_recordings_are_found_through_the_assets_option_or_skip(project, tmp_path, monkeypatch):
+    """The files of a clip set are resolved like a clip: through --assets, checksum-verified, and an
+    absent one is a skipped row saying where it was looked for."""
+    assets = REFERENCE_ASSETS
+    if not assets:
+        pytest.skip("WHISPER_CLAIMS_ASSETS is not set: the reference recordings are not here")
+    monkeypatch.setenv("WHISPER_CLAIMS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("WHISPER_CLAIMS_ASSETS", raising=False)
+    write_thresholds(project, text=RECORDINGS_THRESHOLDS.format(audio="speech/praatio/mary.wav",
+                                                                grid="mary rolled the barrel"))
+    write_claim(project, RECORDINGS_TEST)
+    found = run(project, "--whisper-models=random:tiny", f"--assets={assets}", f"--claims-report={tmp_path / 'a'}")
+    assert found.ret == pytest.ExitCode.OK and row(tmp_path / "a", "random:tiny")["status"] == "holds"
+    (tmp_path / "empty").mkdir()
+    absent = run(project, "--whisper-models=random:tiny", f"--assets={tmp_path / 'empty'}",
+                 f"--claims-report={tmp_path / 'b'}")
+    assert absent.ret == pytest.ExitCode.OK
+    skipped = row(tmp_path / "b", "random:tiny")
+    assert skipped["status"] == "skipped" and "bobby.wav" in skipped["reason"]
 
 
 # -- the report folder -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import gc
 import pytest
 
 from whisper_claims.assets import all_assets, default_locations, resolve_asset
-from whisper_claims.encoder_claims import enc_chop, enc_relevance_local
+from whisper_claims.encoder_claims import enc_chop, enc_relevance_local, enc_relevance_local_general
 from whisper_claims.models import open_model
 from whisper_claims.phonetic_claims import enc_neuron_phoneme
 from whisper_claims.verdict import judge
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.control
 # enc-polysemantic holds on micro but also on random:micro (3 neurons), so it is no control at this size.
 HOLD_ON_MICRO = {
     "enc-relevance-local": enc_relevance_local,
+    "enc-relevance-local-general": enc_relevance_local_general,
     "enc-chop-start": enc_chop,
     "enc-chop-mid": enc_chop,
     "enc-chop-mid-keeps": enc_chop,

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Callable
 
 from .decoder_claims import dec_bigram, dec_bigram_general, dec_embed_sound, dec_neuron_semantic
-from .encoder_claims import enc_chop, enc_end_sink, enc_relevance_local, enc_window
+from .encoder_claims import (enc_chop, enc_chop_words, enc_end_sink, enc_end_sink_general, enc_relevance_local,
+                             enc_relevance_local_general, enc_window, enc_window_general)
 from .phonetic_claims import enc_neuron_phoneme, enc_neuron_table, enc_polysemantic, enc_sae_phoneme
 
 CLAIM_FUNCTIONS: dict[str, Callable] = {
@@ -27,6 +28,14 @@ CLAIM_FUNCTIONS: dict[str, Callable] = {
     "enc-chop-mid": enc_chop,
     "enc-chop-mid-keeps": enc_chop,
     "enc-chop-mid-adds-none": enc_chop,
+    "enc-relevance-local-general": enc_relevance_local_general,
+    "enc-end-sink-general": enc_end_sink_general,
+    "enc-end-sink-every-row-general": enc_end_sink_general,
+    "enc-window-k75-general": enc_window_general,
+    "enc-window-narrow-general": enc_window_general,
+    "enc-chop-word": enc_chop_words,
+    "enc-chop-word-keeps": enc_chop_words,
+    "enc-chop-word-adds-none": enc_chop_words,
     "enc-neuron-phoneme": enc_neuron_phoneme,
     "enc-neuron-table": enc_neuron_table,
     "enc-polysemantic": enc_polysemantic,

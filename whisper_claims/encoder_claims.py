@@ -21,10 +21,11 @@ from . import progress
 from .attention import attention_window, band_mask, explicit_attention, relevance
 from .audio import HOP_LENGTH, SAMPLE_RATE, load_audio, log_mel
 from .fetch import sha256_file
-from .inference import chop, encode, padding_features, transcribe_features
+from .inference import chop, encode, padding_features, transcribe_batch, transcribe_features
 from .memo import per_model
-from .text import normalize, wer, word_edits, word_recall
+from .text import normalize, wer, word_edits, word_matches, word_recall
 from .verdict import Measurement
+from .word_clips import located, sentences as sentence_plan, short_name, spoken_sentence, word_clip_set
 
 SAMPLES_PER_FRAME = 2 * HOP_LENGTH  # one encoder frame: 320 samples, 20 ms
 FIGURE_FRAMES = 700  # the post's relevance heatmap shows frames 0-700
@@ -48,13 +49,20 @@ ENERGY_RANGE_DB = 35.0
 PEAK_FIRST_ROWS = 175  # post-speech rows the post's figure shows (its speech ends at 502 of 700 frames)
 
 
-def clip_run(model: Whisper, clip: str | os.PathLike) -> ClipRun:
-    """The clip's encode and transcript, computed once per model (and per clip content)."""
-    path = os.fspath(clip)
-    digest = sha256_file(path)
+def clip_run(model: Whisper, clip) -> ClipRun:
+    """The clip's encode and transcript, computed once per model (and per clip content).
+
+    ``clip`` is an audio file, or a clip held in memory with a ``name``, 16 kHz ``audio`` and its
+    ``sha256`` (`whisper_claims.word_clips.WordClip`); ``ClipRun.path`` is then its name.
+    """
+    if isinstance(clip, (str, os.PathLike)):
+        path = os.fspath(clip)
+        digest = sha256_file(path)
+    else:
+        path, digest = clip.name, clip.sha256
 
     def compute() -> ClipRun:
-        audio = load_audio(path)
+        audio = load_audio(path) if isinstance(clip, (str, os.PathLike)) else clip.audio
         mel = log_mel(audio, model, source=path)
         features = encode(model, mel)[0]
         return ClipRun(path=path, sha256=digest, n_samples=len(audio), mel=mel, features=features,
@@ -440,3 +448,225 @@ def chop_scores(full: str, chopped: str, target: str) -> tuple[dict[str, float],
                 "rest_wer": wer(" ".join(rest), chopped)}
     return metrics, evidence
 
+
+def enc_chop_words(model: Whisper, *, recordings: Sequence[Sequence[str]], sentences: dict,
+                   control_start: int, max_lost: int = 1, batch_size: int = 16) -> Measurement:
+    """Replacing exactly one word's encoder frames with the padding input's removes that word, and only
+    it: the post's "we can precisely remove words … by removing their corresponding embeddings",
+    tested on every word of a clip set instead of two chosen phrases.
+
+    The clips (`whisper_claims.word_clips`): the recordings with a word tier (``recordings``, pairs
+    of audio and TextGrid, asset names or paths) and ``sentences`` = ``{source, n, seed}`` held-out
+    espeak-ng sentences. For each word, frames ``[floor(start / 20 ms), ceil(end / 20 ms))`` are
+    chopped and the result decoded; a control chop of the same width at ``control_start`` (inside the
+    padding) is decoded too. A word is scored when it is one word after normalization and the clip's
+    full transcript has it (the minimal-edit alignment of the words spoken with the transcript pairs it
+    unchanged); then, from the alignment of the chopped transcript with the full one: it is removed
+    when the alignment loses it, the others are kept when at most ``max_lost`` of them are lost, and
+    nothing is put in when no chopped word is new.
+
+    Metrics
+    -------
+    removed_share, kept_share, clean_share
+        Shares of scored words whose chop removed them / kept the other words / inserted nothing.
+        NaN when no word is scored.
+    """
+    clips = word_clip_set([tuple(pair) for pair in recordings], sentences["source"], int(sentences["n"]),
+                          int(sentences["seed"]))
+    rows = []
+    for i, clip in enumerate(clips):
+        chops = word_chops(model, clip, control_start, batch_size)
+        scores = word_chop_scores([w.word for w in clip.words], chops["full"], chops["chopped"],
+                                  chops["control"], max_lost)
+        rows += [{"clip": clip.name, "frames": list(frames), **row} for row, frames in zip(scores, chops["frames"])]
+        progress.report("clips (each word chopped)", i + 1, len(clips))
+    scored = [row for row in rows if row["scored"]]
+
+    def share(key: str, of=scored) -> float:
+        return float(np.mean([row[key] for row in of])) if of else math.nan
+
+    recorded = {c.name for c in clips[:len(recordings)]}
+    by_source = {name: [row for row in scored if (row["clip"] in recorded) == is_recording]
+                 for name, is_recording in (("recordings", True), ("sentences", False))}
+    metrics = {"removed_share": share("removed"), "kept_share": share("kept"), "clean_share": share("clean")}
+    failures = {key: [_word_example(row) for row in scored if not row[key]][:8] for key in ("removed", "kept", "clean")}
+    return Measurement(
+        metrics=metrics,
+        evidence={
+            "n_clips": len(clips),
+            "n_words_spoken": len(rows),
+            "n_words_scored": len(scored),
+            "n_not_in_full_transcript": sum(row["why_unscored"] == "not in the full transcript" for row in rows),
+            "precise_share": share("precise"),
+            "by_source": {name: {"words": len(of), "removed": share("removed", of), "kept": share("kept", of),
+                                 "clean": share("clean", of)} for name, of in by_source.items()},
+            "mean_lost_words": share("lost"),
+            "mean_inserted_words": share("inserted"),
+            "median_chop_frames": float(np.median([row["frames"][1] - row["frames"][0] for row in scored]))
+            if scored else math.nan,
+            "control_removed_share": share("control_removed"),
+            "control_changed_share": share("control_changed"),
+            "max_lost": max_lost,
+            "control_start": control_start,
+            "sentences": dict(sentences),
+            "recordings": [[short_name(name) for name in pair] for pair in recordings],
+            "examples_not_removed": failures["removed"],
+            "examples_lost_others": failures["kept"],
+            "examples_inserted": failures["clean"],
+        },
+        artifacts={"word_removal": {"full": {c.name: word_chops(model, c, control_start, batch_size)["full"]
+                                             for c in clips}, "rows": rows}},
+    )
+
+
+def _word_example(row: dict) -> str:
+    return f"{row['clip']}: '{row['word']}' frames {row['frames'][0]}-{row['frames'][1]} → {row['chopped']!r}"
+
+
+def word_frames(start_s: float, end_s: float) -> tuple[int, int]:
+    """The encoder frames ``[start, stop)`` that a word spoken from ``start_s`` to ``end_s`` overlaps."""
+    frame_s = SAMPLES_PER_FRAME / SAMPLE_RATE
+    return math.floor(start_s / frame_s + 1e-6), max(math.floor(start_s / frame_s + 1e-6) + 1,
+                                                       math.ceil(end_s / frame_s - 1e-6))
+
+
+def word_chops(model: Whisper, clip, control_start: int, batch_size: int = 16) -> dict:
+    """One clip of `whisper_claims.word_clips`: its full transcript, and the transcript with each word's
+    frames chopped, and with a chop of each width at ``control_start``; decoded once per model."""
+
+    def compute() -> dict:
+        n_ctx = int(model.dims.n_audio_ctx)
+        frames = [word_frames(w.start_s, w.end_s) for w in clip.words]
+        end = math.ceil(len(clip.audio) / SAMPLES_PER_FRAME)
+        widths = sorted({stop - start for start, stop in frames})
+        if end > control_start or control_start + widths[-1] > n_ctx or end > n_ctx:
+            raise ValueError(f"clip {clip.name} ends at frame {end}: the control chops [{control_start}, "
+                             f"{control_start} + {widths[-1]}) must lie in its padding, within {n_ctx} frames")
+        run = clip_run(model, clip)  # shared with the claims that read the same clip
+        features = run.features
+        padding = padding_features(model)
+        chopped = [chop(features, padding, start, stop) for start, stop in frames]
+        chopped += [chop(features, padding, control_start, control_start + w) for w in widths]
+        texts = transcribe_batch(model, torch.stack(chopped), batch_size)
+        control = dict(zip(widths, texts[len(frames):]))
+        return {"full": run.transcript, "frames": frames,
+                "chopped": texts[:len(frames)], "control": [control[stop - start] for start, stop in frames]}
+
+    # batch_size is in the key: a batch's composition may change the last bits of its sums
+    return per_model(model, ("word chops", clip.name, clip.sha256, control_start, batch_size), compute)
+
+
+def word_chop_scores(spoken: Sequence[str], full: str, chopped: Sequence[str], control: Sequence[str],
+                     max_lost: int = 1) -> list[dict]:
+    """Per spoken word, from the full transcript and the transcripts with that word (``chopped``) or a
+    same-width stretch of padding (``control``) chopped: whether it is scored, removed, and what else
+    changed (see `enc_chop_words`)."""
+    full_words = normalize(full).split()
+    tokens = [normalize(word).split() for word in spoken]
+    reference = [t[0] if len(t) == 1 else None for t in tokens]
+    single = [w for w in reference if w is not None]
+    matches = iter(word_matches(single, full_words))
+    in_full = [next(matches) if w is not None else None for w in reference]
+    rows = []
+    for word, token, q, cut, ctrl in zip(spoken, tokens, in_full, chopped, control):
+        row = {"word": word, "chopped": cut, "scored": q is not None,
+               "why_unscored": "" if q is not None else
+               "not one word after normalization" if len(token) != 1 else "not in the full transcript"}
+        if q is not None:
+            edits = word_edits(full_words, normalize(cut).split())
+            lost = sum(not kept for j, kept in enumerate(edits.kept) if j != q)
+            control_edits = word_edits(full_words, normalize(ctrl).split())
+            removed, kept, clean = not edits.kept[q], lost <= max_lost, not edits.inserted
+            row.update(removed=removed, lost=lost, inserted=len(edits.inserted), kept=kept, clean=clean,
+                       precise=removed and kept and clean, control_removed=not control_edits.kept[q],
+                       control_changed=normalize(ctrl) != normalize(full))
+        rows.append(row)
+    return rows
+
+
+# -- the same experiments over a clip set ---------------------------------------------------------
+
+
+def general_clips(recordings: Sequence[Sequence[str]], sentences: dict) -> list[tuple[object, str]]:
+    """(clip, words spoken) for each recording (pairs of audio, an asset name or a path, and its transcript) and each held-out
+    sentence (``{source, n, seed}``, `whisper_claims.word_clips.sentences`), spoken whole."""
+    clips = [(located(audio), text) for audio, text in recordings]
+    planned = sentence_plan(sentences["source"], int(sentences["n"]), int(sentences["seed"]))
+    clips += [(spoken_sentence(text, voice, rate, name=f"{sentences['source']}/{sentences['seed']}/{i}"), text)
+              for i, (text, voice, rate) in enumerate(planned)]
+    return clips
+
+
+def over_clips(clips: Sequence[tuple[object, str]], measure, what: str) -> Measurement:
+    """One experiment per clip, summarised: each metric is its median over the clips (NaN values, where
+    a clip leaves a metric undefined, are left out and counted). Every clip's value is kept under
+    ``per_clip_metrics``, from which ``verdict.judge`` adds the share of clips that meet the threshold."""
+    per_clip, names = [], []
+    for i, (clip, reference) in enumerate(clips):
+        metrics, evidence = measure(clip, reference)
+        name = os.path.basename(clip) if isinstance(clip, (str, os.PathLike)) else clip.name
+        per_clip.append({"clip": name, **metrics, **evidence})
+        names = list(metrics)
+        progress.report(what, i + 1, len(clips))
+    values = {m: [row[m] for row in per_clip] for m in names}
+    finite = {m: [v for v in vs if math.isfinite(v)] for m, vs in values.items()}
+    return Measurement(
+        metrics={m: float(np.median(vs)) if vs else math.nan for m, vs in finite.items()},
+        evidence={
+            "n_clips": len(clips),
+            "per_clip_metrics": values,
+            "undefined_clips": {m: len(values[m]) - len(finite[m]) for m in names},
+            "quartiles": {m: [float(q) for q in np.percentile(vs, [25, 50, 75])] if vs else [] for m, vs in finite.items()},
+            "per_clip": per_clip,
+        },
+        artifacts={"clip_values": {"clips": [row["clip"] for row in per_clip], "metrics": values}},
+    )
+
+
+def enc_relevance_local_general(model: Whisper, *, recordings: Sequence[Sequence[str]], sentences: dict,
+                                band: int = 50) -> Measurement:
+    """`enc_relevance_local` on every clip of a clip set (`general_clips`): median over clips of each
+    clip's median band mass ``m(band)``."""
+    def measure(clip, _reference):
+        run = clip_run(model, clip)
+        metrics, _ = band_scores(clip_relevance(model, clip), run.speech_end, band, [band])
+        return metrics, {"speech_end_frame": run.speech_end}
+
+    return over_clips(general_clips(recordings, sentences), measure, "clips (relevance)")
+
+
+def enc_end_sink_general(model: Whisper, *, recordings: Sequence[Sequence[str]], sentences: dict,
+                         margin: int = 25) -> Measurement:
+    """`enc_end_sink` on every clip of a clip set: medians over clips of each clip's end share and
+    end-peak share, the end being where the clip's audio stops (as in `enc_end_sink`); the same at the
+    end of the signal's energy is in each clip's evidence (recordings end in some room silence)."""
+    def measure(clip, _reference):
+        run = clip_run(model, clip)
+        r = clip_relevance(model, clip)
+        share, peaks = end_share(r, run.speech_end, margin), end_peaks(r, run.speech_end, margin)
+        # recordings end in room silence: the same read at the end of the signal's energy (35 dB range)
+        energy_share, energy_peaks = end_share(r, run.energy_end, margin), end_peaks(r, run.energy_end, margin)
+        return ({"median_end_share": share["median_end_share"], "end_peak_share": peaks["end_peak_share"]},
+                {"speech_end_frame": run.speech_end, "post_speech_rows": share["rows"],
+                 "energy_end_frame": run.energy_end,
+                 "median_end_share_at_energy_end": energy_share["median_end_share"],
+                 "end_peak_share_at_energy_end": energy_peaks["end_peak_share"]})
+
+    return over_clips(general_clips(recordings, sentences), measure, "clips (relevance)")
+
+
+def enc_window_general(model: Whisper, *, recordings: Sequence[Sequence[str]], sentences: dict,
+                       windows: Sequence[int] = (1500, 100, 75, 50, 20, 10),
+                       recall_window: int = 75) -> Measurement:
+    """`enc_window` on every clip of a clip set, against each clip's words spoken: medians over clips."""
+    if recall_window not in windows:
+        raise ValueError(f"recall_window={recall_window} is not one of windows={list(windows)}")
+
+    def measure(clip, reference):
+        run = clip_run(model, clip)
+        windowed = {k: windowed_transcript(model, clip, k) for k in sorted(set(windows), reverse=True)}
+        metrics, evidence = window_scores(reference, run.transcript, windowed, recall_window)
+        return metrics, {"full_recall": evidence["full_recall"], "recall": evidence["recall"],
+                         "transcripts": evidence["transcripts"]}
+
+    return over_clips(general_clips(recordings, sentences), measure, "clips (windowed transcripts)")

@@ -155,6 +155,75 @@ def transcripts(data: dict[str, str], path: Path, title: str) -> str:
     return "Transcripts side by side (first lines of each)."
 
 
+def clip_values(data: dict[str, Any], path: Path, title: str) -> str:
+    """One panel per metric: each clip's value as a bar, the median over clips as a line."""
+    import matplotlib.pyplot as plt
+
+    clips, metrics = data["clips"], data["metrics"]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics) + 1.5, 0.22 * len(clips) + 1.2),
+                                squeeze=False, sharey=True)
+    for ax, (name, values) in zip(axes[0], metrics.items()):
+        finite = [v for v in values if v is not None and np.isfinite(v)]
+        ax.barh(range(len(clips)), [v if v is not None and np.isfinite(v) else 0.0 for v in values],
+                color="tab:blue")
+        if finite:
+            ax.axvline(float(np.median(finite)), color="black", linestyle="--", linewidth=1, label="median")
+            ax.legend(fontsize=7, loc="lower right")
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[0][0].set_yticks(range(len(clips)))
+    axes[0][0].set_yticklabels(clips, fontsize=6)
+    axes[0][0].invert_yaxis()
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    _save(figure, path)
+    return "Each clip's value of the claim's metrics (bars; an undefined value is drawn as 0) and their median."
+
+
+WORD_OUTCOMES = (  # (label, colour) of a chopped word, in legend order
+    ("removed precisely", "tab:green"),
+    ("removed; others lost or words put in", "tab:orange"),
+    ("not removed", "tab:red"),
+    ("not in the full transcript (unscored)", "0.85"),
+)
+
+
+def word_outcome(row: dict) -> int:
+    """Index in `WORD_OUTCOMES` of one row of ``enc_chop_words``' ``word_removal`` artifact."""
+    if not row["scored"]:
+        return 3
+    return 0 if row["precise"] else 1 if row["removed"] else 2
+
+
+def word_removal(data: dict[str, Any], path: Path, title: str) -> str:
+    """One line per clip, each word a cell coloured by what chopping its frames did."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    clips = list(dict.fromkeys(row["clip"] for row in data["rows"]))
+    figure, ax = plt.subplots(figsize=(12.0, 0.28 * len(clips) + 1.4))
+    longest = 1
+    for y, clip in enumerate(clips):
+        words = [row for row in data["rows"] if row["clip"] == clip]
+        longest = max(longest, len(words))
+        for x, row in enumerate(words):
+            ax.add_patch(plt.Rectangle((x, y - 0.45), 0.96, 0.9, color=WORD_OUTCOMES[word_outcome(row)][1]))
+            ax.text(x + 0.48, y, row["word"][:12], ha="center", va="center", fontsize=5.5)
+    ax.set_xlim(0, longest)
+    ax.set_ylim(len(clips) - 0.5, -0.5)
+    ax.set_yticks(range(len(clips)))
+    ax.set_yticklabels([c.rsplit("/", 1)[-1] if c.startswith("speech/") else c for c in clips], fontsize=6)
+    ax.set_xticks([])
+    ax.set_xlabel("spoken words, in order (one decode per word, its encoder frames replaced by the padding input's)",
+                  fontsize=8)
+    ax.legend(handles=[Patch(color=c, label=label) for label, c in WORD_OUTCOMES], fontsize=7, ncol=4,
+              loc="upper center", bbox_to_anchor=(0.5, -0.06 if len(clips) > 10 else -0.2), frameon=False)
+    ax.set_title(title, fontsize=9)
+    figure.tight_layout()
+    _save(figure, path)
+    return "What chopping each word's encoder frames did to the transcript, word by word and clip by clip."
+
+
 def _token_bars(panels: dict[str, list[dict]], value: str, path: Path, title: str, panel_title: str,
                 ylabel: str) -> None:
     """One bar chart per panel, stacked: x = tokens (as displayed, leading spaces stripped, in order),
@@ -210,6 +279,8 @@ DRAWERS: dict[str, Callable[[Any, Path, str], str]] = {
     "band_mass_curve": band_mass_curve,
     "head_distance": head_distance,
     "recall_curve": recall_curve,
+    "word_removal": word_removal,
+    "clip_values": clip_values,
     "transcripts": transcripts,
     "top_logits": top_logits,
     "embedding_neighbours": embedding_neighbours,

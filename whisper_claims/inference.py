@@ -54,6 +54,25 @@ def transcribe_features(model: Whisper, features: torch.Tensor) -> str:
 
 
 @torch.inference_mode()
+def transcribe_batch(model: Whisper, features: torch.Tensor, batch_size: int = 16) -> list[str]:
+    """``transcribe_features`` of each of ``[n, n_audio_ctx, n_audio_state]``, decoded ``batch_size`` at a time.
+
+    Greedy decoding of a batch is that of each item (every sequence sees only its own features and
+    tokens); a test checks the transcripts against one-at-a-time decoding.
+    """
+    expected = (model.dims.n_audio_ctx, model.dims.n_audio_state)
+    if features.ndim != 3 or tuple(features.shape[1:]) != expected:
+        raise ValueError(f"encoder features have shape {tuple(features.shape)}, expected [n, *{expected}]")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size {batch_size!r}: expected a whole number >= 1")
+    texts = []
+    for first in range(0, len(features), batch_size):
+        batch = features[first:first + batch_size].to(model.device, torch.float32)
+        texts += [result.text.strip() for result in whisper.decode(model, batch, DECODING)]
+    return texts
+
+
+@torch.inference_mode()
 def next_token_logits(model: Whisper, features: torch.Tensor, prompt_tokens: list[int]) -> torch.Tensor:
     """Logits ``[n_vocab]`` for the token that follows ``prompt_tokens`` given encoder ``features``."""
     features = features.unsqueeze(0) if features.ndim == 2 else features

@@ -244,6 +244,11 @@ def check_claim(request: pytest.FixtureRequest):
                 # a clip is named as an asset: verified; an absent one skips with where it was looked for
                 locations = request.getfixturevalue("asset_locations")
                 params["clip"] = resolve_asset(params["clip"], locations, all_assets())
+            if isinstance(params.get("recordings"), list):
+                # so are the files of a clip set (audio, alignments); transcripts stay text
+                locations, manifest = request.getfixturevalue("asset_locations"), all_assets()
+                params["recordings"] = [[resolve_asset(x, locations, manifest) if x in manifest else x for x in entry]
+                                        for entry in params["recordings"]]
         except AssetUnavailable as error:
             record.add(Verdict(spec.id, info.spec, "skipped", reason=str(error)))
             pytest.skip(str(error))

@@ -163,8 +163,12 @@ def _toml_type(value: Any) -> str:
             dict: "table"}.get(type(value), type(value).__name__)
 
 
+ASSET_SUFFIXES = (".wav", ".flac", ".TextGrid", ".lab", ".tsv")
+
+
 def check_clips(registry: dict[str, ClaimSpec], assets: set[str], path: str | Path) -> None:
-    """Every ``clip`` a claim names (``params`` and ``size_params``) must be an asset of the manifests.
+    """Every ``clip`` a claim names (``params`` and ``size_params``), and every file of its clip set's
+    ``recordings``, must be an asset of the manifests.
 
     Raises
     ------
@@ -173,14 +177,18 @@ def check_clips(registry: dict[str, ClaimSpec], assets: set[str], path: str | Pa
     """
     for claim_id, spec in registry.items():
         for table, params in _param_tables(spec):
-            clip = params.get("clip")
-            if clip is None:
-                continue
-            if not isinstance(clip, str) or clip not in assets:
-                close = difflib.get_close_matches(str(clip), sorted(assets), n=2)
-                hint = f"; did you mean {' or '.join(close)}?" if close else ""
-                raise ThresholdsError(f"thresholds file {path}: claims.{claim_id}.{table}.clip: {clip!r} names no "
-                                      f"asset of fixtures/assets.tsv or fixtures/micro/clips.tsv{hint}")
+            named = [("clip", params["clip"])] if "clip" in params else []
+            # a clip set's recordings: [audio, alignment or transcript]; the files among them are assets
+            for i, entry in enumerate(params.get("recordings", [])):
+                entry = entry if isinstance(entry, list) else [entry]
+                named += [(f"recordings[{i}]", x) for k, x in enumerate(entry)
+                          if k == 0 or str(x).endswith(ASSET_SUFFIXES)]
+            for key, clip in named:
+                if not isinstance(clip, str) or clip not in assets:
+                    close = difflib.get_close_matches(str(clip), sorted(assets), n=2)
+                    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+                    raise ThresholdsError(f"thresholds file {path}: claims.{claim_id}.{table}.{key}: {clip!r} names "
+                                          f"no asset of fixtures/assets.tsv or fixtures/micro/clips.tsv{hint}")
 
 
 def default_thresholds_path() -> Path:

@@ -71,3 +71,16 @@ def word_edits(reference: list[str], hypothesis: list[str]) -> WordEdits:
         elif chunk.type in ("insert", "substitute"):
             inserted.extend(hypothesis[chunk.hyp_start_idx:chunk.hyp_end_idx])
     return WordEdits(kept=tuple(kept), inserted=tuple(inserted))
+
+
+def word_matches(reference: list[str], hypothesis: list[str]) -> tuple[int | None, ...]:
+    """Per reference word, the index of the hypothesis word the minimal-edit alignment (jiwer's) pairs
+    it with unchanged, or None when the alignment deletes or substitutes it."""
+    matches: list[int | None] = [None] * len(reference)
+    if not reference or not hypothesis:
+        return tuple(matches)
+    for chunk in jiwer.process_words(" ".join(reference), " ".join(hypothesis)).alignments[0]:
+        if chunk.type == "equal":
+            for k in range(chunk.ref_end_idx - chunk.ref_start_idx):
+                matches[chunk.ref_start_idx + k] = chunk.hyp_start_idx + k
+    return tuple(matches)

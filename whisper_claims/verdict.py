@@ -101,14 +101,34 @@ def judge(spec: ClaimSpec, info: ModelInfo, measured: Measurement) -> Verdict:
             provenance=metric.provenance,
         ))
     failed = [r.name for r in results if r.passed is False]
+    evidence = measured.evidence
+    per_clip = evidence.get("per_clip_metrics")
+    if per_clip:
+        # a claim measured over a clip set: how many clips meet the bar on their own, per metric and on all
+        judged = {name: metric for name, metric in spec.metrics.items()
+                  if name in per_clip and metric.applies(info.size)}
+        n_clips = len(next(iter(per_clip.values()), []))
+        every = [all(metric.passes(_finite(per_clip[name][i]), info.size) for name, metric in judged.items())
+                 for i in range(n_clips)]
+        evidence = {**evidence,
+                    "share_of_clips_meeting_threshold": {name: _share_passing(metric, per_clip[name], info.size)
+                                                         for name, metric in judged.items()},
+                    "share_of_clips_meeting_every_threshold": sum(every) / n_clips if n_clips and judged else None}
     return Verdict(
         claim=spec.id,
         model=info.spec,
         status="fails" if failed else "holds",
         metrics=tuple(results),
-        evidence=measured.evidence,
+        evidence=evidence,
         reason=f"not met: {', '.join(failed)}" if failed else "",
     )
+
+
+def _share_passing(metric, values: list, size: str | None) -> float | None:
+    """Share of the clips whose own value passes; an undefined value (NaN) never does."""
+    if not values:
+        return None
+    return sum(bool(metric.passes(_finite(v), size)) for v in values) / len(values)
 
 
 def _finite(value: Any) -> float | None:

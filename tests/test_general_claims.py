@@ -1,0 +1,160 @@
+"""The encoder claims over a clip set (enc-*-general): the clip set, the summary over clips, the share of
+clips meeting the bar, and the controls — constructed relevance and transcripts hold or fail as they
+must, and random weights fail."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from whisper_claims import encoder_claims
+from whisper_claims.encoder_claims import (clip_run, enc_end_sink_general, enc_relevance_local_general,
+                                           enc_window_general, general_clips, over_clips)
+from whisper_claims.verdict import Measurement, judge
+from whisper_claims.word_clips import WordClip
+
+GENERAL = {"enc-relevance-local-general": enc_relevance_local_general,
+           "enc-end-sink-general": enc_end_sink_general,
+           "enc-end-sink-every-row-general": enc_end_sink_general,
+           "enc-window-k75-general": enc_window_general,
+           "enc-window-narrow-general": enc_window_general}
+SMALL_SET = {"recordings": [["speech/praatio/bobby.wav", "Bobby ripped the ledger"],
+                            ["speech/praatio/mary.wav", "mary rolled the barrel"]],
+             "sentences": {"source": "stimuli", "n": 1, "seed": 1}}
+
+
+@pytest.fixture(scope="module")
+def small_set(asset):
+    for name, _ in SMALL_SET["recordings"]:
+        asset(name)  # skips, saying where it looked, when the recordings are absent
+    return SMALL_SET
+
+
+def test_general_claims_read_one_clip_set(registry):
+    """Every general claim reads the same clips, so that their verdicts describe one set; each metric
+    keeps its replication's bar."""
+    for size in ("tiny", "tiny.en", "base", "micro"):
+        sets = {(repr(registry[c].params_for(size)["recordings"]), repr(registry[c].params_for(size)["sentences"]))
+                for c in GENERAL}
+        assert len(sets) == 1, size
+    for claim in GENERAL:
+        replication = registry[claim.removesuffix("-general")]
+        for name, metric in registry[claim].metrics.items():
+            assert (metric.comparator, metric.threshold) == (replication.metrics[name].comparator,
+                                                             replication.metrics[name].threshold), claim
+
+
+def test_the_clip_set_holds_the_recordings_and_the_sentences(registry, small_set):
+    clips = general_clips(**small_set)
+    assert [reference for _, reference in clips[:2]] == ["Bobby ripped the ledger", "mary rolled the barrel"]
+    sentence, reference = clips[2]
+    assert isinstance(sentence, WordClip) and sentence.name == "stimuli/1/0" and sentence.text in reference
+    params = registry["enc-window-k75-general"].params
+    every = general_clips(params["recordings"], params["sentences"])
+    assert len(every) == 19 and sum(isinstance(c, WordClip) for c, _ in every) == 10
+
+
+def test_in_memory_clips_run_like_files(small_random, small_set, tmp_path):
+    """A clip held in memory gives the encode and transcript of the same samples read from a file."""
+    import soundfile
+
+    _, _, (sentence, _) = general_clips(**small_set)
+    path = tmp_path / "sentence.wav"
+    soundfile.write(path, sentence.audio, 16000, subtype="FLOAT")
+    model = small_random()
+    in_memory, from_file = clip_run(model, sentence), clip_run(model, path)
+    assert torch.equal(in_memory.features, from_file.features) and in_memory.transcript == from_file.transcript
+    assert in_memory.path == "stimuli/1/0" and in_memory.speech_end == from_file.speech_end
+
+
+def test_over_clips_takes_medians_and_counts_undefined_clips():
+    values = iter([{"m": 0.2}, {"m": math.nan}, {"m": 0.6}, {"m": 0.9}])
+    measured = over_clips([("a.wav", ""), ("b.wav", ""), ("c.wav", ""), ("d.wav", "")],
+                          lambda clip, ref: (next(values), {}), "clips")
+    assert measured.metrics["m"] == 0.6 and measured.evidence["undefined_clips"] == {"m": 1}
+    assert [row["clip"] for row in measured.evidence["per_clip"]] == ["a.wav", "b.wav", "c.wav", "d.wav"]
+
+
+def test_the_verdict_counts_the_clips_that_meet_the_bar(registry, tiny):
+    spec = registry["enc-relevance-local-general"]
+    per_clip = [0.2, math.nan, 0.6, 0.9]
+    measured = Measurement({"median_band_mass": 0.6}, {"per_clip_metrics": {"median_band_mass": per_clip}})
+    verdict = judge(spec, tiny.info, measured)
+    assert verdict.holds and verdict.evidence["share_of_clips_meeting_threshold"] == {"median_band_mass": 0.5}
+    assert verdict.evidence["share_of_clips_meeting_every_threshold"] == 0.5
+    narrow = judge(registry["enc-window-narrow-general"], tiny.info, Measurement(
+        {"max_recall_rise": 0.0, "shortest_window_words": 1.0},
+        {"per_clip_metrics": {"max_recall_rise": [0.0, 0.5, 0.0], "shortest_window_words": [1.0, 0.0, 9.0]}}))
+    assert narrow.evidence["share_of_clips_meeting_threshold"] == {"max_recall_rise": 2 / 3,
+                                                                   "shortest_window_words": 2 / 3}
+    assert narrow.evidence["share_of_clips_meeting_every_threshold"] == 1 / 3  # a clip holds on both or not
+    assert "share_of_clips_meeting_threshold" not in judge(registry["enc-relevance-local"], tiny.info,
+                                                           Measurement({"median_band_mass": 0.6}, {})).evidence
+
+
+def banded(n: int, width: int) -> torch.Tensor:
+    i = torch.arange(n)
+    return ((i[:, None] - i[None, :]).abs() <= width).float()
+
+
+@pytest.mark.control
+def test_constructed_relevance_holds_and_uniform_relevance_fails(registry, tiny, small_set, monkeypatch):
+    """Relevance within ±10 frames, plus a sink at each clip's end after it: the relevance and sink
+    claims hold; uniform relevance fails them."""
+    def local_with_sink(model, clip, window=None):
+        end = clip_run(model, clip).speech_end
+        r = banded(1500, 10)
+        r[end + 25:, end - 5:end + 5] += 3.0
+        return r
+
+    for relevance, expected in ((local_with_sink, "holds"), (lambda m, c, w=None: torch.ones(1500, 1500), "fails")):
+        monkeypatch.setattr(encoder_claims, "clip_relevance", relevance)
+        for claim in ("enc-relevance-local-general", "enc-end-sink-general", "enc-end-sink-every-row-general"):
+            spec = registry[claim]
+            verdict = judge(spec, tiny.info, GENERAL[claim](tiny.model, **{**spec.params, **small_set}))
+            assert verdict.status == expected, verdict.describe()
+            assert verdict.evidence["n_clips"] == 3
+
+
+@pytest.mark.control
+def test_constructed_transcripts_hold_the_window_claims(registry, tiny, small_set, monkeypatch):
+    """A model that transcribes every clip perfectly down to k = 50 and nothing below holds both window
+    claims; one that writes the same words at every k fails the narrow-window claim."""
+    references = {str(clip) if not isinstance(clip, WordClip) else clip.name: text
+                  for clip, text in general_clips(**small_set)}
+
+    def name(clip):
+        return clip.name if isinstance(clip, WordClip) else str(clip)
+
+    for cutoff, expected in ((50, "holds"), (0, "fails")):
+        monkeypatch.setattr(encoder_claims, "windowed_transcript",
+                            lambda model, clip, k, cutoff=cutoff: references[name(clip)] if k >= cutoff else "")
+        spec = registry["enc-window-k75-general"]
+        assert judge(spec, tiny.info, enc_window_general(tiny.model, **{**spec.params, **small_set})).holds
+        spec = registry["enc-window-narrow-general"]
+        verdict = judge(spec, tiny.info, enc_window_general(tiny.model, **{**spec.params, **small_set}))
+        assert verdict.status == expected, verdict.describe()
+
+
+@pytest.mark.control
+@pytest.mark.parametrize("claim", GENERAL)
+def test_general_claims_do_not_hold_on_random_weights(registry, tiny, small_random, small_set, claim):
+    """random:tiny for relevance; for transcripts, random weights of a narrow model whose garbage is at
+    most 32 tokens long (random:tiny writes 224 tokens per decode, 18 decodes here)."""
+    spec = registry[claim]
+    model = small_random(1) if "window" in claim else tiny.model
+    verdict = judge(spec, tiny.info, GENERAL[claim](model, **{**spec.params, **small_set}))
+    assert verdict.status == "fails", verdict.describe()
+    values = verdict.evidence["per_clip_metrics"][spec.key_metric]
+    assert len(values) == 3 and np.median([v for v in values if math.isfinite(v)]) == verdict.metric(spec.key_metric).value
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("matplotlib"), reason="matplotlib is not installed")
+def test_the_per_clip_figure_is_drawn(tmp_path):
+    from whisper_claims.figures import draw_figures
+
+    values = iter([{"m": 0.2, "n": 1.0}, {"m": math.nan, "n": 2.0}, {"m": 0.6, "n": 0.0}])
+    measured = over_clips([("a.wav", ""), ("b.wav", ""), ("c.wav", "")], lambda clip, ref: (next(values), {}), "clips")
+    figures = draw_figures("enc-toy-general", "planted", measured.artifacts, tmp_path)
+    assert [f["path"] for f in figures] == ["figures/enc-toy-general--planted--clip_values.png"]
+    assert (tmp_path / figures[0]["path"]).stat().st_size > 0
