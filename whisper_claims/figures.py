@@ -212,7 +212,7 @@ def word_removal(data: dict[str, Any], path: Path, title: str) -> str:
     ax.set_xlim(0, longest)
     ax.set_ylim(len(clips) - 0.5, -0.5)
     ax.set_yticks(range(len(clips)))
-    ax.set_yticklabels([c.rsplit("/", 1)[-1] if c.startswith("speech/") else c for c in clips], fontsize=6)
+    ax.set_yticklabels(clips, fontsize=6)
     ax.set_xticks([])
     ax.set_xlabel("spoken words, in order (one decode per word, its encoder frames replaced by the padding input's)",
                   fontsize=8)

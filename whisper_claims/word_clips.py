@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import gcd
 from pathlib import Path
 from typing import Sequence
@@ -28,6 +28,7 @@ from .alignments import WORD_TIER_NAMES, pick_tier, read_textgrid_tiers
 from .assets import AssetLocations, all_assets, default_locations, resolve_asset
 from .audio import SAMPLE_RATE, load_audio
 from .errors import WhisperClaimsError
+from .stimuli import CorpusOptions, clip_plan, load_words
 
 SENTENCE_SOURCES = ("stimuli", "micro")
 _PAUSES = ("_", "_:", "_!", "_;")  # espeak-ng's pause mnemonics
@@ -125,13 +126,9 @@ def sentences(source: str, n: int, seed: int) -> list[tuple[str, str, int]]:
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise WordClipError(f"sentences n {n!r}: expected a whole number >= 0")
     if source == "stimuli":
-        from .stimuli import CorpusOptions, clip_plan, load_words
-
         options, words = CorpusOptions(n_clips=n, seed=seed), load_words()
         return [clip_plan(options, i, words) for i in range(n)]
-    from dataclasses import replace
-
-    from .micro import card_options, plan
+    from .micro import card_options, plan  # training code: imported only when micro's sentences are asked for
 
     # micro's held-out split never meets its training sentences, whatever the seed
     options = replace(card_options(), seed=seed)
