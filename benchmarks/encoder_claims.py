@@ -30,16 +30,15 @@ from whisper_claims import memo
 from whisper_claims.assets import default_locations, resolve_asset
 from whisper_claims.attention import attention_window, explicit_attention
 from whisper_claims.audio import load_audio, log_mel, padding_mel
-from whisper_claims.claim_functions import CLAIM_FUNCTIONS
-from whisper_claims.encoder_claims import enc_chop, enc_end_sink, enc_relevance_local, enc_window
 from whisper_claims.inference import DECODING, chop, encode
 from whisper_claims.models import open_model
 from whisper_claims.registry import load_registry
+from whisper_claims.runner import measure_claim
 
 HOT_ONES = "blog/encoder/Hot_ones.wav"
 # the claims of the post's section 1, atomic ones included (they share their experiment's decodes)
-CLAIMS = [(claim, f) for claim, f in CLAIM_FUNCTIONS.items()
-          if f in (enc_relevance_local, enc_end_sink, enc_window, enc_chop)]
+CLAIMS = [claim for claim, spec in load_registry().items()
+          if spec.function.partition(":")[2] in ("enc_relevance_local", "enc_end_sink", "enc_window", "enc_chop")]
 
 
 def seconds(function, repeat: int) -> float:
@@ -90,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; clip {clip.name}; "
           f"median of {args.repeat} runs")
     for spec in args.models.split(","):
-        model = open_model(spec.strip()).model
+        loaded = open_model(spec.strip())
+        model = loaded.model
         mel = log_mel(load_audio(clip), model)
         forward = seconds(lambda: encode(model, mel), args.repeat)
         print(f"\n{spec}: one plain encoder forward {forward * 1000:.0f} ms")
@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         per_claim = {}
         for _ in range(args.repeat):
             memo.clear()
-            for claim_id, function in CLAIMS:
+            for claim_id in CLAIMS:
                 start = time.perf_counter()
-                function(model, **{**registry[claim_id].params, "clip": clip})
+                measure_claim(registry[claim_id], loaded, clip=clip)
                 per_claim.setdefault(claim_id, []).append(time.perf_counter() - start)
         total = 0.0
         for claim_id, times in per_claim.items():

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from whisper.audio import log_mel_spectrogram
 
-from whisper_claims.audio import SAMPLE_RATE
+from whisper_claims.audio import SAMPLE_RATE, SAMPLES_PER_FRAME
 from whisper_claims.hooks import capture
-from whisper_claims.mining import (SAMPLES_PER_FRAME, TopFrames, clip_frames, clip_mel, corpus_activations,
-                                   layers_activations, mine_activations, top_k_agreement)
+from whisper_claims.mining import (TopFrames, clip_frames, clip_mel, corpus_activations, layers_activations,
+                                   mine_activations, top_k_agreement)
 from whisper_claims.models import open_model
 from whisper_claims.phonetic_claims import corpus_options, stimulus_corpus
 

@@ -2,34 +2,26 @@
 sentences whose every 20 ms frame carries its phoneme (espeak-ng; see whisper_claims.stimuli)."""
 import pytest
 
-from whisper_claims.phonetic_claims import enc_neuron_phoneme, enc_neuron_table, enc_polysemantic, enc_sae_phoneme
 
-pytestmark = pytest.mark.encoder
-
-
-@pytest.mark.slow
 @pytest.mark.claim("enc-neuron-phoneme")
-def test_the_majority_of_neurons_activate_on_a_specific_phonetic_sound(whisper_model, check_claim):
+def test_the_majority_of_neurons_activate_on_a_specific_phonetic_sound(whisper_model, claim):
     """Maximally activating examples of most blocks.2.mlp.1 neurons share one phoneme."""
-    check_claim(enc_neuron_phoneme, whisper_model)
+    claim.check(whisper_model)
 
 
-@pytest.mark.slow
 @pytest.mark.claim("enc-neuron-table")
-def test_the_posts_neuron_table_replicates(whisper_model, asset, check_claim):
+def test_the_posts_neuron_table_replicates(whisper_model, claim):
     """Neuron 0 is 'm', 1 'j/ch/sh', 3 'c/q', …, and each responds to the post's own clips."""
-    check_claim(enc_neuron_table, whisper_model, resolve=asset)
+    claim.check(whisper_model)
 
 
-@pytest.mark.slow
 @pytest.mark.claim("enc-polysemantic")
-def test_neurons_respond_to_different_sounds_at_different_activations(whisper_model, check_claim):
+def test_neurons_respond_to_different_sounds_at_different_activations(whisper_model, claim):
     """Neuron 3 is 'c' at the top of its range and 'g' only below."""
-    check_claim(enc_polysemantic, whisper_model)
+    claim.check(whisper_model)
 
 
-@pytest.mark.slow
 @pytest.mark.claim("enc-sae-phoneme")
-def test_sae_features_of_the_residual_stream_are_phonemes(whisper_model, check_claim):
+def test_sae_features_of_the_residual_stream_are_phonemes(whisper_model, claim):
     """A dictionary learnt on encoder.blocks.3 has features for 'ch', 'w', …; the raw dimensions do not."""
-    check_claim(enc_sae_phoneme, whisper_model)
+    claim.check(whisper_model)

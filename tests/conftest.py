@@ -69,6 +69,7 @@ def project(pytester, monkeypatch):
     pytester.makeconftest('pytest_plugins = ("whisper_claims.plugin",)\n')
     (pytester.path / "claims").mkdir()
     (pytester.path / "empty-root").mkdir()
+    pytester.syspathinsert()  # the toy claim's function module (toyclaims.py), as a project's own package
     toyproject.write_thresholds(pytester)
     toyproject.write_claim(pytester)
     return pytester

@@ -6,20 +6,9 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from whisper_claims import alignments as A
-from whisper_claims.alignments import (
-    LABELS,
-    PHONES,
-    SIL,
-    AlignmentError,
-    PhoneSegment,
-    UnknownLabelError,
+from whisper_claims import phones
+from whisper_claims.alignment_files import (
     detect_format,
-    detect_source,
-    frame_labels,
-    label_ids,
-    map_segments,
-    n_frames_for,
     read_aligned_folder,
     read_alignment,
     read_cmu_lab,
@@ -27,6 +16,18 @@ from whisper_claims.alignments import (
     read_phones_tsv,
     read_textgrid,
     read_textgrid_tiers,
+)
+from whisper_claims.errors import AlignmentError, UnknownLabelError
+from whisper_claims.phones import (
+    LABELS,
+    PHONES,
+    SIL,
+    PhoneSegment,
+    detect_source,
+    frame_labels,
+    label_ids,
+    map_segments,
+    n_frames_for,
     to_arpabet,
     to_arpabet_sequence,
 )
@@ -451,11 +452,11 @@ def test_unknown_source():
 
 
 def test_every_table_maps_into_the_label_set_and_covers_it():
-    for table in (A.IPA, A.ESPEAK, A.ESPEAK_NONRHOTIC):
+    for table in (phones.IPA, phones.ESPEAK, phones.ESPEAK_NONRHOTIC):
         values = {p for v in table.values() for p in (v if isinstance(v, tuple) else (v,))}
         assert values <= set(PHONES)
         assert values == set(PHONES)  # every phone can come out of every source
-    assert {to_arpabet(p.lower() + "1" if p in A.VOWELS else p, "arpabet") for p in PHONES} == set(PHONES)
+    assert {to_arpabet(p.lower() + "1" if p in phones.VOWELS else p, "arpabet") for p in PHONES} == set(PHONES)
     assert len(LABELS) == 40 and LABELS[-1] == SIL and len(set(LABELS)) == 40
 
 
@@ -514,7 +515,7 @@ def test_segments_past_the_frames_are_ignored_and_other_frame_lengths():
 
 
 def test_frame_label_errors():
-    with pytest.raises(AlignmentError, match=r"label 'pau', not one of alignments.LABELS; map source labels"):
+    with pytest.raises(AlignmentError, match=r"label 'pau', not one of phones.LABELS; map source labels"):
         frame_labels([seg(0, 0.1, "pau")], 5)
     with pytest.raises(AlignmentError, match="starts before the previous segment ends"):
         frame_labels([seg(0, 0.1, "AA"), seg(0.05, 0.2, "B")], 10)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from whisper_claims import fetch
+from whisper_claims import downloads
 from whisper_claims.assets import (
     DEFAULT_MANIFEST,
     Asset,
@@ -17,7 +17,8 @@ from whisper_claims.assets import (
     resolve_asset,
 )
 from whisper_claims.errors import AssetUnavailable, ChecksumMismatch, DownloadError, ManifestError
-from whisper_claims.fetch import download_verified, sha256_file, verify_file
+from whisper_claims.downloads import download_verified
+from whisper_claims.files import sha256_file, verify_file
 
 SHARED_ASSETS = Path(__file__).parents[1].parent / "shared" / "assets"
 HOT_ONES_SHA = "7ed4c4d590f666c8f15d3b0c76a22945913bbcd1260eb67b56fa436e341e5691"
@@ -322,7 +323,7 @@ def test_keyboard_interrupt_removes_the_partial_file(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
             return b"partial"
 
-    monkeypatch.setattr(fetch.urllib.request, "urlopen", lambda url, timeout: Response())
+    monkeypatch.setattr(downloads.urllib.request, "urlopen", lambda url, timeout: Response())
     with pytest.raises(KeyboardInterrupt):
         download_verified("https://example.invalid/a.wav", tmp_path / "a.wav", "3" * 64)
     assert leftovers(tmp_path) == []

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from whisper_claims.decoder_claims import dec_embed_sound
 from whisper_claims.embeddings import single_token
 from whisper_claims.inference import tokenizer_for
 from whisper_claims.models import LoadedModel, open_model
 from whisper_claims.registry import load_registry
+from whisper_claims.runner import measure_claim
 from whisper_claims.verdict import judge
 
 pytestmark = pytest.mark.control
@@ -66,7 +66,7 @@ def planted(spec):
 
 
 def measure(loaded, spec, **overrides):
-    measured = dec_embed_sound(loaded.model, **{**spec.params, **overrides})
+    measured = measure_claim(spec, loaded, **overrides)
     return measured, judge(spec, loaded.info, measured)
 
 

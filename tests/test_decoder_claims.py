@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from whisper.model import ModelDimensions
 from whisper.tokenizer import get_tokenizer
 
-from whisper_claims.decoder_claims import (bigram_prompt, dec_bigram, dec_bigram_general, dec_embed_sound,
+from whisper_claims.decoder_claims import (bigram_prompt, dec_bigram, dec_bigram_general,
                                            dec_neuron_semantic, jaccard, top_text_tokens)
 from whisper_claims.decoder_corpus import DATA, context, expand, load_corpus, normalize_word, tokenize
 from whisper_claims.decoder_neurons import (neuron_module, rank_neurons, shuffled_labels, token_activations,
@@ -20,6 +20,7 @@ from whisper_claims.figures import draw_figures, matplotlib_available
 from whisper_claims.hooks import capture
 from whisper_claims.inference import next_token_logits, padding_features, tokenizer_for
 from whisper_claims.models import LoadedModel, random_model
+from whisper_claims.runner import measure_claim
 from whisper_claims.verdict import judge
 
 pytestmark = pytest.mark.control
@@ -37,8 +38,8 @@ def corpus():
     return load_corpus()
 
 
-def measure(function, loaded, spec, **overrides):
-    measured = function(loaded.model, **{**spec.params, **overrides})
+def measure(loaded, spec, **overrides):
+    measured = measure_claim(spec, loaded, **overrides)
     return measured, judge(spec, loaded.info, measured)
 
 
@@ -108,7 +109,7 @@ def test_jaccard():
 
 
 def test_bigram_does_not_hold_on_random_weights(tiny, registry):
-    measured, verdict = measure(dec_bigram, tiny, registry["dec-bigram"])
+    measured, verdict = measure(tiny, registry["dec-bigram"])
     assert verdict.status == "fails"
     for name in BIGRAM_METRICS:
         assert verdict.metric(name).passed is False, name
@@ -178,7 +179,7 @@ def planted_bigrams(tiny, registry):
 
 def test_bigram_holds_for_planted_continuations(planted_bigrams, registry):
     spec = registry["dec-bigram"]
-    measured, verdict = measure(dec_bigram, planted_bigrams, spec)
+    measured, verdict = measure(planted_bigrams, spec)
     assert verdict.status == "holds", verdict.describe()
     for entry in spec.params["prompts"]:
         found = measured.evidence["prompts"][entry["prompt"]]
@@ -203,7 +204,7 @@ def test_bigram_fails_for_a_decoder_that_ignores_the_prompt(planted_bigrams, reg
         for word in entry["expected"]:
             prior[tokenizer.encode(" " + word)[0]] = 10.0
     model.logits = lambda tokens, features: prior.expand(1, tokens.shape[1], -1)
-    measured, verdict = measure(dec_bigram, LoadedModel(model, planted_bigrams.info), registry["dec-bigram"])
+    measured, verdict = measure(LoadedModel(model, planted_bigrams.info), registry["dec-bigram"])
     assert [verdict.metric(m).passed for m in BIGRAM_METRICS] == [True, True, True]
     assert measured.metrics["max_unprompted_jaccard"] == 1.0
     assert verdict.status == "fails" and verdict.reason == "not met: max_unprompted_jaccard"
@@ -214,7 +215,7 @@ def test_bigram_fails_for_a_decoder_that_ignores_the_prompt(planted_bigrams, reg
 
 def test_general_bigrams_do_not_hold_on_random_weights(tiny, registry):
     spec = registry["dec-bigram-general"]
-    measured, verdict = measure(dec_bigram_general, tiny, spec)
+    measured, verdict = measure(tiny, spec)
     assert verdict.status == "fails" and verdict.metric("continuation_share").passed is False
     assert measured.evidence["n_pairs"] == len(spec.params["pairs"]) >= 50
     assert all(len(pair["top"]) == 20 for pair in measured.evidence["pairs"])
@@ -244,7 +245,7 @@ def planted_general(tiny, registry):
 
 
 def test_general_bigrams_hold_where_planted(planted_general, registry):
-    measured, verdict = measure(dec_bigram_general, planted_general, registry["dec-bigram-general"])
+    measured, verdict = measure(planted_general, registry["dec-bigram-general"])
     assert verdict.status == "holds", verdict.describe()
     assert measured.metrics["continuation_share"] == 1.0
     # shared continuations (' to' after according, due, able) are the only ones seen after other prompts
@@ -262,7 +263,7 @@ def test_general_bigrams_fail_for_a_decoder_that_ignores_the_prompt(planted_gene
     spec = replace(registry["dec-bigram-general"],
                    params={**registry["dec-bigram-general"].params,
                            "pairs": registry["dec-bigram-general"].params["pairs"][:20], "min_pairs": 20})
-    measured, verdict = measure(dec_bigram_general, LoadedModel(model, planted_general.info), spec)
+    measured, verdict = measure(LoadedModel(model, planted_general.info), spec)
     assert measured.metrics["continuation_share"] == 1.0 and verdict.metric("continuation_share").passed
     assert measured.metrics["lift_over_other_prompts"] < 0.05
     assert verdict.status == "fails" and verdict.reason == "not met: lift_over_other_prompts"
@@ -480,7 +481,7 @@ def test_token_activations_input_errors():
 
 
 def test_neuron_claim_does_not_hold_on_random_weights(tiny, registry):
-    measured, verdict = measure(dec_neuron_semantic, tiny, registry["dec-neuron-semantic"])
+    measured, verdict = measure(tiny, registry["dec-neuron-semantic"])
     assert verdict.status == "fails"
     assert [verdict.metric(m).passed for m in SHARES + NEURON_RANKS] == [False] * 6
     for category in ("food", "numbers", "motion"):
@@ -516,7 +517,7 @@ def planted_neurons(tiny, registry, corpus):
 
 
 def test_neuron_claim_holds_for_planted_neurons(planted_neurons, registry):
-    measured, verdict = measure(dec_neuron_semantic, planted_neurons, registry["dec-neuron-semantic"])
+    measured, verdict = measure(planted_neurons, registry["dec-neuron-semantic"])
     assert verdict.status == "holds", verdict.describe()
     assert [measured.metrics[m] for m in NEURON_RANKS] == [1, 1, 1]
     for category, neuron in (("food", 10), ("numbers", 12), ("motion", 14)):
@@ -583,9 +584,9 @@ def test_speech_audio_is_a_second_condition(registry, tmp_path):
 
 def test_unknown_expected_category_or_neuron_is_an_error(tiny, registry):
     with pytest.raises(ValueError, match=r"unknown categories \['fruit'\]"):
-        measure(dec_neuron_semantic, tiny, registry["dec-neuron-semantic"], expected_neurons={"fruit": 3})
+        measure(tiny, registry["dec-neuron-semantic"], expected_neurons={"fruit": 3})
     with pytest.raises(ValueError, match=r"\{'food': 1536\}: decoder.blocks.0.mlp.1 has neurons 0 to 1535"):
-        measure(dec_neuron_semantic, tiny, registry["dec-neuron-semantic"], expected_neurons={"food": 1536})
+        measure(tiny, registry["dec-neuron-semantic"], expected_neurons={"food": 1536})
 
 
 # -- figures ---------------------------------------------------------------------------------------------------
@@ -593,8 +594,8 @@ def test_unknown_expected_category_or_neuron_is_an_error(tiny, registry):
 
 @pytest.mark.skipif(not matplotlib_available(), reason="matplotlib (the 'report' extra) is not installed")
 def test_bigram_and_embedding_figures_are_drawn(tiny, registry, tmp_path):
-    bigram, _ = measure(dec_bigram, tiny, registry["dec-bigram"])
-    embed, _ = measure(dec_embed_sound, tiny, registry["dec-embed-sound"])
+    bigram, _ = measure(tiny, registry["dec-bigram"])
+    embed, _ = measure(tiny, registry["dec-embed-sound"])
     assert list(embed.artifacts["embedding_neighbours"]) == [" rug", " UK", " duck", " tea"]
     figures = draw_figures("dec-bigram", "random:tiny", bigram.artifacts, tmp_path)
     figures += draw_figures("dec-embed-sound", "random:tiny", embed.artifacts, tmp_path)

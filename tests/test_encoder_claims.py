@@ -16,15 +16,16 @@ from whisper_claims.encoder_claims import (attention_distance, band_scores, chop
 from whisper_claims.figures import draw_figures, matplotlib_available
 from whisper_claims.inference import chop, encode, padding_features, transcribe_features
 from whisper_claims.memo import per_model
-from whisper_claims.models import random_model
-from whisper_claims.claim_functions import CLAIM_FUNCTIONS
+from whisper_claims.models import LoadedModel, random_model
 from whisper_claims.registry import SIZES, load_registry
+from whisper_claims.runner import measure_claim, run_claim
 from whisper_claims.verdict import Measurement, judge
 
 HOT_ONES = "blog/encoder/Hot_ones.wav"
-FUNCTIONS = {claim: f for claim, f in CLAIM_FUNCTIONS.items()
-             if f in (enc_relevance_local, enc_end_sink, enc_window, enc_chop)}
-CLAIMS = tuple(FUNCTIONS)
+# the replications on the Hot Ones clip (the -general and word claims are tested in their own files)
+CLAIMS = tuple(claim for claim, spec in load_registry().items() if spec.marker == "encoder" and spec.function in
+               {f"whisper_claims.encoder_claims:{f.__name__}" for f in (enc_relevance_local, enc_end_sink, enc_window,
+                                                                         enc_chop)})
 END_CLAIMS = ("enc-end-sink", "enc-end-sink-every-row")
 WINDOW_CLAIMS = ("enc-window-k75", "enc-window-narrow")
 CHOP_CLAIMS = {"start": ("enc-chop-start", "enc-chop-start-keeps", "enc-chop-start-adds-none"),
@@ -287,16 +288,14 @@ def test_end_peaks_find_where_each_row_peaks():
 
 @pytest.mark.control
 @pytest.mark.parametrize("claim", CLAIMS)
-def test_claims_do_not_hold_on_random_weights(registry, tiny, hot_ones, claim):
-    spec = registry[claim]
-    verdict = judge(spec, tiny.info, FUNCTIONS[claim](tiny.model, **{**spec.params, "clip": hot_ones}))
+def test_claims_do_not_hold_on_random_weights(registry, tiny, asset, claim):
+    verdict = run_claim(registry[claim], tiny, asset)
     assert verdict.status == "fails", verdict.describe()
 
 
 @pytest.mark.control
-def test_relevance_local_holds_in_a_forced_window(registry, tiny, hot_ones):
-    spec = registry["enc-relevance-local"]
-    verdict = judge(spec, tiny.info, enc_relevance_local(tiny.model, window=5, **{**spec.params, "clip": hot_ones}))
+def test_relevance_local_holds_in_a_forced_window(registry, tiny, asset):
+    verdict = run_claim(registry["enc-relevance-local"], tiny, asset, window=5)
     assert verdict.holds, verdict.describe()
     assert verdict.evidence["attention_window"] == 5
 
@@ -330,7 +329,7 @@ def test_chop_inside_the_padding_of_a_local_encoder_changes_nothing(tiny, hot_on
 
 @pytest.mark.control
 @pytest.mark.parametrize("claim", ALL_CHOP_CLAIMS)
-def test_chop_claims_hold_for_a_decoder_that_reads_words_off_frames(registry, tiny, hot_ones, monkeypatch, claim):
+def test_chop_claims_hold_for_a_decoder_that_reads_words_off_frames(registry, tiny, asset, monkeypatch, claim):
     """A constructed decoder that says a word exactly when its frames are not padding: the post's
     transcript, with words at their times in the clip. The chop claims must hold for it."""
     model = random_model("tiny", 7)
@@ -343,8 +342,7 @@ def test_chop_claims_hold_for_a_decoder_that_reads_words_off_frames(registry, ti
         return " ".join(kept)
 
     monkeypatch.setattr(encoder_claims, "transcribe_features", transcribe)
-    spec = registry[claim]
-    verdict = judge(spec, tiny.info, enc_chop(model, **{**spec.params, "clip": hot_ones}))
+    verdict = run_claim(registry[claim], LoadedModel(model, tiny.info), asset)
     assert verdict.holds, verdict.describe()
     assert verdict.evidence["control_wer"] == 0
 
@@ -364,7 +362,7 @@ def test_english_only_models_decode_with_the_same_options():
 
 @pytest.mark.control
 @pytest.mark.parametrize("claim", CHOP_CLAIMS["start"][1:] + CHOP_CLAIMS["mid"][1:])
-def test_chop_precision_claims_fail_for_a_decoder_that_reads_the_whole_clip(registry, tiny, hot_ones, monkeypatch,
+def test_chop_precision_claims_fail_for_a_decoder_that_reads_the_whole_clip(registry, tiny, asset, monkeypatch,
                                                                           claim):
     """A constructed decoder whose every word depends on every frame: any chop rewrites the transcript.
     The target goes, but so does the rest, and other words come in: 'keeps' and 'adds-none' must fail."""
@@ -384,8 +382,7 @@ def test_chop_precision_claims_fail_for_a_decoder_that_reads_the_whole_clip(regi
         return " ".join(vocabulary[i] for i in torch.randint(len(vocabulary), (10,), generator=g).tolist())
 
     monkeypatch.setattr(encoder_claims, "transcribe_features", transcribe)
-    spec = registry[claim]
-    verdict = judge(spec, tiny.info, enc_chop(model, **{**spec.params, "clip": hot_ones}))
+    verdict = run_claim(registry[claim], LoadedModel(model, tiny.info), asset)
     assert verdict.status == "fails", verdict.describe()
 
 
@@ -426,8 +423,8 @@ def test_attention_distance_tells_a_forced_window_from_random_attention(tiny, ho
 
 
 @pytest.mark.skipif(not matplotlib_available(), reason="matplotlib (the 'report' extra) is not installed")
-def test_relevance_local_draws_how_far_each_head_attends(registry, tiny, hot_ones, tmp_path):
-    measured = enc_relevance_local(tiny.model, **{**registry["enc-relevance-local"].params, "clip": hot_ones})
+def test_relevance_local_draws_how_far_each_head_attends(registry, tiny, asset, tmp_path):
+    measured = measure_claim(registry["enc-relevance-local"], tiny, asset)
     assert measured.evidence["attention_distance"]["rows"] == 300
     figures = draw_figures("enc-relevance-local", "random:tiny", measured.artifacts, tmp_path)
     drawn = [f for f in figures if "head_distance" in f["path"]]

@@ -5,7 +5,8 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib", reason="the heatmap reader needs the 'report' extra")
 
-from whisper_claims.figure_reader import N_COLOURS, FigureError, read_heatmap
+from whisper_claims.errors import FigureError
+from whisper_claims.figure_reader import N_COLOURS, read_heatmap
 from whisper_claims.post_figure import FIGURE, post_relevance_scores, speech_end
 
 matplotlib.use("Agg", force=True)

@@ -8,16 +8,14 @@ import pytest
 import torch
 
 from whisper_claims import encoder_claims
-from whisper_claims.encoder_claims import (clip_run, enc_end_sink_general, enc_relevance_local_general,
-                                           enc_window_general, general_clips, over_clips)
+from whisper_claims.encoder_claims import clip_run, general_clips, over_clips
+from whisper_claims.models import LoadedModel
+from whisper_claims.runner import run_claim
 from whisper_claims.verdict import Measurement, judge
 from whisper_claims.word_clips import WordClip
 
-GENERAL = {"enc-relevance-local-general": enc_relevance_local_general,
-           "enc-end-sink-general": enc_end_sink_general,
-           "enc-end-sink-every-row-general": enc_end_sink_general,
-           "enc-window-k75-general": enc_window_general,
-           "enc-window-narrow-general": enc_window_general}
+GENERAL = ("enc-relevance-local-general", "enc-end-sink-general", "enc-end-sink-every-row-general",
+           "enc-window-k75-general", "enc-window-narrow-general")
 SMALL_SET = {"recordings": [["speech/praatio/bobby.wav", "Bobby ripped the ledger"],
                             ["speech/praatio/mary.wav", "mary rolled the barrel"]],
              "sentences": {"source": "stimuli", "n": 1, "seed": 1}}
@@ -111,7 +109,7 @@ def test_constructed_relevance_holds_and_uniform_relevance_fails(registry, tiny,
         monkeypatch.setattr(encoder_claims, "clip_relevance", relevance)
         for claim in ("enc-relevance-local-general", "enc-end-sink-general", "enc-end-sink-every-row-general"):
             spec = registry[claim]
-            verdict = judge(spec, tiny.info, GENERAL[claim](tiny.model, **{**spec.params, **small_set}))
+            verdict = run_claim(spec, tiny, **small_set)
             assert verdict.status == expected, verdict.describe()
             assert verdict.evidence["n_clips"] == 3
 
@@ -130,9 +128,9 @@ def test_constructed_transcripts_hold_the_window_claims(registry, tiny, small_se
         monkeypatch.setattr(encoder_claims, "windowed_transcript",
                             lambda model, clip, k, cutoff=cutoff: references[name(clip)] if k >= cutoff else "")
         spec = registry["enc-window-k75-general"]
-        assert judge(spec, tiny.info, enc_window_general(tiny.model, **{**spec.params, **small_set})).holds
+        assert run_claim(spec, tiny, **small_set).holds
         spec = registry["enc-window-narrow-general"]
-        verdict = judge(spec, tiny.info, enc_window_general(tiny.model, **{**spec.params, **small_set}))
+        verdict = run_claim(spec, tiny, **small_set)
         assert verdict.status == expected, verdict.describe()
 
 
@@ -142,8 +140,8 @@ def test_general_claims_do_not_hold_on_random_weights(registry, tiny, small_rand
     """random:tiny for relevance; for transcripts, random weights of a narrow model whose garbage is at
     most 32 tokens long (random:tiny writes 224 tokens per decode, 18 decodes here)."""
     spec = registry[claim]
-    model = small_random(1) if "window" in claim else tiny.model
-    verdict = judge(spec, tiny.info, GENERAL[claim](model, **{**spec.params, **small_set}))
+    model = LoadedModel(small_random(1), tiny.info) if "window" in claim else tiny
+    verdict = run_claim(spec, model, **small_set)
     assert verdict.status == "fails", verdict.describe()
     values = verdict.evidence["per_clip_metrics"][spec.key_metric]
     assert len(values) == 3 and np.median([v for v in values if math.isfinite(v)]) == verdict.metric(spec.key_metric).value

@@ -186,10 +186,10 @@ def test_command_line_helpers(tmp_path):
         audio_files([tmp_path / "empty"])
 
 
-def test_listen_mines_a_folder_and_exports(tmp_path):
+def test_listen_mines_a_folder_and_exports(tmp_path, capsys):
     from whisper.model import ModelDimensions
 
-    from whisper_claims.listening import listen
+    from whisper_claims.cli import main
     from whisper_claims.models import random_model, write_checkpoint
     from whisper_claims.sae import SAEConfig, layer_activations, train_sae
 
@@ -204,18 +204,25 @@ def test_listen_mines_a_folder_and_exports(tmp_path):
     for i, seconds in enumerate((1.0, 0.8)):
         soundfile.write(corpus_dir / f"clip{i}.wav", tone(seconds, i), SR, subtype="FLOAT")
         (corpus_dir / f"clip{i}.phones.tsv").write_text("start_s\tend_s\tlabel\n0.0\t0.4\tM\n0.4\t0.8\tAA1\n")
-    rows = listen(spec, "encoder.blocks.1.mlp.1", [corpus_dir], tmp_path / "neurons", units=[0, 5], k=3,
-                  trim=True, labels=True)
-    assert [(r["unit"], r["rank"]) for r in rows] == [(0, 0), (0, 1), (0, 2), (5, 0), (5, 1), (5, 2)]
+
+    def listen(layer, out, *options):
+        assert main(["listen", spec, layer, str(corpus_dir), f"--out={out}", *options]) == 0
+        assert capsys.readouterr().out.endswith(f"snippets and {out / 'examples.tsv'}\n")
+        header, *lines = (out / "examples.tsv").read_text(encoding="utf-8").splitlines()
+        return [dict(zip(header.split("\t"), line.split("\t"))) for line in lines]
+
+    rows = listen("encoder.blocks.1.mlp.1", tmp_path / "neurons", "--units=0,5", "--k=3", "--trim", "--labels")
+    assert [(r["unit"], r["rank"]) for r in rows] == [("0", "0"), ("0", "1"), ("0", "2"), ("5", "0"), ("5", "1"),
+                                                      ("5", "2")]
     assert rows[0]["file"] == "b1_mlp1_0_sample00.wav" and rows[0]["clip_id"].endswith(("clip0.wav", "clip1.wav"))
-    assert all(r["label"] == ("M" if r["time_s"] < 0.4 else "AA" if r["time_s"] < 0.8 else "sil") for r in rows)
+    assert all(r["label"] == ("M" if float(r["time_s"]) < 0.4 else "AA" if float(r["time_s"]) < 0.8 else "sil")
+               for r in rows)
     assert len(list((tmp_path / "neurons").iterdir())) == 7
 
     clips = [soundfile.read(corpus_dir / f"clip{i}.wav", dtype="float32")[0] for i in range(2)]
     sae, _ = train_sae(layer_activations(model, clips, "encoder.blocks.1", trim=True),
                        SAEConfig(n_features=20, kind="topk", k=3, steps=5, batch_size=16))
     path = sae.save(tmp_path / "sae.pt", layer="encoder.blocks.1")
-    rows = listen(spec, "encoder.blocks.1", [corpus_dir], tmp_path / "features", units=[19], k=2,
-                  trim=True, sae=path)
+    rows = listen("encoder.blocks.1", tmp_path / "features", "--units=19", "--k=2", "--trim", f"--sae={path}")
     assert [r["file"] for r in rows] == ["b1_sae_19_sample00.wav", "b1_sae_19_sample01.wav"]
-    assert rows[0]["activation"] >= rows[1]["activation"]
+    assert float(rows[0]["activation"]) >= float(rows[1]["activation"])

@@ -1,6 +1,7 @@
 """micro, the trained positive control: its committed file, its loading through Whisper's loader, its
 reproducibility from the training command, its held-out accuracy and its clips."""
 import shutil
+import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -9,11 +10,11 @@ import pytest
 import torch
 import whisper
 
-from whisper_claims import micro
+from whisper_claims import cli, micro, micro_checkpoint
 from whisper_claims.assets import BUNDLED_MANIFEST, load_manifest
 from whisper_claims.dims import MICRO_DIMS, size_of
 from whisper_claims.errors import CheckpointError, UnknownModelError
-from whisper_claims.fetch import sha256_file
+from whisper_claims.files import sha256_file
 from whisper_claims.models import open_model, parameters_sha256, parse_spec, random_model
 
 if sys.version_info >= (3, 11):
@@ -22,6 +23,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 BOUNDS = tomllib.loads((micro.FIXTURE_DIR / "bounds.toml").read_text(encoding="utf-8"))
+# the committed card was trained with the first; trainings since record the second
+TRAIN_COMMANDS = ("python -m whisper_claims.micro train", "whisper-claims micro train")
 
 
 def test_the_committed_checkpoint_is_the_one_its_card_describes():
@@ -29,8 +32,29 @@ def test_the_committed_checkpoint_is_the_one_its_card_describes():
     assert sha256_file(micro.CHECKPOINT) == card["sha256"]
     assert micro.CHECKPOINT.stat().st_size <= 16 * 2**20
     assert card["dims"] == asdict(MICRO_DIMS)
-    assert card["command"].startswith("python -m whisper_claims.micro train")
+    assert card["command"].startswith(TRAIN_COMMANDS)
     assert {"heldout", "unseen"} <= set(card["evaluation"])
+
+
+@pytest.mark.parametrize("options", [None, micro.TrainOptions(seed=3, steps=5, lr=1e-3)])
+def test_the_training_command_gives_back_its_options(options, tmp_path, monkeypatch):
+    card = micro.card()
+    if options is None:  # the committed card's own command
+        command, options = card["command"], micro.card_options(card)
+    else:
+        command = " ".join([TRAIN_COMMANDS[1], *micro._cli_args(options)])
+    prefix = next(p for p in TRAIN_COMMANDS if command.startswith(p))
+    calls = []
+    monkeypatch.setattr(micro, "train", lambda *args: calls.append(args) or {"evaluation": {}})
+    words = command[len(prefix):].split()
+    assert cli.main(["micro", "train", *words, f"--out={tmp_path}", f"--cache={tmp_path / 'cache'}"]) == 0
+    assert calls == [(options, tmp_path, tmp_path / "cache")]
+
+
+def test_python_m_micro_is_whisper_claims_micro():
+    result = subprocess.run([sys.executable, "-m", "whisper_claims.micro", "train", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("usage: whisper-claims micro train") and "--n-utterances" in result.stdout
 
 
 def test_micro_is_an_explicit_spec_with_its_own_size():
@@ -80,7 +104,7 @@ def test_a_checkpoint_that_differs_from_its_card_is_refused(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     with pytest.raises(CheckpointError, match=rf"{compact}.*has sha256 .*expected {micro.card()['sha256']}"):
-        micro.installed_checkpoint(root, compact, card)
+        micro_checkpoint.installed_checkpoint(root, compact, card)
     assert list(root.iterdir()) == []
 
 
@@ -88,17 +112,17 @@ def test_a_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     with pytest.raises(CheckpointError, match="no such file.*restore it from git"):
-        micro.installed_checkpoint(root, tmp_path / "absent.pt", micro.CARD)
+        micro_checkpoint.installed_checkpoint(root, tmp_path / "absent.pt", micro.CARD)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a torch file")
     card = tmp_path / "card.json"
     card.write_text('{"sha256": "%s"}' % sha256_file(garbage))
     with pytest.raises(CheckpointError, match="not micro's compact checkpoint"):
-        micro.installed_checkpoint(root, garbage, card)
+        micro_checkpoint.installed_checkpoint(root, garbage, card)
     assert list(root.iterdir()) == []  # nothing partial left behind
     card.write_text("{not json")
     with pytest.raises(CheckpointError, match="cannot read micro's card"):
-        micro.installed_checkpoint(root, garbage, card)
+        micro_checkpoint.installed_checkpoint(root, garbage, card)
 
 
 def test_compact_format_round_trips_and_refuses_untrained_rows(tmp_path):
@@ -106,7 +130,7 @@ def test_compact_format_round_trips_and_refuses_untrained_rows(tmp_path):
     vocab = micro.vocabulary(tokenizer, [micro.text_tokens(tokenizer, "Very good.")])
     model = micro.init_model(MICRO_DIMS, vocab, seed=5)
     micro.write_compact(model, vocab, tmp_path / "c.pt")
-    expanded = micro.expand_checkpoint(tmp_path / "c.pt", tmp_path / "full.pt")
+    expanded = micro_checkpoint.expand_checkpoint(tmp_path / "c.pt", tmp_path / "full.pt")
     loaded = whisper.load_model(str(expanded))
     assert parameters_sha256(loaded.float()) == parameters_sha256(model.half().float())
     with torch.no_grad():
@@ -122,6 +146,8 @@ def test_training_is_deterministic_given_its_seed(tmp_path):
     first = micro.train(options, tmp_path / "a", cache, log=lambda *_: None)
     second = micro.train(options, tmp_path / "b", cache, log=lambda *_: None)
     assert first["sha256"] == second["sha256"]
+    assert first["command"] == f"{TRAIN_COMMANDS[1]} --n-utterances=8 --steps=2 --batch=4 --warmup=1 " \
+                               f"--n-heldout=2 --n-unseen=1"
     assert micro.train(micro.TrainOptions(**{**asdict(options), "seed": 1}), tmp_path / "c", cache,
                        log=lambda *_: None)["sha256"] != first["sha256"]
 

@@ -6,25 +6,17 @@ import gc
 
 import pytest
 
-from whisper_claims.assets import all_assets, default_locations, resolve_asset
-from whisper_claims.encoder_claims import enc_chop, enc_relevance_local, enc_relevance_local_general
+from whisper_claims.assets import all_assets
 from whisper_claims.models import open_model
-from whisper_claims.phonetic_claims import enc_neuron_phoneme
-from whisper_claims.verdict import judge
+from whisper_claims.registry import load_registry
+from whisper_claims.runner import run_claim
 
 pytestmark = pytest.mark.control
 
 # the claims that hold on micro and fail on random:micro (measured: README, "Claims on micro"). Not here:
 # enc-polysemantic holds on micro but also on random:micro (3 neurons), so it is no control at this size.
-HOLD_ON_MICRO = {
-    "enc-relevance-local": enc_relevance_local,
-    "enc-relevance-local-general": enc_relevance_local_general,
-    "enc-chop-start": enc_chop,
-    "enc-chop-mid": enc_chop,
-    "enc-chop-mid-keeps": enc_chop,
-    "enc-neuron-phoneme": enc_neuron_phoneme,
-}
-SLOW = {"enc-neuron-phoneme"}
+HOLD_ON_MICRO = ("enc-relevance-local", "enc-relevance-local-general", "enc-chop-start", "enc-chop-mid",
+                 "enc-chop-mid-keeps", "enc-neuron-phoneme")
 
 
 @pytest.fixture(scope="module", params=["micro", "random:micro"])
@@ -35,18 +27,10 @@ def loaded(request):
     gc.collect()
 
 
-def _params(spec, size):
-    params = spec.params_for(size)
-    if isinstance(params.get("clip"), str):
-        params["clip"] = resolve_asset(params["clip"], default_locations(allow_download=False), all_assets())
-    return params
-
-
-@pytest.mark.parametrize("claim", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c
+@pytest.mark.parametrize("claim", [pytest.param(c, marks=pytest.mark.slow) if load_registry()[c].slow else c
                                    for c in HOLD_ON_MICRO])
-def test_holds_on_micro_and_fails_on_its_random_weights(registry, loaded, claim):
-    spec = registry[claim]
-    verdict = judge(spec, loaded.info, HOLD_ON_MICRO[claim](loaded.model, **_params(spec, loaded.info.size)))
+def test_holds_on_micro_and_fails_on_its_random_weights(registry, loaded, asset, claim):
+    verdict = run_claim(registry[claim], loaded, asset)
     expected = "holds" if loaded.info.spec == "micro" else "fails"
     assert verdict.status == expected, verdict.describe()
 

@@ -5,6 +5,8 @@ import hashlib
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import urllib.request
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -17,9 +19,10 @@ from whisper.model import ModelDimensions
 from whisper.tokenizer import get_tokenizer
 
 from whisper_claims import models
-from whisper_claims.dims import ALIASES, OFFICIAL_DIMS, canonical_size, size_of
+from whisper_claims.dims import OFFICIAL_DIMS, size_of
+from whisper_claims.sizes import ALIASES, OFFICIAL_NAMES, canonical_size
 from whisper_claims.errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError
-from whisper_claims.fetch import sha256_file
+from whisper_claims.files import sha256_file
 from whisper_claims.models import (
     default_root,
     official_checkpoint,
@@ -76,6 +79,7 @@ def point_tiny_at(monkeypatch, url: str) -> None:
 
 def test_official_names_are_whispers():
     assert list(OFFICIAL_DIMS) == whisper.available_models()
+    assert OFFICIAL_NAMES == tuple(OFFICIAL_DIMS)  # the torch-free names (registry, records) are these
     assert set(ALIASES) <= set(OFFICIAL_DIMS)
 
 
@@ -540,3 +544,15 @@ def test_written_checkpoints_depend_on_their_weights_only(tmp_path):
     first = write_checkpoint(model, tmp_path / "a.pt")
     second = write_checkpoint(model, tmp_path / "b" / "other-name.pt")
     assert sha256_file(first) == sha256_file(second)
+
+
+def test_the_loader_imports_no_training_code(tmp_path):
+    """Loading a model (micro's committed checkpoint included) never imports micro's training, espeak-ng
+    or the stimuli; the record side never imports the loader."""
+    code = ("import sys, whisper_claims.claims_json, whisper_claims.record; from whisper_claims.models import "
+            f"open_model; open_model('micro', root={str(tmp_path)!r}); "
+            "print(sorted(m for m in sys.modules if m.split('.')[-1] in ('micro', 'stimuli', 'espeak')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = "import sys, whisper_claims.publish, whisper_claims.baseline; print('whisper_claims.models' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -8,36 +8,33 @@ import torch
 
 from whisper_claims import phonetic_claims, stimuli
 from whisper_claims.errors import AssetUnavailable, MethodInvalid
-from whisper_claims.alignments import PHONES
 from whisper_claims.models import open_model
-from whisper_claims.phonetic_claims import (corpus_options, enc_neuron_phoneme, enc_neuron_table,
-                                            enc_polysemantic, enc_sae_phoneme, stimulus_corpus)
+from whisper_claims.phones import PHONES
+from whisper_claims.phonetic_claims import corpus_options, stimulus_corpus
 from whisper_claims.selectivity import PhonemeTuning, phoneme_tuning, tuning_agreement
+from whisper_claims.runner import measure_claim, run_claim
 from whisper_claims.verdict import judge
 
 pytestmark = pytest.mark.control
 
 SMALL_CORPUS = {"n_clips": 60, "seed": 0, "clip_s": 2.0}
-FUNCTIONS = {"enc-neuron-phoneme": enc_neuron_phoneme, "enc-neuron-table": enc_neuron_table,
-             "enc-polysemantic": enc_polysemantic, "enc-sae-phoneme": enc_sae_phoneme}
+CLAIMS = ("enc-neuron-phoneme", "enc-neuron-table", "enc-polysemantic", "enc-sae-phoneme")
 SMALL_SAE = {"n_features": 64, "steps": 150, "batch_size": 256, "seed": 0}  # seconds, not minutes
 
 
-def params(registry, claim, **overrides):
-    small = {"corpus": SMALL_CORPUS, **({"sae": SMALL_SAE} if claim == "enc-sae-phoneme" else {}),
-             **({"agreement_clips": 8} if claim == "enc-neuron-phoneme" else {})}
-    return {**registry[claim].params, **small, **overrides}
+def small(claim, **overrides):
+    """The arguments replacing a claim's params for a fast control: a small corpus (and SAE)."""
+    return {"corpus": SMALL_CORPUS, **({"sae": SMALL_SAE} if claim == "enc-sae-phoneme" else {}),
+            **({"agreement_clips": 8} if claim == "enc-neuron-phoneme" else {}), **overrides}
 
 
-@pytest.mark.parametrize("claim", list(FUNCTIONS))
+@pytest.mark.parametrize("claim", CLAIMS)
 def test_phonetic_claims_do_not_hold_on_random_weights(registry, tiny, asset, claim):
-    extra = {"resolve": asset} if claim == "enc-neuron-table" else {}
     try:
-        measured = FUNCTIONS[claim](tiny.model, **params(registry, claim), **extra)
+        verdict = run_claim(registry[claim], tiny, asset, **small(claim))
     except MethodInvalid as error:  # no verdict is not holding either: say which bar it missed
         assert claim == "enc-sae-phoneme" and "is not sparse and faithful enough" in str(error)
         return
-    verdict = judge(registry[claim], tiny.info, measured)
     assert verdict.status == "fails", verdict.describe()
 
 
@@ -46,7 +43,7 @@ def test_an_sae_of_planted_phoneme_atoms_is_sparse_and_its_features_are_phonemes
     planted_residual(monkeypatch, sparse=True)
     # long enough at a higher rate for 64 features to find the ~40 atoms (the small default stops early)
     sae = {**SMALL_SAE, "steps": 1500, "lr": 3e-3}
-    measured = enc_sae_phoneme(model.model, **params(registry, "enc-sae-phoneme", n_seeds=2, sae=sae))
+    measured = measure_claim(registry["enc-sae-phoneme"], model, **small("enc-sae-phoneme", n_seeds=2, sae=sae))
     sae = measured.evidence["sae"]
     assert sae["mean_l0"] <= 0.1 * SMALL_SAE["n_features"] and sae["explained_variance"] >= 0.8, sae
     assert len(sae["seeds"]) == 2 and sae["recurring_features"]["n_saes"] == 2
@@ -64,7 +61,7 @@ def test_a_dense_sae_gets_no_verdict(registry, monkeypatch):
     planted_residual(monkeypatch, sparse=False)
     with pytest.raises(MethodInvalid, match=r"not sparse and faithful enough.*held-out mean L0 .* of 64 features .*"
                                             r"bar ≤ 10%.*explained variance"):
-        enc_sae_phoneme(model.model, **params(registry, "enc-sae-phoneme", l1_shrink=0.0))
+        measure_claim(registry["enc-sae-phoneme"], model, **small("enc-sae-phoneme", l1_shrink=0.0))
 
 
 def planted_labels(monkeypatch) -> dict[int, np.ndarray]:
@@ -136,7 +133,7 @@ def test_neuron_phoneme_holds_for_planted_phoneme_detectors(registry, monkeypatc
     # every unit detects one phoneme through graded noise, as real neurons would: a random direction
     # then mixes ~39 phonemes and its top frames are no longer one sound
     planted_detectors(monkeypatch, {u: {PHONES[u % len(PHONES)]: 1.0} for u in range(1536)}, noise=0.4)
-    measured = enc_neuron_phoneme(model.model, **params(registry, "enc-neuron-phoneme"))
+    measured = measure_claim(registry["enc-neuron-phoneme"], model, **small("enc-neuron-phoneme"))
     verdict = judge(registry["enc-neuron-phoneme"], model.info, measured)
     assert verdict.holds, verdict.describe()
     assert measured.metrics["selective_fraction"] >= 0.9  # rare phonemes (ZH) have under 20 frames here
@@ -148,7 +145,7 @@ def test_neuron_table_finds_the_posts_labels_when_planted(registry, monkeypatch,
     planted_detectors(monkeypatch, {0: {"M": 1.0}, 1: {"SH": 1.0}, 3: {"K": 1.0}, 8: {"L": 1.0},
                                     14: {"R": 1.0}, 19: {"P": 1.0}, 32: {"D": 1.0}, 34: {"N": 1.0},
                                     40: {"S": 1.0}})
-    measured = enc_neuron_table(model.model, **params(registry, "enc-neuron-table"), resolve=asset)
+    measured = measure_claim(registry["enc-neuron-table"], model, asset, **small("enc-neuron-table"))
     assert measured.metrics["named_match_fraction"] == 1.0
     rows = {row["neuron"]: row for row in measured.evidence["neurons"]}
     assert rows[3]["measured"] == "K" and rows[3]["match"] is True
@@ -159,7 +156,7 @@ def test_polysemantic_holds_for_a_planted_k_then_g_neuron(registry, monkeypatch)
     # noise 0.1 on every unit: a random direction of the layer is then mostly noise (the planted neurons
     # weigh ~1/40 in it), so the control basis finds no polysemantic direction
     planted_detectors(monkeypatch, {3: {"K": 2.0, "G": 1.0}, 1: {"JH": 1.0}}, noise=0.1)
-    measured = enc_polysemantic(model.model, **params(registry, "enc-polysemantic", mine_k=200))
+    measured = measure_claim(registry["enc-polysemantic"], model, **small("enc-polysemantic", mine_k=200))
     verdict = judge(registry["enc-polysemantic"], model.info, measured)
     assert verdict.holds, verdict.describe()
     assert measured.evidence["polysemantic"] == [3]  # neuron 1 fires on one phoneme only
@@ -197,7 +194,7 @@ def test_a_tuning_planted_in_both_corpora_is_found_on_real_speech_and_not_with_s
     model = open_model("random:tiny:6")
     weights = np.random.default_rng(0).uniform(0, 1, (50, len(PHONES)))  # graded: every phoneme its own level
     planted_detectors(monkeypatch, {u: dict(zip(PHONES, weights[u].tolist())) for u in range(50)}, noise=0.1)
-    measured = enc_neuron_phoneme(model.model, **params(registry, "enc-neuron-phoneme", n_permutations=200))
+    measured = measure_claim(registry["enc-neuron-phoneme"], model, **small("enc-neuron-phoneme", n_permutations=200))
     real = measured.evidence["real_speech"]
     assert real["median_rho"] >= 0.9 and real["share_positive_p05"] >= 0.9, real
     assert len(real["recordings"]) == 8 and real["n_phonemes"] >= 20
@@ -208,5 +205,5 @@ def test_a_tuning_planted_in_both_corpora_is_found_on_real_speech_and_not_with_s
     rng = np.random.default_rng(1)
     shuffled = [replace(c, frame_labels=rng.permutation(c.frame_labels)) for c in real_clips]
     monkeypatch.setattr(phonetic_claims, "load_reference_speech", lambda: shuffled)
-    measured = enc_neuron_phoneme(model.model, **params(registry, "enc-neuron-phoneme", n_permutations=200))
+    measured = measure_claim(registry["enc-neuron-phoneme"], model, **small("enc-neuron-phoneme", n_permutations=200))
     assert abs(measured.evidence["real_speech"]["median_rho"]) < 0.3, measured.evidence["real_speech"]

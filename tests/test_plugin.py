@@ -8,7 +8,7 @@ import torch
 from whisper.model import ModelDimensions
 
 from whisper_claims.models import open_model, random_model, write_checkpoint
-from whisper_claims.report import safe_name
+from whisper_claims.files import safe_name
 
 from toyproject import CLAIM_TEST, THRESHOLDS, claims_json, output, run, write_claim, write_thresholds
 
@@ -334,29 +334,24 @@ import weakref
 import pytest
 from whisper_claims.verdict import Measurement
 
-SEEN = []  # (test, id(model), weakref)
+SEEN = []  # weak references to the models the claim ran on
 
 
-def record(test):
-    def width(model, *, scale):
-        for _, _, ref in SEEN:
-            if ref() is not None and ref() is not model:
-                raise AssertionError("two models in memory at once")
-        SEEN.append((test, id(model), weakref.ref(model)))
-        return Measurement({"width": model.dims.n_audio_state * scale})
-    return width
+def width(model, *, scale):
+    if any(ref() is not None and ref() is not model for ref in SEEN):
+        raise AssertionError("two models in memory at once")
+    SEEN.append(weakref.ref(model))
+    return Measurement({"width": model.dims.n_audio_state * scale})
 
 
-@pytest.mark.decoder
 @pytest.mark.claim("toy")
-def test_one(whisper_model, check_claim):
-    check_claim(record("one"), whisper_model)
+def test_one(whisper_model, claim):
+    claim.check(whisper_model)
 
 
-@pytest.mark.decoder
 @pytest.mark.claim("toy")
-def test_two(whisper_model, check_claim):
-    check_claim(record("two"), whisper_model)
+def test_two(whisper_model, claim):
+    claim.check(whisper_model)
 """
 
 
@@ -388,10 +383,9 @@ def width(model, *, scale):
                                   "not_a_figure_kind": [1, 2]})
 
 
-@pytest.mark.decoder
 @pytest.mark.claim("toy")
-def test_toy(whisper_model, check_claim):
-    check_claim(width, whisper_model)
+def test_toy(whisper_model, claim):
+    claim.check(whisper_model)
 """
 
 
@@ -435,7 +429,7 @@ def test_no_figures_without_a_report(project):
 
 
 def test_without_matplotlib_the_evidence_says_so(project, monkeypatch):
-    monkeypatch.setattr("whisper_claims.plugin.matplotlib_available", lambda: False)
+    monkeypatch.setattr("whisper_claims.figures.matplotlib_available", lambda: False)
     write_claim(project, FIGURE_CLAIM)
     report = project.path / "report"
     run(project, "--whisper-models", "random:tiny", f"--claims-report={report}").assert_outcomes(passed=1)
@@ -461,10 +455,9 @@ def width(model, *, scale):
                                                 "prefix": "b2_mlp1_", "what": "neuron"}})
 
 
-@pytest.mark.decoder
 @pytest.mark.claim("toy")
-def test_toy(whisper_model, check_claim):
-    check_claim(width, whisper_model)
+def test_toy(whisper_model, claim):
+    claim.check(whisper_model)
 """
 
 

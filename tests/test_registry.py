@@ -22,6 +22,7 @@ schema_version = 1
 statement = "something holds"
 section = "1) a section"
 marker = "encoder"
+function = "whisper_claims.encoder_claims:enc_chop"
 key_metric = "m"
 applies_to = "all"
 
@@ -168,6 +169,22 @@ def test_bad_marker(tmp_path):
     message = load_error(tmp_path, GOOD.replace('marker = "encoder"', 'marker = "decodr"'))
     assert "claims.x.marker" in message and "'decodr'" in message
     assert "encoder" in message and "decoder" in message
+
+
+@pytest.mark.parametrize("value", ['"enc_chop"', '"whisper_claims.encoder_claims"', '"a b:c"', "3", '""'])
+def test_function_must_be_module_colon_name(tmp_path, value):
+    text = GOOD.replace('function = "whisper_claims.encoder_claims:enc_chop"', f"function = {value}")
+    message = load_error(tmp_path, text)
+    assert "claims.x.function" in message and ("module:function" in message or "non-empty string" in message)
+
+
+def test_function_is_required_and_slow_is_a_boolean(tmp_path):
+    assert "missing 'function'" in load_error(tmp_path, GOOD.replace(
+        'function = "whisper_claims.encoder_claims:enc_chop"\n', ""))
+    assert "claims.x.slow: 'yes', expected true or false" in load_error(tmp_path, GOOD.replace(
+        'key_metric = "m"\n', 'key_metric = "m"\nslow = "yes"\n'))
+    slow = load_registry(write(tmp_path, GOOD.replace('key_metric = "m"\n', 'key_metric = "m"\nslow = true\n')))
+    assert slow["x"].slow and not load_registry(write(tmp_path, GOOD))["x"].slow
 
 
 @pytest.mark.parametrize("value", ['"0.5"', "true", "false", "nan", "inf", "-inf", "[0.5]"])

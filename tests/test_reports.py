@@ -3,9 +3,11 @@ page as a real headless browser renders it."""
 import copy
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import wave
 import xml.etree.ElementTree as ET
@@ -19,12 +21,12 @@ from PIL import Image
 from whisper_claims import htmlreport, markdown, publish
 from whisper_claims.assets import AssetLocations, load_manifest
 from whisper_claims.badges import COLORS, claim_badge, overall_badge, status_color
-from whisper_claims.report import safe_name
+from whisper_claims.files import safe_name
 from whisper_claims.cli import main
 from whisper_claims.htmlreport import word_diff
 from whisper_claims.merge import merge
 from whisper_claims.publish import build_reports
-from whisper_claims.report import SCHEMA, SCHEMA_VERSION
+from whisper_claims.claims_json import SCHEMA, SCHEMA_VERSION
 
 MAGENTA = (255, 0, 255)
 RANDOM = "random:tiny:3"
@@ -579,6 +581,19 @@ def test_cli_prints_the_table_without_out(tmp_path, capsys):
     assert printed.startswith(f"== {path}\n")
     assert "dec-embed-sound" in printed and "fails rhyme_p_value=0.304 (< 0.01)" in printed
     assert not (tmp_path / "run" / "report.html").exists()
+
+
+def test_cli_report_never_loads_torch_or_whisper(tmp_path):
+    path, _ = make_run(tmp_path / "run")
+    site = tmp_path / "site"
+    code = ("import sys; from whisper_claims.cli import main; "
+            f"assert main(['report', {str(path)!r}]) == 0; "
+            f"assert main(['report', {str(path)!r}, '--out', {str(site)!r}]) == 0; "
+            "loaded = sorted({'torch', 'whisper'} & set(sys.modules)); assert not loaded, loaded")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "WHISPER_CLAIMS_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert (site / "report.html").is_file() and (site / "claims.md").is_file()
 
 
 def test_cli_builds_every_output_with_out(tmp_path, capsys, monkeypatch):

@@ -6,9 +6,10 @@ import pytest
 import torch
 from whisper.model import ModelDimensions
 
+from whisper_claims.errors import SAEFileError
 from whisper_claims.mining import TopK, clip_activations
 from whisper_claims.models import random_model
-from whisper_claims.sae import (SAEConfig, SAEFileError, SparseAutoencoder, evaluate, layer_activations,
+from whisper_claims.sae import (SAEConfig, SparseAutoencoder, evaluate, layer_activations,
                                 mine_sae_features, sae_activations, train_sae)
 
 D, N_PLANTED, N_FRAMES = 64, 32, 20000

@@ -13,10 +13,9 @@ import pytest
 import soundfile as sf
 
 from whisper_claims import espeak, stimuli
-from whisper_claims.alignments import LABELS, PHONES, SIL, VOWELS, espeak_source, to_arpabet_sequence
-from whisper_claims.errors import AssetUnavailable
-from whisper_claims.espeak import SynthesisError
-from whisper_claims.stimuli import CorpusOptions, StimulusError
+from whisper_claims.errors import AssetUnavailable, StimulusError, SynthesisError
+from whisper_claims.phones import LABELS, PHONES, SIL, VOWELS, espeak_source, to_arpabet_sequence
+from whisper_claims.stimuli import CorpusOptions
 
 SENTENCE = "She sells sea shells by the sea shore, and the shells she sells are surely seashells."
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from whisper_claims.models import ModelInfo
+from whisper_claims.model_info import ModelInfo
 from whisper_claims.registry import ClaimSpec, MetricSpec
 from whisper_claims.verdict import Measurement, Verdict, jsonable, judge
 
@@ -18,7 +18,7 @@ def info(size="tiny", spec=None) -> ModelInfo:
 
 def claim(**metrics: MetricSpec) -> ClaimSpec:
     return ClaimSpec(id="toy-claim", statement="toys are fine", section="1) toys", marker="encoder",
-                     key_metric=next(iter(metrics)), metrics=metrics)
+                     function="toyclaims:width", key_metric=next(iter(metrics)), metrics=metrics)
 
 
 def metric(name, comparator, threshold, provenance=None, **kwargs) -> MetricSpec:

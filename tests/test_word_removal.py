@@ -9,10 +9,13 @@ import torch
 
 from whisper_claims import encoder_claims
 from whisper_claims.encoder_claims import enc_chop_words, word_chop_scores, word_frames
+from whisper_claims.errors import WordClipError
 from whisper_claims.figures import draw_figures, matplotlib_available, word_outcome
 from whisper_claims.inference import transcribe_batch, transcribe_features
+from whisper_claims.models import LoadedModel
+from whisper_claims.runner import measure_claim
 from whisper_claims.verdict import judge
-from whisper_claims.word_clips import WordClipError, sentences, spoken_sentence, word_clip_set
+from whisper_claims.word_clips import sentences, spoken_sentence, word_clip_set
 
 WORD_CLAIMS = ("enc-chop-word", "enc-chop-word-keeps", "enc-chop-word-adds-none")
 SMALL_RECORDINGS = [("speech/praatio/bobby.wav", "speech/praatio/bobby_words.TextGrid"),
@@ -22,10 +25,8 @@ SMALL_SENTENCES = {"source": "stimuli", "n": 2, "seed": 1}
 
 @pytest.fixture(scope="module")
 def small_recordings(asset):
-    for pair in SMALL_RECORDINGS:
-        for name in pair:
-            asset(name)  # skips, saying where it looked, when the recordings are absent
-    return SMALL_RECORDINGS
+    # verified paths (an absent file skips, saying where it looked), as the runner hands them to the claim
+    return [[asset(name) for name in pair] for pair in SMALL_RECORDINGS]
 
 
 def test_the_claims_of_the_experiment_share_its_params(registry):
@@ -171,7 +172,8 @@ def test_word_claims_hold_for_a_decoder_that_reads_words_off_frames(registry, ti
     model = small_random(3)
     planted(monkeypatch, word_clip_set(small_recordings, **_set(SMALL_SENTENCES)), model)
     spec = registry[claim]
-    measured = enc_chop_words(model, **{**spec.params, "recordings": small_recordings, "sentences": SMALL_SENTENCES})
+    measured = measure_claim(spec, LoadedModel(model, tiny.info), recordings=small_recordings,
+                             sentences=SMALL_SENTENCES)
     verdict = judge(spec, tiny.info, measured)
     assert verdict.holds, verdict.describe()
     assert measured.evidence["n_words_scored"] == measured.evidence["n_words_spoken"] > 20
@@ -185,7 +187,8 @@ def test_precision_fails_for_a_decoder_that_reads_the_whole_clip(registry, tiny,
     model = small_random(3)
     planted(monkeypatch, word_clip_set(small_recordings, **_set(SMALL_SENTENCES)), model, whole_clip=True)
     spec = registry[claim]
-    measured = enc_chop_words(model, **{**spec.params, "recordings": small_recordings, "sentences": SMALL_SENTENCES})
+    measured = measure_claim(spec, LoadedModel(model, tiny.info), recordings=small_recordings,
+                             sentences=SMALL_SENTENCES)
     assert measured.metrics["removed_share"] == 1.0  # every word goes, with the others
     verdict = judge(spec, tiny.info, measured)
     assert verdict.status == "fails", verdict.describe()
@@ -197,8 +200,8 @@ def test_word_claims_do_not_hold_on_random_weights(registry, tiny, small_recordi
     model = small_random(5)
     for claim in WORD_CLAIMS:
         spec = registry[claim]
-        measured = enc_chop_words(model, **{**spec.params, "recordings": small_recordings,
-                                            "sentences": SMALL_SENTENCES})
+        measured = measure_claim(spec, LoadedModel(model, tiny.info), recordings=small_recordings,
+                                 sentences=SMALL_SENTENCES)
         assert measured.evidence["n_words_scored"] == 0
         assert all(math.isnan(v) for v in measured.metrics.values())
         verdict = judge(spec, tiny.info, measured)

@@ -12,6 +12,7 @@ schema_version = 1
 statement = "the audio state is wide"
 section = "0) toys"
 marker = "decoder"
+function = "toyclaims:width"
 key_metric = "width"
 applies_to = {applies_to}
 
@@ -35,10 +36,9 @@ def width(model, *, scale):
                        {"note": "x", "first_weights": model.decoder.token_embedding.weight[0, :3]})
 
 
-@pytest.mark.decoder
 @pytest.mark.claim("toy")
-def test_toy(whisper_model, check_claim):
-    check_claim(width, whisper_model)
+def test_toy(whisper_model, claim):
+    claim.check(whisper_model)
 """
 
 
@@ -48,9 +48,14 @@ def write_thresholds(pytester, threshold=300, applies_to='"all"', text=None) -> 
     return path
 
 
-def write_claim(pytester, source=CLAIM_TEST, name="test_toy.py") -> Path:
+def write_claim(pytester, source=CLAIM_TEST, name="test_toy.py", module="toyclaims") -> Path:
+    """Write a toy claim as the project has it: the functions before the first ``@pytest.mark`` line go
+    into ``module.py`` (named by the thresholds file's ``function``), the tests into ``claims/name``."""
+    source = textwrap.dedent(source)
+    cut = source.index("\n@pytest.mark")
+    (pytester.path / f"{module}.py").write_text(source[:cut + 1])
     path = pytester.path / "claims" / name
-    path.write_text(textwrap.dedent(source))
+    path.write_text("import pytest\n\n" + source[cut + 1:])
     return path
 
 

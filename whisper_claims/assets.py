@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import AssetUnavailable, ChecksumMismatch, ManifestError, WhisperClaimsError
-from .fetch import download_verified, sha256_file
+from .downloads import download_verified
+from .files import sha256_file
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEFAULT_MANIFEST = FIXTURES / "assets.tsv"

@@ -14,9 +14,14 @@ from whisper.model import ModelDimensions
 
 from .errors import AudioError
 
+SAMPLES_PER_FRAME = 2 * HOP_LENGTH  # one encoder frame: the convolutions halve the mel rate
+FRAME_S = SAMPLES_PER_FRAME / SAMPLE_RATE  # 0.02 s
+
 __all__ = [
     "SAMPLE_RATE",
     "HOP_LENGTH",
+    "SAMPLES_PER_FRAME",
+    "FRAME_S",
     "load_audio",
     "window_samples",
     "log_mel",
@@ -110,7 +115,7 @@ def window_samples(model_or_dims) -> int:
     The length of a model's input window in samples at 16 kHz.
 
     The encoder's convolutions map two mel frames to one encoder frame, so the
-    window is ``n_audio_ctx * 2 * HOP_LENGTH`` (480000 samples, 30 s, for 1500).
+    window is ``n_audio_ctx * SAMPLES_PER_FRAME`` (480000 samples, 30 s, for 1500).
 
     Parameters
     ----------
@@ -123,7 +128,7 @@ def window_samples(model_or_dims) -> int:
         The number of samples in the window.
     """
     dims = _dims(model_or_dims)
-    return int(dims.n_audio_ctx) * 2 * HOP_LENGTH
+    return int(dims.n_audio_ctx) * SAMPLES_PER_FRAME
 
 
 def log_mel(audio, model, *, source: str = "audio array") -> torch.Tensor:
@@ -242,7 +247,7 @@ def padding_mel(model) -> torch.Tensor:
 
 @lru_cache(maxsize=None)
 def _padding_mel(n_mels: int, n_audio_ctx: int) -> torch.Tensor:
-    length = n_audio_ctx * 2 * HOP_LENGTH
+    length = n_audio_ctx * SAMPLES_PER_FRAME
     return log_mel_spectrogram(torch.zeros(length), n_mels=n_mels).unsqueeze(0)
 
 

@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 
 from .merge import MergedReport
-from .report import safe_name
+from .files import safe_name
 
 COLORS = {
     "brightgreen": "#4c1",

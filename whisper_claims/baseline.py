@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .fetch import sha256_file
-from .merge import read_document
+from .files import sha256_file
+from .claims_json import read_document
 from .registry import ClaimSpec
 
 KINDS = ("regression", "improvement", "new", "removed")
@@ -90,6 +90,6 @@ def baseline_section(path: Path, changes: list[Change]) -> dict[str, Any]:
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:
-    """Read a baseline claims.json with the checks ``whisper-claims report`` makes (``merge.read_document``);
+    """Read a baseline claims.json with the checks ``whisper-claims report`` makes (``claims_json.read_document``);
     errors (ValueError) name the file and the entry at fault."""
     return read_document(path)

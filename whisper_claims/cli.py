@@ -1,21 +1,20 @@
-"""The ``whisper-claims`` console script: models, checkpoints, assets and reports outside pytest."""
+"""The ``whisper-claims`` console script: models, checkpoints, assets, reports, listening and micro outside pytest."""
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
+# only what `report` needs is imported here; every other command imports what it runs, so that
+# `whisper-claims report` never loads torch or whisper
 from .assets import check_assets, default_locations
-from .dims import MICRO_DIMS, OFFICIAL_DIMS
-from .micro import CHECKPOINT as MICRO_CHECKPOINT
+from .claims_json import read_documents, summary_table
 from .errors import WhisperClaimsError
-from .fetch import files_below
-from .listening import TABLE_NAME, listen, parse_units, table_lines
-from .merge import read_documents
-from .models import official_checkpoint, open_model, write_checkpoint
+from .files import files_below
 from .publish import build_reports
-from .redistributions import WEIGHTS_REQUIREMENTS, installed, redistributions_of
-from .report import summary_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,16 +66,29 @@ def main(argv: list[str] | None = None) -> int:
     listen_parser.add_argument("--whisper-download", action="store_true",
                                help="allow downloading an absent official checkpoint")
 
+    micro = commands.add_parser(
+        "micro", help="train the micro Whisper on espeak-ng speech (micro train), or write its clips (micro clips)",
+        description="micro train [options]: synthesize, train, evaluate, write micro.pt and micro.json "
+                    "(micro train -h lists the options); micro clips: write micro's held-out clips")
+    # parsed by _micro: the options of `micro train` come from micro.TrainOptions, and micro imports torch
+    micro.add_argument("micro_args", nargs=argparse.REMAINDER, metavar="{train,clips} ...",
+                       help="the micro command and its options")
+
     args = parser.parse_args(argv)
     try:
         return {"models": _models, "checkpoint": _checkpoint, "assets": _assets, "report": _report,
-                "listen": _listen}[args.command](args)
+                "listen": _listen, "micro": _micro}[args.command](args)
     except (WhisperClaimsError, ValueError, OSError) as error:
         print(f"whisper-claims {args.command}: {error}", file=sys.stderr)
         return 2
 
 
 def _models(args) -> int:
+    from .dims import MICRO_DIMS, OFFICIAL_DIMS
+    from .micro_checkpoint import CHECKPOINT as MICRO_CHECKPOINT
+    from .models import official_checkpoint
+    from .redistributions import WEIGHTS_REQUIREMENTS, installed, redistributions_of
+
     print(f"{'name':<15} {'mels':>4} {'state':>5} {'heads':>5} {'enc':>3} {'dec':>3} {'vocab':>6}  checkpoint")
     for name, d in OFFICIAL_DIMS.items():
         path, _, _ = official_checkpoint(name, args.whisper_root)
@@ -95,6 +107,8 @@ def _models(args) -> int:
 
 
 def _checkpoint(args) -> int:
+    from .models import open_model, write_checkpoint
+
     loaded = open_model(args.spec)
     path = write_checkpoint(loaded.model, args.output, half=args.half)
     print(f"wrote {path} ({loaded.info.spec}, size {loaded.info.size})")
@@ -134,11 +148,58 @@ def _report(args) -> int:
 
 
 def _listen(args) -> int:
-    rows = listen(args.model, args.layer, args.audio, args.out, units=parse_units(args.units), k=args.k,
-                  sae=args.sae, trim=args.trim, labels=args.labels, prefix=args.prefix,
-                  root=args.whisper_root, download=args.whisper_download)
+    from .audio import check_fits, load_audio
+    from .listening import TABLE_NAME, alignment_labels, audio_files, export_top_frames, parse_units, table_lines
+    from .models import open_model
+    from .sae import SparseAutoencoder
+
+    units = parse_units(args.units)
+    files = audio_files(args.audio)
+    if not files:
+        raise ValueError("no audio files given")
+    loaded = open_model(args.model, root=args.whisper_root, download=args.whisper_download)
+    clips = [load_audio(path) for path in files]
+    for path, clip in zip(files, clips):
+        check_fits(len(clip), loaded.model, os.fspath(path))
+    labels = alignment_labels(files, clips) if args.labels else None
+    sae = None if args.sae is None else SparseAutoencoder.load(args.sae)
+    rows = export_top_frames(loaded.model, args.layer, clips, args.out, units=units, k=args.k, sae=sae,
+                             trim=args.trim, labels=labels, clip_ids=[str(path) for path in files],
+                             prefix=args.prefix)
     print("\n".join(table_lines(rows)))
     print(f"wrote {len(rows)} snippets and {args.out / TABLE_NAME}")
+    return 0
+
+
+def _micro(args) -> int:
+    from .micro import TrainOptions, train, write_clips
+    from .micro_checkpoint import FIXTURE_DIR
+
+    parser = argparse.ArgumentParser(prog="whisper-claims micro",
+                                     description="train the micro Whisper on espeak-ng speech")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("train", help="synthesize, train, evaluate, write micro.pt and micro.json")
+    defaults = TrainOptions()
+    for name, value in asdict(defaults).items():
+        if not isinstance(value, tuple):
+            run.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    run.add_argument("--out", type=Path, default=FIXTURE_DIR, help="folder for micro.pt and micro.json")
+    run.add_argument("--cache", type=Path, default=None,
+                     help="folder for the synthesized corpus (default: the whisper-claims cache)")
+    commands.add_parser("clips", help="write micro's held-out clips (fixtures/micro/clips/) and clips.tsv")
+    micro_args = parser.parse_args(args.micro_args)
+    if micro_args.command == "clips":
+        for span in write_clips():
+            print(json.dumps(span))
+        return 0
+    options = TrainOptions(**{name: getattr(micro_args, name) for name in asdict(defaults)
+                              if not isinstance(getattr(defaults, name), tuple)})
+    cache = micro_args.cache
+    if cache is None:
+        cache = default_locations(allow_download=False).cache / "micro"
+    micro_args.out.mkdir(parents=True, exist_ok=True)
+    result = train(options, micro_args.out, cache)
+    print(json.dumps(result["evaluation"], indent=1))
     return 0
 
 

@@ -14,12 +14,12 @@ import torch
 from scipy.stats import rankdata
 from whisper.model import Whisper
 
-from .hooks import capture
+from .hooks import capture, layer_name
 
 
 def neuron_module(layer: int) -> str:
     """openai-whisper's name of the post-GELU neurons of decoder block ``layer``."""
-    return f"decoder.blocks.{layer}.mlp.1"
+    return layer_name("decoder", layer, neurons=True)
 
 
 @torch.inference_mode()

@@ -5,6 +5,8 @@ from dataclasses import replace
 
 from whisper.model import ModelDimensions
 
+from .sizes import ALIASES, MICRO
+
 
 def _dims(n_state: int, n_head: int, n_layer: int, *, n_text_layer: int | None = None,
           n_mels: int = 80, n_vocab: int = 51865) -> ModelDimensions:
@@ -36,7 +38,7 @@ def _english_only(dims: ModelDimensions) -> ModelDimensions:
     return replace(dims, n_vocab=51864)
 
 
-# keyed by every name whisper.available_models() lists, aliases included
+# keyed by sizes.OFFICIAL_NAMES, in their order
 OFFICIAL_DIMS: dict[str, ModelDimensions] = {
     "tiny.en": _english_only(_TINY),
     "tiny": _TINY,
@@ -61,16 +63,7 @@ MICRO_DIMS = ModelDimensions(
 )
 
 # every size a model can have: the official ones and micro (random:micro is micro's negative control)
-KNOWN_DIMS: dict[str, ModelDimensions] = {**OFFICIAL_DIMS, "micro": MICRO_DIMS}
-
-# names that load the same file as another name
-ALIASES: dict[str, str] = {"large": "large-v3", "turbo": "large-v3-turbo"}
-
-
-def canonical_size(name: str) -> str:
-    """The canonical size name behind an official name or alias (``turbo`` → ``large-v3-turbo``)."""
-    return ALIASES.get(name, name)
-
+KNOWN_DIMS: dict[str, ModelDimensions] = {**OFFICIAL_DIMS, MICRO: MICRO_DIMS}
 
 def size_of(dims: ModelDimensions) -> str | None:
     """The canonical official size whose dimensions equal ``dims``, or None for a custom model.

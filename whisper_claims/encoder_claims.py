@@ -19,15 +19,14 @@ from whisper.model import Whisper
 
 from . import progress
 from .attention import attention_window, band_mask, explicit_attention, relevance
-from .audio import HOP_LENGTH, SAMPLE_RATE, load_audio, log_mel
-from .fetch import sha256_file
+from .audio import FRAME_S, SAMPLES_PER_FRAME, load_audio, log_mel
+from .files import sha256_file
 from .inference import chop, encode, padding_features, transcribe_batch, transcribe_features
 from .memo import per_model
 from .text import normalize, wer, word_edits, word_matches, word_recall
 from .verdict import Measurement
 from .word_clips import located, sentences as sentence_plan, short_name, spoken_sentence, word_clip_set
 
-SAMPLES_PER_FRAME = 2 * HOP_LENGTH  # one encoder frame: 320 samples, 20 ms
 FIGURE_FRAMES = 700  # the post's relevance heatmap shows frames 0-700
 
 
@@ -392,7 +391,6 @@ def enc_chop(model: Whisper, *, clip: str | os.PathLike, start: int, stop: int, 
     control = chopped_transcript(model, clip, control_start, control_stop)
 
     metrics, evidence = chop_scores(run.transcript, chopped, target)
-    seconds = SAMPLES_PER_FRAME / SAMPLE_RATE
     transcripts = {"full": run.transcript, f"chop {start}-{stop}": chopped,
                    f"control chop {control_start}-{control_stop}": control}
     return Measurement(
@@ -400,7 +398,7 @@ def enc_chop(model: Whisper, *, clip: str | os.PathLike, start: int, stop: int, 
         evidence={
             "clip": os.path.basename(run.path),
             "chop_frames": [start, stop],
-            "chop_seconds": [start * seconds, stop * seconds],
+            "chop_seconds": [start * FRAME_S, stop * FRAME_S],
             **evidence,
             "transcripts": transcripts,
             "control_frames": [control_start, control_stop],
@@ -525,9 +523,8 @@ def _word_example(row: dict) -> str:
 
 def word_frames(start_s: float, end_s: float) -> tuple[int, int]:
     """The encoder frames ``[start, stop)`` that a word spoken from ``start_s`` to ``end_s`` overlaps."""
-    frame_s = SAMPLES_PER_FRAME / SAMPLE_RATE
-    return math.floor(start_s / frame_s + 1e-6), max(math.floor(start_s / frame_s + 1e-6) + 1,
-                                                       math.ceil(end_s / frame_s - 1e-6))
+    return math.floor(start_s / FRAME_S + 1e-6), max(math.floor(start_s / FRAME_S + 1e-6) + 1,
+                                                       math.ceil(end_s / FRAME_S - 1e-6))
 
 
 def word_chops(model: Whisper, clip, control_start: int, batch_size: int = 16) -> dict:

@@ -1,4 +1,6 @@
-"""Exceptions raised by whisper-claims; every message names the file, option or value at fault."""
+"""Exceptions raised by whisper-claims (every message names the file, option or value at fault), and the
+"did you mean" hint they share."""
+import difflib
 
 
 class WhisperClaimsError(Exception):
@@ -44,3 +46,39 @@ class ManifestError(WhisperClaimsError, ValueError):
 class MethodInvalid(WhisperClaimsError):
     """A claim's method misses the bar that makes its measurement mean what the post says (e.g. an SAE
     that is not sparse): the claim gets no verdict, and the message gives the numbers."""
+
+
+class AlignmentError(WhisperClaimsError, ValueError):
+    """A malformed alignment file or segment list: the message names the file, line or value."""
+
+
+class UnknownLabelError(AlignmentError):
+    """A phone label that maps to no ARPAbet-39 label under the given source."""
+
+
+class StimulusError(WhisperClaimsError):
+    """A stimulus corpus cannot be built or read: bad word list, bad cache file, bad options."""
+
+
+class SynthesisError(WhisperClaimsError):
+    """espeak-ng is missing, refused a request, or its helper process failed."""
+
+
+class FigureError(WhisperClaimsError):
+    """A figure that cannot be read as a heatmap."""
+
+
+class SAEFileError(WhisperClaimsError, ValueError):
+    """An SAE file that is missing, unreadable, or not what ``SparseAutoencoder.save`` writes."""
+
+
+class WordClipError(WhisperClaimsError, ValueError):
+    """A word-timed clip cannot be built: no word tier, words out of order, a bad sentence spec."""
+
+
+def did_you_mean(word: str, choices, *, n: int = 1, quote: bool = True, form: str = "; {}") -> str:
+    """``form`` around "did you mean X?" naming the choices closest to ``word``; "" when none is close."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=n)
+    if not close:
+        return ""
+    return form.format(f"did you mean {' or '.join(repr(c) if quote else c for c in close)}?")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WhisperClaimsError
+from .errors import SynthesisError
 
 RATE_MIN, RATE_MAX = 80, 450  # words per minute, espeakRATE_MINIMUM and espeakRATE_MAXIMUM
 DEFAULT_VOICE = "en-us"
@@ -38,10 +38,6 @@ DEFAULT_RATE = 175  # espeakRATE_NORMAL
 MAX_TEXT_CHARS = 10_000
 
 _WORKER = Path(__file__).resolve().parent / "_espeak_worker.py"
-
-
-class SynthesisError(WhisperClaimsError):
-    """espeak-ng is missing, refused a request, or its helper process failed."""
 
 
 @dataclass(frozen=True)

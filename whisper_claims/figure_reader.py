@@ -12,16 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import WhisperClaimsError
+from .errors import FigureError
 
 N_COLOURS = 256  # matplotlib's lookup table for a named colormap
 BOX_TOLERANCE = 0.1  # RGB distance (0-1 per channel) under which a pixel counts as a colormap colour
 MIN_SHARE = 0.5  # a row or column of the heatmap has at least this share of colormap pixels
 MAX_GAP = 5  # pixels: stripes of blended colours inside the map do not split it
-
-
-class FigureError(WhisperClaimsError):
-    """A figure that cannot be read as a heatmap."""
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,37 @@ from __future__ import annotations
 import importlib.util
 import textwrap
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .fetch import atomic_path
-from .report import safe_name
+from .files import atomic_path, safe_name
+from .listening import export_units
+from .verdict import Measurement
 
 FIGURE_DIR = "figures"
 
 
 def matplotlib_available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
+
+
+def with_figures(measured: Measurement, claim: str, model: str, report_dir: Path) -> Measurement:
+    """The measurement with its artifacts drawn under ``report_dir`` and listed in the evidence."""
+    if not measured.artifacts:
+        return measured
+    if not matplotlib_available():
+        note = "no figures: matplotlib is not installed (pip install 'whisper-claims[report]')"
+        return replace(measured, evidence={**measured.evidence, "figures_note": note})
+    figures = draw_figures(claim, model, measured.artifacts, report_dir)
+    evidence = {**measured.evidence, "figures": figures}
+    audio = [entry for kind, data in measured.artifacts.items() if kind.startswith("listening") and data
+             for entry in listening_examples(claim, model, data, report_dir, kind)]
+    if audio:
+        evidence["audio"] = audio
+    return replace(measured, evidence=evidence)
 
 
 def draw_figures(claim: str, model: str, artifacts: dict[str, Any], report_dir: Path) -> list[dict[str, str]]:
@@ -261,7 +279,6 @@ def listening_examples(claim: str, model: str, data: dict[str, Any], report_dir:
     """Write a listening artifact (top frames of some units over a corpus) as WAV snippets under
     ``report_dir/audio/`` and return ``{"path", "caption"}`` entries for the evidence's ``audio``.
     Artifacts other than ``listening`` itself (e.g. ``listening_real``) get a folder of their own."""
-    from .listening import export_units
 
     suffix = "" if kind == "listening" else f"--{safe_name(kind.removeprefix('listening_'))}"
     folder = Path("audio") / f"{safe_name(claim)}--{safe_name(model)}{suffix}"

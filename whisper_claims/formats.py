@@ -3,7 +3,7 @@
 Two formats are read: CTranslate2 model folders (faster-whisper; ``model.bin`` + ``config.json``) and
 Hugging Face transformers folders (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``).
 Each becomes a ``Converted`` (Whisper's dimensions and ``state_dict`` names, the source's dtype kept),
-which ``models`` writes in Whisper's file format and loads through ``whisper.load_model``.
+which ``models`` writes in Whisper's file format (`save_torch`) and loads through ``whisper.load_model``.
 ``write_transformers_folder`` goes the other way, so that transformers itself can check the mapping.
 
 One table per format names the parameters of a block; it is read in both directions.
@@ -22,6 +22,7 @@ import torch
 from whisper.model import ModelDimensions, Whisper
 
 from .errors import CheckpointError
+from .files import atomic_path
 
 CT2_BINARY_VERSION = 6  # the only version CTranslate2 has written since 3.0
 CT2_SPEC = "WhisperSpec"
@@ -430,8 +431,6 @@ def write_safetensors(tensors: dict[str, torch.Tensor], file: BinaryIO) -> None:
 def write_transformers_folder(model: Whisper, folder: str | os.PathLike) -> Path:
     """Write ``model`` as a transformers ``WhisperForConditionalGeneration`` folder (config.json,
     model.safetensors), the inverse of ``read_transformers``."""
-    from .fetch import atomic_path
-
     folder = Path(folder)
     dims = model.dims
     state = {k: v for k, v in model.state_dict().items() if k != "alignment_heads"}
@@ -469,6 +468,17 @@ def detect_format(folder: str | os.PathLike) -> str | None:
                                                    "pytorch_model.bin")):
         return "transformers"
     return None
+
+
+def save_torch(obj, dest: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``dest`` atomically, the same objects giving the same bytes.
+
+    torch.save names its zip archive after the file it is given, here a random temporary name; through
+    a file object the archive is always called "archive", so the file's sha256 depends on its content only.
+    """
+    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+    return Path(dest)
 
 
 READERS = {"ctranslate2": read_ctranslate2, "transformers": read_transformers}

@@ -24,7 +24,8 @@ from typing import Any
 from .badges import all_badges
 from .merge import MergedReport, Row, key_metric_text
 from .redistributions import describe_source
-from .report import baseline_lines, safe_name
+from .claims_json import baseline_lines
+from .files import safe_name
 
 REFERENCE_TRANSCRIPT = "full"
 # a model's figure of this artifact kind is shown beside the post's figure of the same quantity, when the

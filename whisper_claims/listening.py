@@ -14,7 +14,7 @@ samples past full scale.
 
 Time: encoder frame ``f`` is at ``0.02 f`` s. That is where its receptive field is centred (the STFT
 frames are centred, the two convolutions keep the centre and halve the rate) and where the interval
-``[20 f, 20 f + 20)`` ms that ``alignments.frame_labels`` labels begins.
+``[20 f, 20 f + 20)`` ms that ``phones.frame_labels`` labels begins.
 
 Files are written into a hidden staging folder inside the output folder and renamed into place only
 once every snippet and the table have been written, so a failed export leaves nothing behind.
@@ -32,12 +32,16 @@ from typing import Optional, Sequence
 
 import numpy as np
 import soundfile
+from whisper.model import Whisper
 
-from .audio import SAMPLE_RATE
-from .fetch import files_below
-from .mining import SAMPLES_PER_FRAME, TopFrames, clip_frames
+from .alignment_files import find_alignment, read_alignment
+from .audio import FRAME_S, SAMPLE_RATE, SAMPLES_PER_FRAME
+from .files import files_below
+from .hooks import parse_layer
+from .mining import TopFrames, clip_frames, mine_top_frames
+from .phones import frame_labels
+from .sae import SparseAutoencoder, mine_sae_features
 
-FRAME_S = SAMPLES_PER_FRAME / SAMPLE_RATE  # 0.02 s
 SUBTYPES = ("PCM_16", "PCM_24")  # libsndfile's float WAVs carry a timestamp, so not byte-reproducible
 COLUMNS = ("unit", "rank", "clip", "clip_id", "frame", "time_s", "label", "activation", "start_s", "end_s", "file")
 TABLE_NAME = "examples.tsv"
@@ -154,7 +158,7 @@ def export_units(top: TopFrames, clips: Sequence[np.ndarray], out_dir: str | os.
     n_examples : int, optional
         Examples per unit, the best first (default all ``k``).
     labels : sequence of sequences of str, optional
-        Per clip, the label of every frame (e.g. ``alignments.frame_labels``).
+        Per clip, the label of every frame (e.g. ``phones.frame_labels``).
     clip_ids : sequence of str, optional
         Per clip, a name for the table (e.g. the file's stem); default the clip index.
     prefix : str
@@ -304,10 +308,11 @@ def parse_units(text: str) -> list[int]:
 def default_prefix(layer: str, sae: bool = False) -> str:
     """File prefix after the post's names: ``b2_mlp1_`` (neurons), ``b3_res_`` (residual dimensions),
     ``b3_sae_`` (SAE features; the post's own SAE clips are named ``b3_res_``)."""
-    match = re.fullmatch(r"encoder\.blocks\.(\d+)(\.mlp\.1)?", layer)
-    if match is None:
+    parsed = parse_layer(layer)
+    if parsed is None or parsed[0] != "encoder":
         return "unit"
-    return f"b{match.group(1)}_" + ("mlp1_" if match.group(2) else "sae_" if sae else "res_")
+    _, block, neurons = parsed
+    return f"b{block}_" + ("mlp1_" if neurons else "sae_" if sae else "res_")
 
 
 def audio_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
@@ -315,43 +320,60 @@ def audio_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return files_below(paths, lambda p: p.suffix.lower() in (".wav", ".flac"), ".wav or .flac files")
 
 
-def listen(model: str, layer: str, audio: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
-           units: Sequence[int], k: int = 10, sae: Optional[str | os.PathLike] = None, trim: bool = False,
-           labels: bool = False, prefix: Optional[str] = None, root: Optional[str] = None,
-           download: bool = False, options: ListenOptions = ListenOptions()) -> list[dict]:
-    """Mine a corpus of audio files and export the top-``k`` examples of ``units``: the
-    ``whisper-claims listen`` command.
+def export_top_frames(model: Whisper, layer: str, clips: Sequence[np.ndarray], out_dir: str | os.PathLike, *,
+                      units: Sequence[int], k: int = 10, sae: Optional[SparseAutoencoder] = None,
+                      trim: bool = False, labels: Optional[Sequence[Sequence[str]]] = None,
+                      clip_ids: Optional[Sequence[str]] = None, prefix: Optional[str] = None,
+                      options: ListenOptions = ListenOptions()) -> list[dict]:
+    """Mine a corpus for the top-``k`` frames of ``units`` and export them: what ``whisper-claims listen`` runs.
 
-    ``layer`` is ``encoder.blocks.N.mlp.1`` (neurons) or ``encoder.blocks.N`` (residual dimensions, or
-    with ``sae`` the features of that SAE file). ``labels`` labels the frames from the alignment beside
-    each audio file (``alignments.find_alignment``). Returns the rows of ``export_units``.
+    Parameters
+    ----------
+    model : Whisper
+    layer : str
+        ``encoder.blocks.N.mlp.1`` (neurons) or ``encoder.blocks.N`` (residual dimensions, or with ``sae``
+        the features of that SAE).
+    clips : sequence of np.ndarray
+        16 kHz mono waveforms, each fitting the model's window (``audio.check_fits``).
+    out_dir : str or PathLike
+        Folder for the snippets and the table, as in ``export_units``.
+    units : sequence of int
+        Units to export, in order.
+    k : int
+        Examples per unit.
+    sae : SparseAutoencoder, optional
+        Mine and export its features on ``layer`` instead of the layer's own units.
+    trim : bool
+        Run the encoder on each clip's frames only instead of padding to the window.
+    labels, clip_ids : optional
+        Per clip, as in ``export_units`` (e.g. ``alignment_labels``; the files' paths).
+    prefix : str, optional
+        Start of every file name; default ``default_prefix(layer, sae is not None)``.
+    options : ListenOptions
+
+    Returns
+    -------
+    list of dict
+        The rows of ``export_units``.
     """
-    from .audio import check_fits, load_audio
-    from .mining import mine_top_frames
-    from .models import open_model
-    from .sae import SparseAutoencoder, mine_sae_features
-
-    files = audio_files(audio)
-    if not files:
-        raise ValueError("no audio files given")
-    loaded = open_model(model, root=root, download=download)
-    clips = [load_audio(path) for path in files]
-    for path, clip in zip(files, clips):
-        check_fits(len(clip), loaded.model, os.fspath(path))
-    frame_labels = _alignment_labels(files, clips) if labels else None
     if sae is not None:
-        top = mine_sae_features(loaded.model, clips, layer, SparseAutoencoder.load(sae), k, trim=trim)
+        top = mine_sae_features(model, clips, layer, sae, k, trim=trim)
     else:
-        top = mine_top_frames(loaded.model, clips, layer, k, trim=trim)
-    ids = [str(path) for path in files]
-    return export_units(top, clips, out_dir, units=units, labels=frame_labels, clip_ids=ids,
+        top = mine_top_frames(model, clips, layer, k, trim=trim)
+    return export_units(top, clips, out_dir, units=units, labels=labels, clip_ids=clip_ids,
                         prefix=default_prefix(layer, sae is not None) if prefix is None else prefix,
                         options=options)
 
 
-def _alignment_labels(files: Sequence[Path], clips: Sequence[np.ndarray]) -> list[list[str]]:
-    from .alignments import find_alignment, frame_labels, read_alignment
+def alignment_labels(files: Sequence[Path], clips: Sequence[np.ndarray]) -> list[list[str]]:
+    """Per clip, the label of every encoder frame, from the alignment beside its audio file
+    (``alignment_files.find_alignment``).
 
+    Raises
+    ------
+    ValueError
+        For a file without an alignment beside it.
+    """
     labels = []
     for path, audio in zip(files, clips):
         alignment = find_alignment(path)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .merge import MergedReport, key_metric_text
 from .redistributions import describe_source
-from .report import baseline_lines
+from .claims_json import baseline_lines
 
 _ESCAPED = re.compile(r"([\\`*_\[\]<>|&])")
 

@@ -6,14 +6,11 @@ same claim × model replaces an earlier one; every run's metadata is kept.
 """
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .report import metric_text, read_claims_json
-from .verdict import STATUSES
+from .claims_json import check_document, metric_text
 
 
 @dataclass(frozen=True)
@@ -73,117 +70,6 @@ class MergedReport:
                 if info.get("spec") == model:
                     return info
         return None
-
-
-def read_documents(paths: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
-    """Read and check ``claims.json`` files.
-
-    Parameters
-    ----------
-    paths : list of Path
-        The files, in merge order (a later file wins for the same claim × model).
-
-    Returns
-    -------
-    list of (Path, dict)
-        Each path with its document, ready for `merge`.
-
-    Raises
-    ------
-    ValueError
-        If a file is unreadable, not JSON, of another schema, or malformed; the message names the
-        file and the entry at fault.
-    """
-    return [(Path(path), read_document(path)) for path in paths]
-
-
-def read_document(path: str | Path) -> dict[str, Any]:
-    """One claims.json, read and checked: the reader of ``whisper-claims report`` and ``--claims-baseline``.
-
-    Raises
-    ------
-    ValueError
-        Naming the file and what is wrong with it (unreadable, not UTF-8, not JSON, another schema, or
-        the entry at fault).
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path}: a folder; expected a claims.json file")
-    try:
-        document = read_claims_json(path)
-    except (AttributeError, UnicodeDecodeError) as error:
-        # a JSON array or number has no .get; a binary file is not UTF-8
-        raise ValueError(f"{path}: not a claims.json document ({type(error).__name__}: {error})") from None
-    check_document(path, document)
-    return document
-
-
-def check_document(path: Path, document: Any) -> None:
-    """Check the parts of a claims.json that reports read.
-
-    Raises
-    ------
-    ValueError
-        Naming ``path`` and the entry (``rows[3].status``, ``claims.x.key_metric``…) and what was
-        expected.
-    """
-    where = str(path)
-    _expect(isinstance(document, dict), where, "the document", document, "a JSON object")
-    _expect(isinstance(document.get("run"), dict), where, "run", document.get("run"), "an object of run metadata")
-    models = document["run"].get("models")
-    _expect(isinstance(models, list), where, "run.models", models, "a list")
-    for i, info in enumerate(models):
-        _expect(isinstance(info, dict) and isinstance(info.get("spec"), str), where, f"run.models[{i}]", info,
-                "an object with a string 'spec'")
-    claims = document.get("claims")
-    _expect(isinstance(claims, dict), where, "claims", claims, "an object of claims by id")
-    for claim_id, claim in claims.items():
-        name = f"claims.{claim_id}"
-        _expect(isinstance(claim, dict), where, name, claim, "an object")
-        for key in ("statement", "section", "key_metric"):
-            _expect(isinstance(claim.get(key), str), where, f"{name}.{key}", claim.get(key), "a string")
-        figures = claim.get("post_figures", [])
-        _expect(isinstance(figures, list) and all(isinstance(f, str) for f in figures), where,
-                f"{name}.post_figures", figures, "a list of asset names")
-        transcripts = claim.get("post_transcripts", {})
-        _expect(isinstance(transcripts, dict) and all(isinstance(t, str) for t in transcripts.values()), where,
-                f"{name}.post_transcripts", transcripts, "an object of label → transcript")
-    rows = document.get("rows")
-    _expect(isinstance(rows, list), where, "rows", rows, "a list")
-    for i, row in enumerate(rows):
-        name = f"rows[{i}]"
-        _expect(isinstance(row, dict), where, name, row, "an object")
-        for key in ("claim", "model", "reason"):
-            _expect(isinstance(row.get(key), str), where, f"{name}.{key}", row.get(key), "a string")
-        _expect(row.get("status") in STATUSES, where, f"{name}.status", row.get("status"),
-                f"one of {', '.join(STATUSES)}")
-        _expect(row["claim"] in claims, where, f"{name}.claim", row["claim"],
-                "a claim of the document's claims table")
-        _expect(isinstance(row.get("evidence"), dict), where, f"{name}.evidence", row.get("evidence"), "an object")
-        metrics = row.get("metrics")
-        _expect(isinstance(metrics, dict), where, f"{name}.metrics", metrics, "an object of metrics by name")
-        for metric_name, metric in metrics.items():
-            m = f"{name}.metrics.{metric_name}"
-            _expect(isinstance(metric, dict), where, m, metric, "an object")
-            _expect(metric.get("value") is None or _number(metric.get("value")), where, f"{m}.value",
-                    metric.get("value"), "a finite number or null")
-            _expect(_number(metric.get("threshold")), where, f"{m}.threshold", metric.get("threshold"),
-                    "a finite number")
-            _expect(metric.get("passed") in (True, False, None), where, f"{m}.passed", metric.get("passed"),
-                    "true, false or null")
-            for key in ("comparator", "provenance"):
-                _expect(isinstance(metric.get(key), str), where, f"{m}.{key}", metric.get(key), "a string")
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _expect(ok: bool, where: str, entry: str, value: Any, expected: str) -> None:
-    if not ok:
-        shown = json.dumps(value, ensure_ascii=False, default=repr)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        raise ValueError(f"{where}: {entry} is {shown}, expected {expected}")
 
 
 def merge(documents: list[tuple[Path, dict[str, Any]]]) -> MergedReport:

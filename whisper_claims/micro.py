@@ -1,10 +1,11 @@
 """"micro": a small Whisper trained here, from scratch, on espeak-ng speech: the suite's trained positive control.
 
 No real checkpoint can exist on the machines this project runs on, so every claim could otherwise only be
-shown to fail (random weights). ``python -m whisper_claims.micro train`` trains ``whisper.model.Whisper``
-with `MICRO_DIMS` (10 s window, d 192, 4 encoder and 2 decoder layers, the multilingual tokenizer) on
-sentences spoken by the same espeak-ng generator as the phonetic claims (`whisper_claims.stimuli`),
-deterministically given its seed and thread count, in well under two hours on two CPU cores.
+shown to fail (random weights). ``whisper-claims micro train`` (or ``python -m whisper_claims.micro train``,
+as the committed card records it) trains ``whisper.model.Whisper`` with `MICRO_DIMS` (10 s window, d 192,
+4 encoder and 2 decoder layers, the multilingual tokenizer) on sentences spoken by the same espeak-ng
+generator as the phonetic claims (`whisper_claims.stimuli`), deterministically given its seed and thread
+count, in well under two hours on two CPU cores.
 
 The training text has a closed vocabulary, so only those rows of the 51,865-token embedding are trained;
 every other row is kept at zero. The committed file (``fixtures/micro/micro.pt``) stores the trained rows
@@ -13,36 +14,35 @@ cache, from which ``whisper.load_model`` reads it (``open_model("micro")``).
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
-import os
+import multiprocessing
 import sys
 import time
+from dataclasses import asdict, dataclass
 from functools import lru_cache
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import soundfile
 import torch
 import torch.nn.functional as F
 import whisper
 from whisper.model import ModelDimensions, Whisper
 from whisper.tokenizer import get_tokenizer
 
-from .audio import SAMPLE_RATE, log_mel, window_samples
+from . import espeak
+from .audio import FRAME_S, SAMPLE_RATE, log_mel, window_samples
 from .decoder_corpus import load_corpus
 from .dims import MICRO_DIMS
-from .errors import CheckpointError
-from .fetch import atomic_path, save_torch, sha256_file
+from .files import atomic_path, sha256_file
+from .formats import save_torch
+from .inference import DECODING
+from .micro_checkpoint import CARD, CHECKPOINT, COMPACT_FORMAT, FIXTURE_DIR, card
 from .stimuli import load_words, make_sentence, synthesize_clip
 from .text import normalize, wer
 
-FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "micro"
-CHECKPOINT = FIXTURE_DIR / "micro.pt"
-CARD = FIXTURE_DIR / "micro.json"  # what the checkpoint is: sha256s, command, seed, corpus, WER/CER
-COMPACT_FORMAT = "whisper-claims-micro/1"
 
 # espeak-ng voices heard in training; the unseen family is only ever evaluated
 TRAIN_VOICES = (
@@ -227,7 +227,6 @@ def build_split(options: TrainOptions, split: str, n: int, cache: Path | None = 
             plans = [Utterance(**p) for p in json.loads(str(stored["plans"]))]
             return plans, stored["mels"]
     pool = _word_pool()
-    import multiprocessing
 
     mels = np.zeros((n, MICRO_DIMS.n_mels, 2 * MICRO_DIMS.n_audio_ctx), dtype=np.float16)
     plans: list[Utterance] = []
@@ -369,7 +368,7 @@ def train(options: TrainOptions, out: Path, cache: Path | None = None, log=print
     evaluation = {split: evaluate(model, options, split, n, cache, log)
                   for split, n in (("heldout", options.n_heldout), ("unseen", options.n_unseen))}
     card = {
-        "command": " ".join(["python -m whisper_claims.micro train", *_cli_args(options)]),
+        "command": " ".join(["whisper-claims micro train", *_cli_args(options)]),
         "options": asdict(options),
         "dims": asdict(MICRO_DIMS),
         "corpus": {
@@ -426,7 +425,6 @@ def cer(reference: str, hypothesis: str) -> float:
 @torch.inference_mode()
 def transcribe_mels(model: Whisper, mels: torch.Tensor, batch: int = 50) -> list[str]:
     """Greedy transcripts (the suite's `inference.DECODING`) of log-mels ``[n, n_mels, 2 * n_audio_ctx]``."""
-    from .inference import DECODING
 
     texts = []
     for start in range(0, len(mels), batch):
@@ -470,73 +468,14 @@ def write_compact(model: Whisper, vocab: torch.Tensor, path: Path) -> Path:
     return save_torch(payload, path)
 
 
-def expand_checkpoint(compact: Path, path: Path) -> Path:
-    """Write the compact file's weights as a Whisper checkpoint (``{"dims", "model_state_dict"}``, fp16).
-
-    Raises
-    ------
-    CheckpointError
-        The compact file is unreadable or not micro's format.
-    """
-    try:
-        payload = torch.load(compact, map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != COMPACT_FORMAT:
-            raise ValueError(f"format is {payload.get('format') if isinstance(payload, dict) else None!r}")
-        dims = payload["dims"]
-        rows, vocab = payload["token_embedding_rows"], payload["vocabulary"]
-        embedding = torch.zeros(dims["n_vocab"], dims["n_text_state"], dtype=rows.dtype)
-        embedding[vocab] = rows
-    except Exception as error:
-        raise CheckpointError(f"checkpoint {compact}: not micro's compact checkpoint "
-                              f"({type(error).__name__}: {error}); expected format {COMPACT_FORMAT!r}") from error
-    state = dict(payload["model_state_dict"])
-    state["decoder.token_embedding.weight"] = embedding
-    return save_torch({"dims": dims, "model_state_dict": state}, path)
-
-
-def card(path: Path = CARD) -> dict:
-    """The committed checkpoint's card (``fixtures/micro/micro.json``)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: cannot read micro's card ({error}); expected the JSON written by "
-                              f"'python -m whisper_claims.micro train'") from error
-
-
 def card_options(card_data: dict | None = None) -> TrainOptions:
     """The options micro was trained with, from its card."""
     data = (card() if card_data is None else card_data)["options"]
     return TrainOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
-def installed_checkpoint(root: str | os.PathLike, compact: Path = CHECKPOINT, card_path: Path = CARD) -> Path:
-    """The Whisper-format file of the committed micro checkpoint in ``root``, written there when absent.
-
-    The committed file's sha256 is checked against its card first; the expanded file is named by that
-    sha256, so another micro never reuses it.
-
-    Raises
-    ------
-    CheckpointError
-        The committed file is missing, or its sha256 differs from the card's.
-    """
-    if not compact.is_file():
-        raise CheckpointError(f"checkpoint {compact}: no such file; micro's checkpoint is part of the "
-                              f"project (fixtures/micro/) — restore it from git")
-    expected = card(card_path)["sha256"]
-    actual = sha256_file(compact)
-    if actual != expected:
-        raise CheckpointError(f"checkpoint {compact} has sha256 {actual}, expected {expected} "
-                              f"(recorded in {card_path}); it is left untouched")
-    path = Path(root) / f"micro-{expected[:16]}.pt"
-    if not path.is_file():
-        expand_checkpoint(compact, path)
-    return path
-
-
 def clip_audio(clip: MicroClip) -> tuple[np.ndarray, tuple[float, float]]:
     """The clip's 16 kHz samples and the target's (start, end) in seconds, from espeak-ng's word events."""
-    from . import espeak
 
     words = clip.text.split()
     target = clip.target.lower().split()
@@ -558,7 +497,6 @@ def write_clips(folder: Path = FIXTURE_DIR.parent) -> list[dict]:
 
     Returns each clip's target span in seconds and in encoder frames (20 ms), as enc-chop takes it.
     """
-    import soundfile
 
     rows, spans = [], []
     for clip in MICRO_CLIPS:
@@ -567,7 +505,7 @@ def write_clips(folder: Path = FIXTURE_DIR.parent) -> list[dict]:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             soundfile.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        frames = (int(math.floor(begin / 0.02)), int(math.ceil(end / 0.02)))
+        frames = (int(math.floor(begin / FRAME_S)), int(math.ceil(end / FRAME_S)))
         spans.append({"name": clip.name, "target": clip.target, "seconds": [round(begin, 3), round(end, 3)],
                       "frames": list(frames), "duration_s": round(len(audio) / SAMPLE_RATE, 3)})
         purpose = (f"micro's held-out clip: '{clip.text}' (espeak-ng {clip.voice}, {clip.rate} wpm); "
@@ -581,36 +519,6 @@ def write_clips(folder: Path = FIXTURE_DIR.parent) -> list[dict]:
     return spans
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m whisper_claims.micro",
-                                     description="train the micro Whisper on espeak-ng speech")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("train", help="synthesize, train, evaluate, write micro.pt and micro.json")
-    defaults = TrainOptions()
-    for name, value in asdict(defaults).items():
-        if not isinstance(value, tuple):
-            run.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    run.add_argument("--out", type=Path, default=FIXTURE_DIR, help="folder for micro.pt and micro.json")
-    run.add_argument("--cache", type=Path, default=None,
-                     help="folder for the synthesized corpus (default: the whisper-claims cache)")
-    commands.add_parser("clips", help="write micro's held-out clips (fixtures/micro/clips/) and clips.tsv")
-    args = parser.parse_args(argv)
-    if args.command == "clips":
-        for span in write_clips():
-            print(json.dumps(span))
-        return 0
-    options = TrainOptions(**{name: getattr(args, name) for name in asdict(defaults)
-                              if not isinstance(getattr(defaults, name), tuple)})
-    cache = args.cache
-    if cache is None:
-        from .assets import default_locations
-
-        cache = default_locations(allow_download=False).cache / "micro"
-    args.out.mkdir(parents=True, exist_ok=True)
-    result = train(options, args.out, cache)
-    print(json.dumps(result["evaluation"], indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the form micro.json records; whisper-claims micro is the same command
+    from . import cli
+    sys.exit(cli.main(["micro", *sys.argv[1:]]))

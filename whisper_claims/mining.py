@@ -8,7 +8,6 @@ A unit is a neuron of ``encoder.blocks.N.mlp.1`` (post-GELU) or a dimension of t
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
@@ -16,15 +15,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from whisper.audio import HOP_LENGTH, log_mel_spectrogram
+from whisper.audio import log_mel_spectrogram
 from whisper.model import Whisper
 
 from . import progress
-from .audio import SAMPLE_RATE, log_mel
-from .hooks import capture
-
-SAMPLES_PER_FRAME = 2 * HOP_LENGTH  # one encoder frame, 20 ms
-_LAYER = re.compile(r"^encoder\.blocks\.(\d+)(\.mlp\.1)?$")
+from .audio import SAMPLE_RATE, SAMPLES_PER_FRAME, log_mel
+from .hooks import capture, parse_layer
 
 
 @dataclass(frozen=True)
@@ -37,12 +33,12 @@ class Layer:
 
     @classmethod
     def parse(cls, name: str, model: Whisper) -> "Layer":
-        match = _LAYER.match(name)
+        parsed = parse_layer(name)
         n_layer = model.dims.n_audio_layer
-        if match is None or int(match.group(1)) >= n_layer:
+        if parsed is None or parsed[0] != "encoder" or parsed[1] >= n_layer:
             raise ValueError(f"layer {name!r}: expected 'encoder.blocks.N.mlp.1' or 'encoder.blocks.N' "
                              f"with N < {n_layer} (n_audio_layer)")
-        return cls(name, int(match.group(1)), match.group(2) is not None)
+        return cls(name, parsed[1], parsed[2])
 
     def n_units(self, model: Whisper) -> int:
         return 4 * model.dims.n_audio_state if self.neurons else model.dims.n_audio_state

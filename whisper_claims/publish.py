@@ -26,7 +26,7 @@ from typing import Any
 from .assets import AssetLocations, load_manifest, resolve_asset
 from .badges import anybadge_available, badge_files
 from .errors import WhisperClaimsError
-from .fetch import atomic_path, sha256_file
+from .files import atomic_path, sha256_file
 from .htmlreport import Link, Media, evidence_items, report_html
 from .markdown import claims_markdown
 from .merge import MergedReport, merge

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import ChecksumMismatch
-from .fetch import CHUNK_SIZE
+from .files import CHUNK_SIZE
 
 WEIGHTS_REQUIREMENTS = "requirements-weights.txt"
 

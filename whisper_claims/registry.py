@@ -4,16 +4,16 @@ Validated when it is read, so that a typo is an error naming the entry, never a 
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .dims import KNOWN_DIMS, canonical_size
-from .errors import ThresholdsError
+from .errors import ThresholdsError, did_you_mean
+from .sizes import SIZES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,15 +23,19 @@ else:  # pragma: no cover
 SCHEMA_VERSION = 1
 COMPARATORS = ("<", "<=", ">", ">=")
 MARKERS = ("encoder", "decoder")
-SIZES = tuple(dict.fromkeys(canonical_size(name) for name in KNOWN_DIMS))
+# arguments a claim function gets from the runner, never from its entry: the model, and the asset resolver
+RUNNER_ARGUMENTS = ("model", "resolve")
+_FUNCTION = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 _CLAIM_KEYS = {
     "statement": True,  # key -> required
     "section": True,
     "marker": True,
+    "function": True,
     "key_metric": True,
     "metrics": True,
     "applies_to": False,
+    "slow": False,
     "params": False,
     "size_params": False,
     "post_figures": False,
@@ -84,6 +88,7 @@ class ClaimSpec:
     statement: str
     section: str  # the post's section the claim comes from
     marker: str  # "encoder" or "decoder"
+    function: str  # "module:name" of the function that measures it (``runner.claim_function``)
     key_metric: str  # the metric shown in summaries and badges
     metrics: dict[str, MetricSpec]
     applies_to: tuple[str, ...] | None = None  # sizes; None = every model
@@ -91,6 +96,7 @@ class ClaimSpec:
     post_figures: tuple[str, ...] = ()  # asset names of the post's figures for this claim
     post_transcripts: dict[str, str] = field(default_factory=dict)  # label -> the post's published transcript
     size_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # size -> params replaced for it
+    slow: bool = False  # over a minute on a 2-core CPU: marked ``slow``, so ``-m "not slow"`` leaves it out
 
     def applies(self, size: str | None) -> bool:
         return self.applies_to is None or size in self.applies_to
@@ -102,26 +108,24 @@ class ClaimSpec:
 
 def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path: str | Path) -> None:
     """Check every claim's ``params`` (and ``size_params``) against the keyword arguments of the function
-    that measures it: a name the function does not take, or a value of another type than the argument's
-    default, is an error naming the entry. Claims without a known function are not checked.
+    that measures it (``functions``: claim id → function): a name the function does not take, a value of
+    another type than the argument's default, or an argument without a default that the entry does not
+    give, is an error naming the entry.
 
     Raises
     ------
     ThresholdsError
     """
     for claim_id, spec in registry.items():
-        function = functions.get(claim_id)
-        if function is None:
-            continue
+        function = functions[claim_id]
         signature = inspect.signature(function)
         keywords = {name: p for name, p in signature.parameters.items()
-                    if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name != "model"}
+                    if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in RUNNER_ARGUMENTS}
         for table, params in _param_tables(spec):
             for key, value in params.items():
                 where = f"thresholds file {path}: claims.{claim_id}.{table}.{key}"
                 if key not in keywords:
-                    close = difflib.get_close_matches(key, list(keywords), n=1)
-                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    hint = did_you_mean(key, keywords)
                     raise ThresholdsError(f"{where}: {function.__name__}() takes no argument {key!r}{hint}; "
                                           f"it takes {', '.join(keywords)}")
                 expected = _expected_type(keywords[key].default)
@@ -129,6 +133,10 @@ def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path
                     raise ThresholdsError(f"{where}: {value!r} is a {_toml_type(value)}, expected a "
                                           f"{expected.__name__ if expected is not list else 'list'} "
                                           f"(the default is {keywords[key].default!r})")
+        missing = [name for name, p in keywords.items() if p.default is p.empty and name not in spec.params]
+        if missing:
+            raise ThresholdsError(f"thresholds file {path}: claims.{claim_id}.params: {function.__name__}() needs "
+                                  f"{', '.join(missing)}, which the entry does not give")
 
 
 def _param_tables(spec: ClaimSpec) -> list[tuple[str, dict[str, Any]]]:
@@ -185,8 +193,7 @@ def check_clips(registry: dict[str, ClaimSpec], assets: set[str], path: str | Pa
                           if k == 0 or str(x).endswith(ASSET_SUFFIXES)]
             for key, clip in named:
                 if not isinstance(clip, str) or clip not in assets:
-                    close = difflib.get_close_matches(str(clip), sorted(assets), n=2)
-                    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+                    hint = did_you_mean(clip, sorted(assets), n=2, quote=False)
                     raise ThresholdsError(f"thresholds file {path}: claims.{claim_id}.{table}.{key}: {clip!r} names "
                                           f"no asset of fixtures/assets.tsv or fixtures/micro/clips.tsv{hint}")
 
@@ -229,10 +236,15 @@ def load_registry(path: str | Path | None = None) -> dict[str, ClaimSpec]:
 def _claim(claim_id: str, entry: Any, where: str) -> ClaimSpec:
     entry = _table(entry, where)
     _check_keys(entry, _CLAIM_KEYS, where)
-    for key in ("statement", "section", "marker", "key_metric"):
+    for key in ("statement", "section", "marker", "function", "key_metric"):
         _string(entry[key], f"{where}.{key}")
     if entry["marker"] not in MARKERS:
         raise ThresholdsError(f"{where}.marker: {entry['marker']!r}, expected one of {', '.join(MARKERS)}")
+    if not _FUNCTION.fullmatch(entry["function"]):
+        raise ThresholdsError(f"{where}.function: {entry['function']!r}, expected \"module:function\" "
+                              f"(e.g. \"whisper_claims.encoder_claims:enc_chop\")")
+    if not isinstance(entry.get("slow", False), bool):
+        raise ThresholdsError(f"{where}.slow: {entry['slow']!r}, expected true or false")
     metrics = {
         name: _metric(name, spec, f"{where}.metrics.{name}")
         for name, spec in _table(entry["metrics"], f"{where}.metrics").items()
@@ -261,6 +273,7 @@ def _claim(claim_id: str, entry: Any, where: str) -> ClaimSpec:
         statement=entry["statement"],
         section=entry["section"],
         marker=entry["marker"],
+        function=entry["function"],
         key_metric=entry["key_metric"],
         metrics=metrics,
         applies_to=_sizes(entry.get("applies_to", "all"), f"{where}.applies_to"),
@@ -268,6 +281,7 @@ def _claim(claim_id: str, entry: Any, where: str) -> ClaimSpec:
         post_figures=tuple(figures),
         post_transcripts=dict(transcripts),
         size_params={size: dict(replaced) for size, replaced in size_params.items()},
+        slow=entry.get("slow", False),
     )
 
 
@@ -302,8 +316,7 @@ def _metric(name: str, entry: Any, where: str) -> MetricSpec:
 def _check_keys(entry: dict, allowed: dict[str, bool], where: str) -> None:
     for key in entry:
         if key not in allowed:
-            close = difflib.get_close_matches(key, list(allowed), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(key, allowed, form=" ({})")
             raise ThresholdsError(f"{where}: unknown key {key!r}{hint}; allowed: {', '.join(allowed)}")
     missing = [key for key, required in allowed.items() if required and key not in entry]
     if missing:
@@ -335,7 +348,6 @@ def _sizes(value: Any, where: str) -> tuple[str, ...] | None:
         raise ThresholdsError(f"{where}: expected \"all\" or a non-empty list of sizes, got {value!r}")
     for size in value:
         if size not in SIZES:
-            close = difflib.get_close_matches(str(size), SIZES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(size, SIZES, form=" ({})")
             raise ThresholdsError(f"{where}: unknown size {size!r}{hint}; sizes are {', '.join(SIZES)}")
     return tuple(value)

@@ -46,8 +46,8 @@ from torch import Tensor, nn
 from whisper.model import Whisper
 
 from . import progress
-from .errors import WhisperClaimsError
-from .fetch import save_torch
+from .errors import SAEFileError
+from .formats import save_torch
 from .mining import Layer, TopFrames, clip_activations, mine_top_frames
 from .models import parameters_sha256
 
@@ -55,10 +55,6 @@ FORMAT = "whisper-claims-sae"
 VERSION = 1
 KINDS = ("relu", "topk")
 N_CURVE = 10  # points of the loss curve kept in the report
-
-
-class SAEFileError(WhisperClaimsError, ValueError):
-    """An SAE file that is missing, unreadable, or not what ``SparseAutoencoder.save`` writes."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Stimulus corpora with frame-level phoneme labels: espeak-ng sentences, and real aligned recordings.
 
 Every clip carries 16 kHz float32 audio, its phone segments and one label per 20 ms encoder frame,
-all in ARPAbet-39 plus ``"sil"`` (`whisper_claims.alignments.LABELS`).
+all in ARPAbet-39 plus ``"sil"`` (`whisper_claims.phones.LABELS`).
 
 Generated clips (`build_corpus`): sentence ``i`` of a corpus is drawn from `TEMPLATES` and the word
 list ``data/stimulus_words.tsv`` with draws that depend only on (seed, i), so a small corpus is
@@ -14,7 +14,7 @@ atomically, under ``<cache>/stimuli`` (`stimulus_cache_dir`), named by the sha25
 version, text, voice, rate, sample rate, clip length and espeak-ng version.
 
 Real clips (`load_reference_speech`, `load_aligned_folder`): recordings with phone alignments,
-read with `whisper_claims.alignments`.
+read with `whisper_claims.alignment_files`.
 """
 
 from __future__ import annotations
@@ -33,21 +33,12 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from . import espeak, progress
-from .alignments import (
-    FRAME_S,
-    SIL,
-    PhoneSegment,
-    espeak_source,
-    frame_labels,
-    map_segments,
-    n_frames_for,
-    read_aligned_folder,
-    read_alignment,
-)
+from .alignment_files import read_aligned_folder, read_alignment
 from .assets import AssetLocations, default_locations, resolve_asset
-from .audio import SAMPLE_RATE, load_audio
-from .errors import WhisperClaimsError
-from .fetch import atomic_path
+from .audio import FRAME_S, SAMPLE_RATE, load_audio
+from .errors import StimulusError
+from .files import atomic_path
+from .phones import SIL, PhoneSegment, espeak_source, frame_labels, map_segments, n_frames_for
 
 # bump when the same (text, voice, rate) would give other samples or labels: it is part of the cache
 # key (2: espeak-ng's random generator is reseeded per synthesis, so breath-noise voices such as f2,
@@ -91,10 +82,6 @@ REFERENCE_SPEECH = (
     ("speech/praatio/bobby.wav", "speech/praatio/bobby_phones.TextGrid", "Bobby ripped the ledger"),
     ("speech/praatio/mary.wav", "speech/praatio/mary.TextGrid", "mary rolled the barrel"),
 )
-
-
-class StimulusError(WhisperClaimsError):
-    """A stimulus corpus cannot be built or read: bad word list, bad cache file, bad options."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +141,7 @@ class CorpusOptions:
 @dataclass(frozen=True, eq=False)
 class StimulusClip:
     """
-    One clip: audio, phone segments and frame labels, all in `whisper_claims.alignments.LABELS`.
+    One clip: audio, phone segments and frame labels, all in `whisper_claims.phones.LABELS`.
 
     Attributes
     ----------
@@ -604,7 +591,7 @@ def load_aligned_folder(
 ) -> list[StimulusClip]:
     """
     Clips from a folder of recordings with alignments beside them (see
-    `whisper_claims.alignments.read_aligned_folder` for the file names looked for).
+    `whisper_claims.alignment_files.read_aligned_folder` for the file names looked for).
 
     Returns
     -------
@@ -628,7 +615,7 @@ def load_aligned_folder(
 
 
 __all__ = [
-    "CorpusOptions", "StimulusClip", "StimulusError", "build_corpus", "iter_corpus",
+    "CorpusOptions", "StimulusClip", "build_corpus", "iter_corpus",
     "synthesize_clip", "make_sentence", "clip_plan", "load_words", "stimulus_cache_dir", "cache_key",
     "load_reference_speech", "load_aligned_folder", "DEFAULT_VOICES", "DEFAULT_RATES", "TEMPLATES",
     "GENERATOR_VERSION", "SENTENCES_VERSION", "REFERENCE_SPEECH",

@@ -5,10 +5,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import torch
-
-from .models import ModelInfo
+from .model_info import ModelInfo
 from .registry import ClaimSpec
 
 STATUSES = ("holds", "fails", "skipped", "error")
@@ -148,12 +145,8 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return jsonable(value.detach().cpu().tolist())
-    if isinstance(value, np.ndarray):
+    if hasattr(value, "tolist"):  # numpy and torch arrays and scalars, without importing torch
         return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, (bool, int, str)):

@@ -24,18 +24,15 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from . import espeak
-from .alignments import WORD_TIER_NAMES, pick_tier, read_textgrid_tiers
+from .alignment_files import WORD_TIER_NAMES, pick_tier, read_textgrid_tiers
 from .assets import AssetLocations, all_assets, default_locations, resolve_asset
 from .audio import SAMPLE_RATE, load_audio
-from .errors import WhisperClaimsError
+from .errors import WordClipError
+from .micro import card_options, plan
 from .stimuli import CorpusOptions, clip_plan, load_words
 
 SENTENCE_SOURCES = ("stimuli", "micro")
 _PAUSES = ("_", "_:", "_!", "_;")  # espeak-ng's pause mnemonics
-
-
-class WordClipError(WhisperClaimsError, ValueError):
-    """A word-timed clip cannot be built: no word tier, words out of order, a bad sentence spec."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +125,6 @@ def sentences(source: str, n: int, seed: int) -> list[tuple[str, str, int]]:
     if source == "stimuli":
         options, words = CorpusOptions(n_clips=n, seed=seed), load_words()
         return [clip_plan(options, i, words) for i in range(n)]
-    from .micro import card_options, plan  # training code: imported only when micro's sentences are asked for
 
     # micro's held-out split never meets its training sentences, whatever the seed
     options = replace(card_options(), seed=seed)

@@ -3,76 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
 import http.client
 import os
-import re
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 from .errors import ChecksumMismatch, DownloadError
+from .files import CHUNK_SIZE, expected_digest, move_into_place
 
-CHUNK_SIZE = 1 << 20
 SCHEMES = ("http", "https", "file")
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """
-    Hex sha256 digest of a file, read in 1 MiB chunks.
-
-    Parameters
-    ----------
-    path : str or PathLike
-        The file to hash.
-
-    Returns
-    -------
-    str
-        64 lowercase hex characters.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _expected_digest(sha256: str, what: str) -> str:
-    expected = sha256.strip().lower()
-    if not _SHA256.fullmatch(expected):
-        raise ValueError(f"{what}: expected sha256 must be 64 hex characters, got {sha256!r}")
-    return expected
-
-
-def verify_file(path: str | os.PathLike, sha256: str) -> None:
-    """
-    Check that a file's sha256 is the expected one; the file is never modified.
-
-    Parameters
-    ----------
-    path : str or PathLike
-        The file to check.
-    sha256 : str
-        Expected hex digest (case-insensitive).
-
-    Raises
-    ------
-    ChecksumMismatch
-        If the digests differ; the message names the file and both digests.
-    """
-    expected = _expected_digest(sha256, str(path))
-    actual = sha256_file(path)
-    if actual != expected:
-        raise ChecksumMismatch(
-            f"{path}: sha256 is {actual}, expected {expected}; the file is corrupt or a "
-            "different version, and was left as it is: replace it with the published copy"
-        )
 
 
 def download_verified(
@@ -124,7 +66,7 @@ def download_verified(
             f"{url}: cannot download a {scheme or 'scheme-less'} URL, expected one of "
             + ", ".join(f"{s}://" for s in SCHEMES)
         )
-    expected = _expected_digest(sha256, url)
+    expected = expected_digest(sha256, url)
     dest = Path(dest)
     created = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +88,7 @@ def download_verified(
                 f"{url}: downloaded content has sha256 {actual}, expected {expected}; "
                 f"{dest} was not written (the file at the URL changed, or the manifest is wrong)"
             )
-        _publish(Path(tmp.name), dest)
+        move_into_place(Path(tmp.name), dest)
         published = True
     finally:
         if not published:
@@ -158,44 +100,6 @@ def download_verified(
                 except OSError:
                     break
     return dest
-
-
-@contextmanager
-def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside ``dest``, renamed onto it when the block succeeds and removed otherwise.
-
-    So that a failed or interrupted write never leaves a partial file at ``dest``.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(handle)
-    try:
-        yield Path(tmp)
-        _publish(Path(tmp), dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def save_torch(obj, dest: str | os.PathLike) -> Path:
-    """``torch.save(obj)`` to ``dest`` atomically, the same objects giving the same bytes.
-
-    torch.save names its zip archive after the file it is given, here a random temporary name; through
-    a file object the archive is always called "archive", so the file's sha256 depends on its content only.
-    """
-    import torch
-
-    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
-    return Path(dest)
-
-
-def _publish(tmp: Path, dest: Path) -> None:
-    # temporary files are created 0600; give the published file the mode a plain open() would
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, dest)
 
 
 def _stream(url: str, out, *, timeout: float, size: int | None):
@@ -229,18 +133,3 @@ def _stream(url: str, out, *, timeout: float, size: int | None):
             f"{announced} bytes"
         )
     return digest, received
-
-
-def files_below(paths, matches, what: str) -> list[Path]:
-    """The given files, with each folder replaced by the files below it for which ``matches(path)``
-    holds (recursive, sorted); a folder with none is an error naming it and ``what`` was looked for."""
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if not path.is_dir():
-            files.append(path)
-            continue
-        found = sorted(p for p in path.rglob("*") if p.is_file() and matches(p))
-        if not found:
-            raise ValueError(f"{path}: no {what} below this folder")
-        files += found
-    return files
