@@ -10,7 +10,7 @@ import pytest
 import torch
 import whisper
 
-from whisper_claims import cli, micro, micro_checkpoint
+from whisper_claims import cli, micro, micro_checkpoint, micro_corpus
 from whisper_claims.assets import BUNDLED_MANIFEST, load_manifest
 from whisper_claims.dims import MICRO_DIMS, size_of
 from whisper_claims.errors import CheckpointError, UnknownModelError
@@ -22,25 +22,25 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-BOUNDS = tomllib.loads((micro.FIXTURE_DIR / "bounds.toml").read_text(encoding="utf-8"))
+BOUNDS = tomllib.loads((micro_checkpoint.FIXTURE_DIR / "bounds.toml").read_text(encoding="utf-8"))
 # the committed card was trained with the first; trainings since record the second
 TRAIN_COMMANDS = ("python -m whisper_claims.micro train", "whisper-claims micro train")
 
 
 def test_the_committed_checkpoint_is_the_one_its_card_describes():
-    card = micro.card()
-    assert sha256_file(micro.CHECKPOINT) == card["sha256"]
-    assert micro.CHECKPOINT.stat().st_size <= 16 * 2**20
+    card = micro_checkpoint.card()
+    assert sha256_file(micro_checkpoint.CHECKPOINT) == card["sha256"]
+    assert micro_checkpoint.CHECKPOINT.stat().st_size <= 16 * 2**20
     assert card["dims"] == asdict(MICRO_DIMS)
     assert card["command"].startswith(TRAIN_COMMANDS)
     assert {"heldout", "unseen"} <= set(card["evaluation"])
 
 
-@pytest.mark.parametrize("options", [None, micro.TrainOptions(seed=3, steps=5, lr=1e-3)])
+@pytest.mark.parametrize("options", [None, micro_corpus.TrainOptions(seed=3, steps=5, lr=1e-3)])
 def test_the_training_command_gives_back_its_options(options, tmp_path, monkeypatch):
-    card = micro.card()
+    card = micro_checkpoint.card()
     if options is None:  # the committed card's own command
-        command, options = card["command"], micro.card_options(card)
+        command, options = card["command"], micro_corpus.card_options(card)
     else:
         command = " ".join([TRAIN_COMMANDS[1], *micro._cli_args(options)])
     prefix = next(p for p in TRAIN_COMMANDS if command.startswith(p))
@@ -71,12 +71,12 @@ def test_micro_loads_through_whispers_own_loader(tmp_path, monkeypatch):
     real = whisper.load_model
     monkeypatch.setattr(whisper, "load_model", lambda name, **kw: calls.append(name) or real(name, **kw))
     loaded = open_model("micro", root=str(tmp_path))
-    expanded = tmp_path / f"micro-{micro.card()['sha256'][:16]}.pt"
+    expanded = tmp_path / f"micro-{micro_checkpoint.card()['sha256'][:16]}.pt"
     assert calls == [str(expanded)]
     assert loaded.info.kind == "micro" and loaded.info.size == "micro"
-    assert loaded.info.sha256 == micro.card()["sha256"]
+    assert loaded.info.sha256 == micro_checkpoint.card()["sha256"]
 
-    compact = torch.load(micro.CHECKPOINT, map_location="cpu", weights_only=True)
+    compact = torch.load(micro_checkpoint.CHECKPOINT, map_location="cpu", weights_only=True)
     embedding = loaded.model.decoder.token_embedding.weight
     assert torch.equal(embedding[compact["vocabulary"]], compact["token_embedding_rows"].float())
     outside = ~torch.isin(torch.arange(len(embedding)), compact["vocabulary"])
@@ -91,8 +91,8 @@ def test_micro_loads_through_whispers_own_loader(tmp_path, monkeypatch):
 
 def _copy_fixture(tmp_path: Path) -> tuple[Path, Path]:
     compact, card = tmp_path / "micro.pt", tmp_path / "micro.json"
-    shutil.copy(micro.CHECKPOINT, compact)
-    shutil.copy(micro.CARD, card)
+    shutil.copy(micro_checkpoint.CHECKPOINT, compact)
+    shutil.copy(micro_checkpoint.CARD, card)
     return compact, card
 
 
@@ -103,7 +103,7 @@ def test_a_checkpoint_that_differs_from_its_card_is_refused(tmp_path):
         f.write(b"\0\0\0\0")
     root = tmp_path / "root"
     root.mkdir()
-    with pytest.raises(CheckpointError, match=rf"{compact}.*has sha256 .*expected {micro.card()['sha256']}"):
+    with pytest.raises(CheckpointError, match=rf"{compact}.*has sha256 .*expected {micro_checkpoint.card()['sha256']}"):
         micro_checkpoint.installed_checkpoint(root, compact, card)
     assert list(root.iterdir()) == []
 
@@ -112,7 +112,7 @@ def test_a_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     with pytest.raises(CheckpointError, match="no such file.*restore it from git"):
-        micro_checkpoint.installed_checkpoint(root, tmp_path / "absent.pt", micro.CARD)
+        micro_checkpoint.installed_checkpoint(root, tmp_path / "absent.pt", micro_checkpoint.CARD)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a torch file")
     card = tmp_path / "card.json"
@@ -141,25 +141,25 @@ def test_compact_format_round_trips_and_refuses_untrained_rows(tmp_path):
 
 
 def test_training_is_deterministic_given_its_seed(tmp_path):
-    options = micro.TrainOptions(n_utterances=8, steps=2, batch=4, warmup=1, n_heldout=2, n_unseen=1)
+    options = micro_corpus.TrainOptions(n_utterances=8, steps=2, batch=4, warmup=1, n_heldout=2, n_unseen=1)
     cache = tmp_path / "cache"
     first = micro.train(options, tmp_path / "a", cache, log=lambda *_: None)
     second = micro.train(options, tmp_path / "b", cache, log=lambda *_: None)
     assert first["sha256"] == second["sha256"]
     assert first["command"] == f"{TRAIN_COMMANDS[1]} --n-utterances=8 --steps=2 --batch=4 --warmup=1 " \
                                f"--n-heldout=2 --n-unseen=1"
-    assert micro.train(micro.TrainOptions(**{**asdict(options), "seed": 1}), tmp_path / "c", cache,
+    assert micro.train(micro_corpus.TrainOptions(**{**asdict(options), "seed": 1}), tmp_path / "c", cache,
                        log=lambda *_: None)["sha256"] != first["sha256"]
 
 
 def test_training_sentences_carry_the_posts_bigrams():
-    sentences = [micro.micro_sentence(0, "train", i) for i in range(2000)]
+    sentences = [micro_corpus.micro_sentence(0, "train", i) for i in range(2000)]
     text = " ".join(sentences).lower()
-    for bigram in micro.BIGRAMS:
+    for bigram in micro_corpus.BIGRAMS:
         assert text.count(bigram) >= 20, bigram
     assert " Good" in " ".join(sentences)  # " Good" after a full stop, as the dec-bigram prompt has it
-    assert sentences == [micro.micro_sentence(0, "train", i) for i in range(2000)]
-    assert not set(sentences) & {micro.micro_sentence(0, "heldout", i) for i in range(200)}
+    assert sentences == [micro_corpus.micro_sentence(0, "train", i) for i in range(2000)]
+    assert not set(sentences) & {micro_corpus.micro_sentence(0, "heldout", i) for i in range(200)}
 
 
 def test_micro_clips_are_reproduced_from_espeak(tmp_path):
@@ -175,5 +175,6 @@ def test_micro_clips_are_reproduced_from_espeak(tmp_path):
 def test_held_out_character_error_rate_is_within_its_bound():
     bound = BOUNDS["heldout"]
     loaded = open_model("micro")
-    result = micro.evaluate(loaded.model, micro.card_options(), "heldout", bound["sentences"], log=lambda *_: None)
+    result = micro.evaluate(loaded.model, micro_corpus.card_options(), "heldout", bound["sentences"],
+                            log=lambda *_: None)
     assert result["cer"] <= bound["max_cer"], (result["cer"], bound["provenance"], result["examples"])

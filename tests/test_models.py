@@ -548,11 +548,12 @@ def test_written_checkpoints_depend_on_their_weights_only(tmp_path):
 
 def test_the_loader_imports_no_training_code(tmp_path):
     """Loading a model (micro's committed checkpoint included) never imports micro's training, espeak-ng
-    or the stimuli; the record side never imports the loader."""
+    or the stimuli; the record side (the run record included) never imports the loader, torch or whisper."""
     code = ("import sys, whisper_claims.claims_json, whisper_claims.record; from whisper_claims.models import "
             f"open_model; open_model('micro', root={str(tmp_path)!r}); "
             "print(sorted(m for m in sys.modules if m.split('.')[-1] in ('micro', 'stimuli', 'espeak')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-    code = "import sys, whisper_claims.publish, whisper_claims.baseline; print('whisper_claims.models' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+    code = ("import sys, whisper_claims.publish, whisper_claims.baseline, whisper_claims.record; "
+            "print(sorted(m for m in ('torch', 'whisper', 'whisper_claims.models') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

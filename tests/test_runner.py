@@ -7,7 +7,8 @@ import pytest
 
 from toyproject import THRESHOLDS, claims_json, output, run, write_claim, write_thresholds
 from whisper_claims.errors import ThresholdsError
-from whisper_claims.runner import claim_arguments, claim_function, measure_claim, run_claim
+from whisper_claims.registry import check_params
+from whisper_claims.runner import claim_arguments, claim_function, claim_functions, measure_claim, run_claim
 
 # -- adding a claim: the README's worked example, as a project would write it --------------------------
 
@@ -69,7 +70,6 @@ def test_a_claim_added_in_three_files_runs_and_is_recorded(added, tmp_path):
 
 
 def test_the_registry_gives_the_added_claim_its_markers(added):
-    assert run(added, "--whisper-models", "random:tiny", "-m", "encoder", "claims/test_heads.py").ret == 0
     run(added, "--whisper-models", "random:tiny", "-m", "encoder", "claims/test_heads.py").assert_outcomes(passed=1)
     run(added, "--whisper-models", "random:tiny", "-m", "decoder", "claims/test_heads.py").assert_outcomes(deselected=1)
     run(added, "--whisper-models", "random:tiny", "-m", "not slow", "claims/test_heads.py").assert_outcomes(
@@ -88,35 +88,32 @@ def test_a_test_marked_against_its_registry_entry_is_a_usage_error(added):
     write_claim(added, ADDED_FUNCTION + "\n\n@pytest.mark.decoder\n" + ADDED_TEST, name="test_heads.py", module="heads")
     result = run(added, "--whisper-models", "random:tiny")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "marked decoder, but its claim enc-heads is an encoder claim" in output(result)
+    assert "marked decoder, but its claim enc-heads has marker = 'encoder' in the thresholds file" in output(result)
 
 
-@pytest.mark.parametrize("change, message", [
-    ('function = "heads:enc_heads_per_layer"', 'function = "heads:enc_heads_per_layr"'),
-    ('function = "heads:enc_heads_per_layer"', 'function = "headz:enc_heads_per_layer"'),
-    ("min_heads = 4", "min_head = 4"),
-    ("[claims.enc-heads.params]\nmin_heads = 4", ""),
+@pytest.mark.parametrize("change, replacement, expected", [
+    ('function = "heads:enc_heads_per_layer"', 'function = "heads:enc_heads_per_layr"',
+     "claims.enc-heads.function: module heads has no function 'enc_heads_per_layr'; "
+     "did you mean 'enc_heads_per_layer'?"),
+    ('function = "heads:enc_heads_per_layer"', 'function = "headz:enc_heads_per_layer"',
+     "claims.enc-heads.function: cannot import module 'headz'"),
+    ("min_heads = 4", "min_head = 4",
+     "claims.enc-heads.params.min_head: enc_heads_per_layer() takes no argument 'min_head'; did you mean 'min_heads'?"),
+    ("[claims.enc-heads.params]\nmin_heads = 4", "",
+     "claims.enc-heads.params: enc_heads_per_layer() needs min_heads, which the entry does not give"),
 ])
-def test_an_entry_that_does_not_fit_its_function_is_a_usage_error_at_start(added, change, message):
-    text = THRESHOLDS.format(threshold=300, applies_to='"all"') + ADDED_ENTRY.replace(change, message)
+def test_an_entry_that_does_not_fit_its_function_is_a_usage_error_at_start(added, change, replacement, expected):
+    text = THRESHOLDS.format(threshold=300, applies_to='"all"') + ADDED_ENTRY.replace(change, replacement)
     path = write_thresholds(added, text=text)
     result = run(added, "--whisper-models", "random:tiny")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    expected = {
-        "enc_heads_per_layr": "claims.enc-heads.function: module heads has no function 'enc_heads_per_layr'; "
-                              "did you mean 'enc_heads_per_layer'?",
-        "headz": "claims.enc-heads.function: cannot import module 'headz'",
-        "min_head ": "claims.enc-heads.params.min_head: enc_heads_per_layer() takes no argument 'min_head'; "
-                     "did you mean 'min_heads'?",
-        "": "claims.enc-heads.params: enc_heads_per_layer() needs min_heads, which the entry does not give",
-    }[next((k for k in ("enc_heads_per_layr", "headz", "min_head ") if k in message), "")]
     assert f"thresholds file {path}: {expected}" in output(result)
 
 
 # -- the runner itself ------------------------------------------------------------------------------
 
 
-def test_run_claim_is_the_plugins_verdict(registry, tiny, asset):
+def test_run_claim_judges_what_measure_claim_measures(registry, tiny, asset):
     spec = registry["enc-chop-mid"]
     verdict = run_claim(spec, tiny, asset)
     measured = measure_claim(spec, tiny, asset)
@@ -137,19 +134,26 @@ def test_arguments_are_the_sizes_params_with_assets_resolved(registry, asset):
     # an override replaces a param before resolution: an absent asset it replaces is never looked for
     assert claim_arguments(spec, "tiny", lambda name: pytest.fail(name), clip=Path("x.wav"))["clip"] == Path("x.wav")
     recordings = claim_arguments(registry["enc-chop-word"], "tiny", asset)["recordings"]
-    for entry in recordings:
-        assert entry[0].is_file() and all(not isinstance(x, str) or " " in x or not x.endswith(".wav") for x in entry)
+    for audio, transcript_or_alignment in recordings:  # files resolved; a transcript stays text
+        assert isinstance(audio, Path) and audio.is_file()
+        assert (isinstance(transcript_or_alignment, Path) and transcript_or_alignment.is_file()
+                or isinstance(transcript_or_alignment, str) and " " in transcript_or_alignment)
 
 
 def test_every_registry_entry_names_a_function_that_takes_its_params(registry):
-    for spec in registry.values():
-        function = claim_function(spec)
-        assert callable(function) and f"{function.__module__}:{function.__name__}" == spec.function
+    functions = claim_functions(registry)
+    for claim_id, spec in registry.items():
+        function = functions[claim_id]
+        assert f"{function.__module__}:{function.__name__}" == spec.function
+    check_params(registry, functions, "claims/thresholds.toml")  # raises on any mismatch
+    with pytest.raises(ThresholdsError, match="claims.enc-chop-mid.params.strat: enc_chop.. takes no argument"):
+        bad = replace(registry["enc-chop-mid"], params={**registry["enc-chop-mid"].params, "strat": 1})
+        check_params({"enc-chop-mid": bad}, functions, "claims/thresholds.toml")
 
 
 def test_an_unknown_function_is_a_thresholds_error_naming_the_entry(registry):
     spec = replace(registry["enc-chop-mid"], function="whisper_claims.encoder_claims:enc_chopp")
-    with pytest.raises(ThresholdsError, match=r"claims.enc-chop-mid.function: module whisper_claims.encoder_claims "
+    with pytest.raises(ThresholdsError, match=r"^claims.enc-chop-mid.function: module whisper_claims.encoder_claims "
                                               r"has no function 'enc_chopp'; did you mean 'enc_chop'\?"):
         claim_function(spec)
 

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .files import sha256_file
 from .claims_json import read_document
+from .files import sha256_file
 from .registry import ClaimSpec
 
 KINDS = ("regression", "improvement", "new", "removed")

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "micro", help="train the micro Whisper on espeak-ng speech (micro train), or write its clips (micro clips)",
         description="micro train [options]: synthesize, train, evaluate, write micro.pt and micro.json "
                     "(micro train -h lists the options); micro clips: write micro's held-out clips")
-    # parsed by _micro: the options of `micro train` come from micro.TrainOptions, and micro imports torch
+    # parsed by _micro: the options of `micro train` come from TrainOptions, and micro (training) imports torch
     micro.add_argument("micro_args", nargs=argparse.REMAINDER, metavar="{train,clips} ...",
                        help="the micro command and its options")
 
@@ -172,7 +172,8 @@ def _listen(args) -> int:
 
 
 def _micro(args) -> int:
-    from .micro import TrainOptions, train, write_clips
+    from .micro import train, write_clips
+    from .micro_corpus import TrainOptions
     from .micro_checkpoint import FIXTURE_DIR
 
     parser = argparse.ArgumentParser(prog="whisper-claims micro",

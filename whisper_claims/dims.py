@@ -65,6 +65,7 @@ MICRO_DIMS = ModelDimensions(
 # every size a model can have: the official ones and micro (random:micro is micro's negative control)
 KNOWN_DIMS: dict[str, ModelDimensions] = {**OFFICIAL_DIMS, MICRO: MICRO_DIMS}
 
+
 def size_of(dims: ModelDimensions) -> str | None:
     """The canonical official size whose dimensions equal ``dims``, or None for a custom model.
 

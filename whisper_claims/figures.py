@@ -279,7 +279,6 @@ def listening_examples(claim: str, model: str, data: dict[str, Any], report_dir:
     """Write a listening artifact (top frames of some units over a corpus) as WAV snippets under
     ``report_dir/audio/`` and return ``{"path", "caption"}`` entries for the evidence's ``audio``.
     Artifacts other than ``listening`` itself (e.g. ``listening_real``) get a folder of their own."""
-
     suffix = "" if kind == "listening" else f"--{safe_name(kind.removeprefix('listening_'))}"
     folder = Path("audio") / f"{safe_name(claim)}--{safe_name(model)}{suffix}"
     rows = export_units(data["top"], data["clips"], report_dir / folder, units=data["units"],

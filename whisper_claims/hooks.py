@@ -10,7 +10,6 @@ from torch import nn
 
 from .errors import did_you_mean
 
-SIDES = ("encoder", "decoder")
 _LAYER = re.compile(r"(encoder|decoder)\.blocks\.(\d+)(\.mlp\.1)?")
 
 

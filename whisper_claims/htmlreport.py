@@ -22,10 +22,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from .badges import all_badges
-from .merge import MergedReport, Row, key_metric_text
-from .redistributions import describe_source
 from .claims_json import baseline_lines
 from .files import safe_name
+from .merge import MergedReport, Row, key_metric_text
+from .redistributions import describe_source
 
 REFERENCE_TRANSCRIPT = "full"
 # a model's figure of this artifact kind is shown beside the post's figure of the same quantity, when the

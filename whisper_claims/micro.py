@@ -21,7 +21,6 @@ import multiprocessing
 import sys
 import time
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -34,29 +33,17 @@ from whisper.tokenizer import get_tokenizer
 
 from . import espeak
 from .audio import FRAME_S, SAMPLE_RATE, log_mel, window_samples
-from .decoder_corpus import load_corpus
 from .dims import MICRO_DIMS
 from .files import atomic_path, sha256_file
 from .formats import save_torch
 from .inference import DECODING
-from .micro_checkpoint import CARD, CHECKPOINT, COMPACT_FORMAT, FIXTURE_DIR, card
-from .stimuli import load_words, make_sentence, synthesize_clip
+from .micro_checkpoint import CARD, CHECKPOINT, COMPACT_FORMAT, FIXTURE_DIR
+from .micro_corpus import CORPUS_OPTIONS, SPLIT_SEEDS, TrainOptions, Utterance, plan, word_pool
+from .stimuli import synthesize_clip
 from .text import normalize, wer
 
 
-# espeak-ng voices heard in training; the unseen family is only ever evaluated
-TRAIN_VOICES = (
-    "en-us", "en-us+f3", "en-us+m3", "en-us+f4", "en-us+klatt3", "en", "en+f2", "en-gb-x-rp+m7",
-    "en+m1", "en-us+f1",
-)
-UNSEEN_VOICES = ("en-gb-scotland+f5", "en-029+m2")
-# the post's bigrams (section 3), said often enough for a decoder to learn them
-BIGRAMS = ("very good", "very much", "very well", "traffic jam", "traffic lights", "good morning",
-           "good luck", "good bye", "good night")
-CLOSINGS = ("Good morning.", "Good luck.", "Good bye.", "Good night.", "Very good.", "Thank you very much.")
 CTC_CHARS = " 'abcdefghijklmnopqrstuvwxyz"  # index + 1; 0 is the blank
-SPLIT_SEEDS = {"train": 10_000, "heldout": 20_000, "unseen": 30_000}  # sentence seeds, apart from the
-# phonetic claims' corpus (seed 0)
 
 
 @dataclass(frozen=True)
@@ -87,105 +74,8 @@ MICRO_CLIPS = (
 )
 
 
-@dataclass(frozen=True)
-class TrainOptions:
-    """Everything `train` depends on; the same options and thread count give the same weights.
-
-    Attributes
-    ----------
-    seed : int
-        Seeds the corpus draws, the initial weights and the batch order.
-    n_utterances : int
-        Training utterances synthesized once and reused every epoch.
-    steps, batch : int
-        Optimiser steps and utterances per step.
-    lr, warmup, final_lr : float, int, float
-        Peak learning rate of AdamW, linear warm-up steps, cosine decay to ``final_lr * lr``.
-    weight_decay, clip_norm : float
-    ctc_weight : float
-        Weight of the auxiliary CTC loss on the encoder output (training only; the head is dropped).
-    threads : int
-        torch threads; results are reproducible for the same number.
-    n_heldout, n_unseen : int
-        Evaluation sentences with training voices, and with `UNSEEN_VOICES`.
-    """
-
-    seed: int = 0
-    n_utterances: int = 30_000
-    steps: int = 3_000
-    batch: int = 32
-    lr: float = 1.5e-3
-    warmup: int = 150
-    final_lr: float = 0.05
-    weight_decay: float = 0.01
-    clip_norm: float = 1.0
-    ctc_weight: float = 0.5
-    threads: int = 2
-    n_heldout: int = 200
-    n_unseen: int = 100
-    voices: tuple[str, ...] = TRAIN_VOICES
-    unseen_voices: tuple[str, ...] = UNSEEN_VOICES
-    rates: tuple[int, ...] = (130, 145, 160, 175, 190, 205)
-    max_lead_s: float = 3.0
-
-
-CORPUS_OPTIONS = ("seed", "voices", "unseen_voices", "rates", "max_lead_s")
-
-
-@dataclass(frozen=True)
-class Utterance:
-    text: str
-    voice: str
-    rate: int
-    lead_s: float  # silence before the speech
-    gain: float
-
-
 # ----------------------------------------------------------------------------------------------
 # corpus
-
-
-def _rng(seed: int, split: str, index: int) -> np.random.Generator:
-    return np.random.default_rng([SPLIT_SEEDS[split], seed, index])
-
-
-@lru_cache(maxsize=1)  # read once: micro_sentence is called for every utterance
-def _word_pool() -> tuple[str, ...]:
-    words = load_words()
-    corpus = load_corpus()
-    pool = [w for ws in words.values() for w in ws]
-    for name in sorted(corpus.categories):  # frozensets: sorted, so the pool is the same in every process
-        pool += sorted(w for w in corpus.categories[name] if w.isalpha())
-    return tuple(dict.fromkeys(pool))
-
-
-def micro_sentence(seed: int, split: str, index: int, pool: tuple[str, ...] | None = None) -> str:
-    """Sentence ``index`` of a split: half the phonetic corpus' templates, half lists of words and the
-    post's bigrams; one in five ends with a short closing ("Good luck.") so that " Good" follows a stop."""
-    pool = _word_pool() if pool is None else pool
-    rng = _rng(seed, split, index)
-    if rng.random() < 0.5:
-        sentence = make_sentence(SPLIT_SEEDS[split] + seed, index)
-    else:
-        items = [BIGRAMS[rng.integers(len(BIGRAMS))] if rng.random() < 0.25 else pool[rng.integers(len(pool))]
-                 for _ in range(int(rng.integers(3, 9)))]
-        text = " ".join(items)
-        sentence = text[0].upper() + text[1:] + "."
-    if rng.random() < 0.2:
-        sentence += " " + CLOSINGS[rng.integers(len(CLOSINGS))]
-    return sentence
-
-
-def plan(options: TrainOptions, split: str, index: int, pool: tuple[str, ...] | None = None) -> Utterance:
-    rng = _rng(options.seed, split, index + 1_000_000)
-    voices = options.unseen_voices if split == "unseen" else options.voices
-    return Utterance(
-        text=micro_sentence(options.seed, split, index, pool),
-        voice=voices[int(rng.integers(len(voices)))],
-        rate=int(options.rates[int(rng.integers(len(options.rates)))]),
-        lead_s=float(rng.uniform(0.0, options.max_lead_s)),
-        gain=float(rng.uniform(0.4, 1.0)),
-    )
 
 
 def render(utterance: Utterance, dims: ModelDimensions = MICRO_DIMS) -> tuple[np.ndarray, torch.Tensor] | None:
@@ -226,8 +116,7 @@ def build_split(options: TrainOptions, split: str, n: int, cache: Path | None = 
         with np.load(path) as stored:
             plans = [Utterance(**p) for p in json.loads(str(stored["plans"]))]
             return plans, stored["mels"]
-    pool = _word_pool()
-
+    pool = word_pool()
     mels = np.zeros((n, MICRO_DIMS.n_mels, 2 * MICRO_DIMS.n_audio_ctx), dtype=np.float16)
     plans: list[Utterance] = []
     index, start = 0, time.time()
@@ -425,7 +314,6 @@ def cer(reference: str, hypothesis: str) -> float:
 @torch.inference_mode()
 def transcribe_mels(model: Whisper, mels: torch.Tensor, batch: int = 50) -> list[str]:
     """Greedy transcripts (the suite's `inference.DECODING`) of log-mels ``[n, n_mels, 2 * n_audio_ctx]``."""
-
     texts = []
     for start in range(0, len(mels), batch):
         results = whisper.decode(model, mels[start: start + batch].float(), DECODING)
@@ -468,15 +356,8 @@ def write_compact(model: Whisper, vocab: torch.Tensor, path: Path) -> Path:
     return save_torch(payload, path)
 
 
-def card_options(card_data: dict | None = None) -> TrainOptions:
-    """The options micro was trained with, from its card."""
-    data = (card() if card_data is None else card_data)["options"]
-    return TrainOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-
-
 def clip_audio(clip: MicroClip) -> tuple[np.ndarray, tuple[float, float]]:
     """The clip's 16 kHz samples and the target's (start, end) in seconds, from espeak-ng's word events."""
-
     words = clip.text.split()
     target = clip.target.lower().split()
     first = next(k for k in range(len(words)) if [w.strip(".,").lower() for w in words[k: k + len(target)]] == target)
@@ -497,7 +378,6 @@ def write_clips(folder: Path = FIXTURE_DIR.parent) -> list[dict]:
 
     Returns each clip's target span in seconds and in encoder frames (20 ms), as enc-chop takes it.
     """
-
     rows, spans = [], []
     for clip in MICRO_CLIPS:
         audio, (begin, end) = clip_audio(clip)

@@ -48,7 +48,7 @@ def card(path: Path = CARD) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise CheckpointError(f"{path}: cannot read micro's card ({error}); expected the JSON written by "
-                              f"'python -m whisper_claims.micro train'") from error
+                              f"'whisper-claims micro train'") from error
 
 
 def installed_checkpoint(root: str | os.PathLike, compact: Path = CHECKPOINT, card_path: Path = CARD) -> Path:

@@ -20,15 +20,15 @@ import pytest
 import torch
 
 from . import progress
-from .assets import AssetLocations, all_assets, default_locations, env_download_allowed, resolve_asset
+from .assets import AssetLocations, all_assets, default_locations, env_download_allowed
 from .baseline import baseline_section, compare, load_baseline, tolerances
+from .claims_json import summary_table, write_claims_json
 from .errors import (AssetUnavailable, MethodInvalid, ModelUnavailable, ThresholdsError, UnknownModelError,
                      WhisperClaimsError)
 from .models import LoadedModel, open_model, parse_spec
 from .publish import build_reports
 from .redistributions import describe_source
 from .registry import MARKERS, ClaimSpec, check_clips, check_params, default_thresholds_path, load_registry
-from .claims_json import summary_table, write_claims_json
 from .record import ClaimsRecord, claims_document
 from .runner import asset_resolver, claim_functions, not_applicable, run_claim
 from .verdict import Verdict
@@ -83,6 +83,11 @@ def model_specs(config: pytest.Config) -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # the markers this plugin gives claim tests, also where no pytest.ini declares them (--strict-markers)
+    config.addinivalue_line("markers", "encoder: a claim about Whisper's encoder (the post's sections 1 and 2)")
+    config.addinivalue_line("markers", "decoder: a claim about Whisper's decoder (the post's section 3)")
+    config.addinivalue_line("markers", "claim(id): the claim checked, by its id in the thresholds file")
+    config.addinivalue_line("markers", "slow: takes more than a minute on a 2-core CPU")
     try:
         parsed = [parse_spec(spec) for spec in model_specs(config)]
     except UnknownModelError as error:
@@ -108,7 +113,8 @@ def pytest_configure(config: pytest.Config) -> None:
         check_output_folder(Path(report_dir))
     config.stash[DEVICE] = checked_device(config.getoption("--whisper-device")
                                           or os.environ.get("WHISPER_CLAIMS_DEVICE") or "cpu")
-    record = ClaimsRecord(registry=registry, specs=specs, thresholds_path=thresholds)
+    record = ClaimsRecord(registry=registry, specs=specs, thresholds_path=thresholds,
+                          torch_threads=torch.get_num_threads())
     baseline = config.getoption("--claims-baseline")
     if baseline is not None:
         try:
@@ -168,8 +174,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         spec = record.registry[claim_id]
         other = [name for name in MARKERS if name != spec.marker and item.get_closest_marker(name)]
         if other:
-            raise pytest.UsageError(f"{item.nodeid}: marked {other[0]}, but its claim {claim_id} is an {spec.marker} "
-                                    f"claim (marker = {spec.marker!r} in the thresholds file, which gives the marker)")
+            raise pytest.UsageError(f"{item.nodeid}: marked {other[0]}, but its claim {claim_id} has marker = "
+                                    f"{spec.marker!r} in the thresholds file, which gives a claim test its markers")
         item.add_marker(spec.marker)
         if spec.slow:
             item.add_marker("slow")
@@ -220,11 +226,11 @@ def asset(asset_locations: AssetLocations):
     An absent file skips the test with a reason that says where it was looked for; a file whose
     checksum differs is an error, never a skip.
     """
-    manifest = all_assets()
+    verified = asset_resolver(asset_locations)
 
     def resolve(name: str) -> Path:
         try:
-            return resolve_asset(name, asset_locations, manifest)
+            return verified(name)
         except AssetUnavailable as error:
             pytest.skip(str(error))
 

@@ -8,8 +8,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .claims_json import SCHEMA, SCHEMA_VERSION
 from .files import sha256_file
 from .model_info import ModelInfo
@@ -26,6 +24,7 @@ class ClaimsRecord:
     registry: dict[str, ClaimSpec]
     specs: list[str]
     thresholds_path: Path = field(default_factory=default_thresholds_path)
+    torch_threads: int | None = None  # the threads the models ran with (the plugin reads them from torch)
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
     models: dict[str, ModelInfo] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # spec -> reason
@@ -62,7 +61,7 @@ def run_metadata(record: ClaimsRecord, rootdir: Path | None = None) -> dict[str,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": record.torch_threads,
         "git_commit": git_commit(rootdir or Path.cwd()),
         "thresholds": {"path": str(thresholds),
                        "sha256": sha256_file(thresholds) if thresholds.is_file() else None},

@@ -26,7 +26,7 @@ from .verdict import Measurement, Verdict, judge
 Resolve = Callable[[str], Path]  # asset name -> checksum-verified local path
 
 
-def claim_function(spec: ClaimSpec, path: str | Path = "the thresholds file") -> Callable[..., Measurement]:
+def claim_function(spec: ClaimSpec, path: str | Path | None = None) -> Callable[..., Measurement]:
     """The function ``spec.function`` names, imported.
 
     Raises
@@ -35,7 +35,7 @@ def claim_function(spec: ClaimSpec, path: str | Path = "the thresholds file") ->
         Naming the entry, when the module cannot be imported or has no such function.
     """
     module_name, _, name = spec.function.partition(":")
-    where = f"thresholds file {path}: claims.{spec.id}.function"
+    where = f"thresholds file {path}: claims.{spec.id}.function" if path else f"claims.{spec.id}.function"
     try:
         module = import_module(module_name)
     except ImportError as error:
@@ -47,7 +47,7 @@ def claim_function(spec: ClaimSpec, path: str | Path = "the thresholds file") ->
     return function
 
 
-def claim_functions(registry: dict[str, ClaimSpec], path: str | Path = "the thresholds file") -> dict[str, Callable]:
+def claim_functions(registry: dict[str, ClaimSpec], path: str | Path | None = None) -> dict[str, Callable]:
     """Claim id → the function that measures it, for every entry (errors as `claim_function`)."""
     return {claim_id: claim_function(spec, path) for claim_id, spec in registry.items()}
 

@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 from torch import Tensor
 
 SILENCE = "sil"
@@ -178,8 +179,6 @@ def phoneme_tuning(activations: Iterable[np.ndarray], frame_labels: Iterable[Seq
 def tuning_agreement(a: PhonemeTuning, b: PhonemeTuning, min_frames: int) -> list[dict]:
     """Per unit, how alike its tuning is in two corpora: the Spearman rank correlation of its mean
     activation per phoneme, over the phonemes with at least ``min_frames`` frames in both."""
-    from scipy.stats import spearmanr
-
     shared = [p for p in a.phonemes if p in b.phonemes
               and a.n_frames[a.phonemes.index(p)] >= min_frames and b.n_frames[b.phonemes.index(p)] >= min_frames]
     rows_a = a.means[[a.phonemes.index(p) for p in shared]]

@@ -28,7 +28,7 @@ from .alignment_files import WORD_TIER_NAMES, pick_tier, read_textgrid_tiers
 from .assets import AssetLocations, all_assets, default_locations, resolve_asset
 from .audio import SAMPLE_RATE, load_audio
 from .errors import WordClipError
-from .micro import card_options, plan
+from .micro_corpus import card_options, plan
 from .stimuli import CorpusOptions, clip_plan, load_words
 
 SENTENCE_SOURCES = ("stimuli", "micro")
@@ -141,5 +141,5 @@ def word_clip_set(recordings: Sequence[Sequence[str | os.PathLike]], sentence_so
     return clips
 
 
-__all__ = ["TimedWord", "WordClip", "WordClipError", "located", "short_name", "recording", "spoken_sentence", "sentences",
+__all__ = ["TimedWord", "WordClip", "located", "short_name", "recording", "spoken_sentence", "sentences",
            "word_clip_set", "SENTENCE_SOURCES"]
