@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from whisper_claims.baseline import compare, tolerances
+from whisper_claims.baseline import compare, differences, tolerances
 from whisper_claims.registry import load_registry
 from toyproject import claims_json, output, run, write_thresholds
 
@@ -62,6 +62,28 @@ def test_unchanged_run_has_no_changes():
     assert compare(doc, copy.deepcopy(doc), {"a": 0.0, "b": 0.0}) == []
 
 
+def test_rows_are_compared_value_by_value():
+    before = document([("a", "tiny", "holds", 0.9), ("b", "tiny", "fails", 0.1), ("b", "base", "skipped", None)])
+    after = copy.deepcopy(before)
+    assert differences(before, after) == (3, [])
+    after["rows"][1]["metrics"]["m"]["value"] = 0.1000001  # within any tolerance: not a change, yet not identical
+    after["rows"][1]["evidence"] = {"ranks": (3, 4)}
+    after["rows"].append({"claim": "a", "model": "base", "status": "holds"})  # on one side only: not compared
+    n_compared, (difference,) = differences(before, after)
+    assert n_compared == 3 and (difference.claim, difference.model, difference.n_values) == ("b", "tiny", 3)
+    assert difference.first[0] == "evidence.ranks[0]: 'absent' → 3"
+    assert "metrics.m.value: 0.1 → 0.1000001" in difference.first
+
+
+def test_rows_as_claims_json_holds_them_are_identical():
+    before = document([("a", "tiny", "holds", None)])
+    before["rows"][0]["evidence"] = {"pair": [1, 2]}
+    after = copy.deepcopy(before)
+    after["rows"][0]["evidence"] = {"pair": (1, 2)}
+    after["rows"][0]["metrics"]["m"]["value"] = float("nan")  # written as null
+    assert differences(before, after) == (1, [])
+
+
 def test_tolerances_come_from_the_key_metric():
     registry = load_registry()
     drift = tolerances(registry)
@@ -80,7 +102,9 @@ def test_a_run_against_its_own_baseline_reports_no_change(project, tmp_path):
                  f"--claims-baseline={first / 'claims.json'}", "--fail-on-regression")
     assert result.ret == 0
     assert "0 regression(s), 0 change(s)" in output(result)
-    assert claims_json(second)["baseline"]["changes"] == []
+    assert "rows identical to the baseline: 1 of 1" in output(result)
+    section = claims_json(second)["baseline"]
+    assert section["changes"] == [] and section["rows_compared"] == 1 and section["rows_differing"] == []
 
 
 def test_drift_is_reported_and_fails_only_under_fail_on_regression(project, tmp_path):
@@ -97,6 +121,8 @@ def test_drift_is_reported_and_fails_only_under_fail_on_regression(project, tmp_
     (change,) = claims_json(second)["baseline"]["changes"]
     assert change["kind"] == "regression"
     assert "regression" in (second / "claims.md").read_text() and "REGRESSION" in (second / "report.html").read_text()
+    assert "rows identical to the baseline: 0 of 1" in output(result)
+    assert "differs: toy on random:tiny: metrics.width.value: 384.0 → 768.0" in output(result)
 
     failing = run(project, "--whisper-models", "random:tiny", baseline, "--fail-on-regression")
     failing.assert_outcomes(passed=1)

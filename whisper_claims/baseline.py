@@ -4,6 +4,10 @@ A claim × model is a **regression** when it held in the baseline and now fails 
 key metric moved further than the key metric's ``tolerance`` in the thresholds file. A claim that now
 holds where it failed is an **improvement**. Claims present on one side only are **new** or
 **removed**. Rows skipped on either side (no weights, claim does not apply) are not compared.
+
+Apart from changes, every row present in both runs is compared value by value: a rerun of the same
+code on the same machine must reproduce its records exactly, so rows whose numbers moved within their
+tolerance are listed too (``Difference``), without failing the run.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from typing import Any
 from .claims_json import read_document
 from .files import sha256_file
 from .registry import ClaimSpec
+from .verdict import jsonable
 
 KINDS = ("regression", "improvement", "new", "removed")
 JUDGED = ("holds", "fails", "error")
@@ -33,6 +38,50 @@ class Change:
 
     def describe(self) -> str:
         return f"{self.kind}: {self.claim} on {self.model}: {self.before} → {self.after}; {self.detail}"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A row present in both runs whose values are not all equal (status, reason, metrics, evidence)."""
+
+    claim: str
+    model: str
+    n_values: int  # how many values differ (leaves of the row's JSON)
+    first: tuple[str, ...]  # the first few, as "path: before → after"
+
+
+N_SHOWN = 3  # values shown per differing row
+SHOWN_CHARS = 60  # of each value (transcripts and captions are long)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
+
+
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _leaves(item, f"{path}.{key}" if path else key).items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in _leaves(item, f"{path}[{i}]").items()}
+    return {path: value}
+
+
+def differences(baseline: dict[str, Any], current: dict[str, Any]) -> tuple[int, list[Difference]]:
+    """How many rows both documents have, and those of them that are not identical, sorted by claim and model."""
+    before = {(r["claim"], r["model"]): r for r in baseline["rows"]}
+    # as claims.json will hold them: tuples as lists, non-finite floats as None
+    after = {(r["claim"], r["model"]): jsonable(r) for r in current["rows"]}
+    shared = sorted(set(before) & set(after))
+    found = []
+    for key in shared:
+        if before[key] == after[key]:
+            continue
+        old, new = _leaves(before[key]), _leaves(after[key])
+        moved = [f"{path}: {_shown(old.get(path, 'absent'))} → {_shown(new.get(path, 'absent'))}"
+                 for path in sorted(set(old) | set(new)) if old.get(path, "absent") != new.get(path, "absent")]
+        found.append(Difference(key[0], key[1], len(moved), tuple(moved[:N_SHOWN])))
+    return len(shared), found
 
 
 def tolerances(registry: dict[str, ClaimSpec]) -> dict[str, float | None]:
@@ -84,9 +133,12 @@ def compare(baseline: dict[str, Any], current: dict[str, Any],
     return changes
 
 
-def baseline_section(path: Path, changes: list[Change]) -> dict[str, Any]:
-    """What claims.json records of the comparison: the baseline file, its sha256 and the changes."""
-    return {"path": str(path), "sha256": sha256_file(path), "changes": [asdict(c) for c in changes]}
+def baseline_section(path: Path, changes: list[Change], n_compared: int = 0,
+                     differing: list[Difference] = ()) -> dict[str, Any]:
+    """What claims.json records of the comparison: the baseline file, its sha256, the changes, and how
+    many of the rows both runs have are identical (the others listed)."""
+    return {"path": str(path), "sha256": sha256_file(path), "changes": [asdict(c) for c in changes],
+            "rows_compared": n_compared, "rows_differing": [asdict(d) for d in differing]}
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:

@@ -215,4 +215,11 @@ def baseline_lines(document: dict[str, Any]) -> list[str]:
     for c in changes:
         lines.append(f"  {c['kind'].upper() if c['kind'] == 'regression' else c['kind']}: {c['claim']} on "
                      f"{c['model']}: {c['before']} → {c['after']}; {c['detail']}")
+    if "rows_compared" in baseline:  # absent from records written before rows were compared value by value
+        differing = baseline["rows_differing"]
+        lines.append(f"rows identical to the baseline: {baseline['rows_compared'] - len(differing)} of "
+                     f"{baseline['rows_compared']}")
+        for d in differing:
+            more = f", … ({d['n_values']} in all)" if d["n_values"] > len(d["first"]) else ""
+            lines.append(f"  differs: {d['claim']} on {d['model']}: {'; '.join(d['first'])}{more}")
     return lines

@@ -21,7 +21,7 @@ import torch
 
 from . import progress
 from .assets import AssetLocations, all_assets, default_locations, env_download_allowed
-from .baseline import baseline_section, compare, load_baseline, tolerances
+from .baseline import baseline_section, compare, differences, load_baseline, tolerances
 from .claims_json import summary_table, write_claims_json
 from .errors import (AssetUnavailable, MethodInvalid, ModelUnavailable, ThresholdsError, UnknownModelError,
                      WhisperClaimsError)
@@ -353,7 +353,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if record.baseline is not None:
         path, baseline = record.baseline
         changes = compare(baseline, record.document, tolerances(record.registry))
-        record.document["baseline"] = baseline_section(path, changes)
+        record.document["baseline"] = baseline_section(path, changes, *differences(baseline, record.document))
         if config.getoption("--fail-on-regression") and any(c.kind == "regression" for c in changes):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     directory = config.getoption("--claims-report")
