@@ -6,7 +6,6 @@ naming the option, file or entry; or a claims.json row, a table cell and a reaso
 import json
 import os
 import pickle
-import struct
 import wave
 from pathlib import Path
 
@@ -18,10 +17,10 @@ from whisper.model import ModelDimensions, Whisper
 from whisper_claims.audio import load_audio
 from whisper_claims.errors import AudioError, DownloadError
 from whisper_claims.downloads import download_verified
-from whisper_claims.models import random_model, write_checkpoint
+from whisper_claims.models import write_checkpoint
 from whisper_claims.claims_json import cell
 
-from toyproject import CLAIM_TEST, claims_json, output, run, write_claim, write_thresholds
+from toyproject import claims_json, output, run, write_claim, write_thresholds
 
 PROJECT = Path(__file__).parents[1]
 SMALL = ModelDimensions(n_mels=80, n_audio_ctx=16, n_audio_state=32, n_audio_head=2, n_audio_layer=1,

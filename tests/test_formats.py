@@ -7,7 +7,6 @@ or weights are not installed skips and says which.
 """
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
