@@ -2,10 +2,13 @@
 removed claims, in the summary, claims.json and the reports, and fails under --fail-on-regression."""
 import copy
 import json
+import re
+from dataclasses import asdict, fields
 
 import pytest
 
-from whisper_claims.baseline import compare, differences, tolerances
+from whisper_claims.baseline import Change, compare, differences, tolerances
+from whisper_claims.claims_json import CHANGE_KEYS, baseline_lines, check_document
 from whisper_claims.registry import load_registry
 from toyproject import claims_json, output, run, write_thresholds
 
@@ -63,16 +66,36 @@ def test_unchanged_run_has_no_changes():
 
 
 def test_rows_are_compared_value_by_value():
-    before = document([("a", "tiny", "holds", 0.9), ("b", "tiny", "fails", 0.1), ("b", "base", "skipped", None)])
+    before = document([("a", "tiny", "holds", 0.9), ("b", "tiny", "fails", 0.1), ("b", "base", "holds", 0.5)])
     after = copy.deepcopy(before)
     assert differences(before, after) == (3, [])
     after["rows"][1]["metrics"]["m"]["value"] = 0.1000001  # within any tolerance: not a change, yet not identical
     after["rows"][1]["evidence"] = {"ranks": (3, 4)}
-    after["rows"].append({"claim": "a", "model": "base", "status": "holds"})  # on one side only: not compared
+    after["rows"].append({"claim": "a", "model": "base", "status": "holds"})  # in one run only: not compared
     n_compared, (difference,) = differences(before, after)
-    assert n_compared == 3 and (difference.claim, difference.model, difference.n_values) == ("b", "tiny", 3)
-    assert difference.first[0] == "evidence.ranks[0]: 'absent' → 3"
-    assert "metrics.m.value: 0.1 → 0.1000001" in difference.first
+    assert n_compared == 3 and (difference.claim, difference.model, difference.n_differing) == ("b", "tiny", 3)
+    # in the row's order, values as JSON, a value of one side only as absent
+    assert difference.shown == ("metrics.m.value: 0.1 → 0.1000001", "evidence.ranks[0]: absent → 3",
+                                "evidence.ranks[1]: absent → 4")
+
+
+def test_a_status_change_is_shown_first_and_long_values_are_cut():
+    before = document([("a", "tiny", "holds", 0.9)])
+    before["rows"][0]["evidence"] = {"transcript": "word " * 40, "dotted.key": 1, "dotted": {"key": 2}}
+    after = document([("a", "tiny", "fails", 0.2)])
+    after["rows"][0]["evidence"] = {"transcript": "other " * 40, "dotted.key": 1, "dotted": {"key": 3}}
+    (difference,) = differences(before, after)[1]
+    assert difference.n_differing == 5  # keys holding dots stay apart from nested ones
+    assert difference.shown[0] == 'status: "holds" → "fails"'
+    assert difference.shown[1] == 'reason: "" → "why"'
+    lines = baseline_lines({"baseline": {"path": "old.json", "changes": [], "rows_compared": 1,
+                                         "rows_differing": [asdict(difference)]}})
+    assert lines[1:] == ["rows identical to the baseline: 0 of 1",
+                         f"  differs: a on tiny: {'; '.join(difference.shown)}, … (5 in all)"]
+    after["rows"][0] = {**before["rows"][0], "evidence": after["rows"][0]["evidence"]}
+    (difference,) = differences(before, after)[1]
+    assert difference.shown[0].startswith('evidence.transcript: "word word') and len(difference.shown[0]) < 150
+    assert difference.shown[0].count("…") == 2  # both values cut
 
 
 def test_rows_as_claims_json_holds_them_are_identical():
@@ -82,6 +105,36 @@ def test_rows_as_claims_json_holds_them_are_identical():
     after["rows"][0]["evidence"] = {"pair": (1, 2)}
     after["rows"][0]["metrics"]["m"]["value"] = float("nan")  # written as null
     assert differences(before, after) == (1, [])
+
+
+def test_empty_values_and_skips_and_reports():
+    before = document([("a", "tiny", "holds", 0.9), ("b", "tiny", "skipped", None)])
+    before["rows"][0]["evidence"] = {"figures": [{"path": "figures/a.png"}], "ranks": []}
+    before["rows"][1]["reason"] = "no checkpoint in /root/.cache/whisper"
+    after = copy.deepcopy(before)
+    del after["rows"][0]["evidence"]["figures"]  # a run without --claims-report draws nothing
+    after["rows"][1]["reason"] = "no checkpoint in /home/me/.cache/whisper"  # skipped in both: not compared
+    assert differences(before, after) == (1, [])
+    after["rows"][0]["evidence"]["ranks"] = {}
+    (difference,) = differences(before, after)[1]
+    assert difference.shown == ("evidence.ranks: [] → {}",)
+
+
+def test_the_reader_knows_the_fields_of_a_change():
+    assert tuple(f.name for f in fields(Change)) == CHANGE_KEYS
+
+
+@pytest.mark.parametrize("section, entry", [
+    ({"path": "old.json", "changes": [{"claim": "a"}]}, "baseline.changes[0]"),
+    ({"path": "old.json", "changes": [], "rows_compared": -1, "rows_differing": []}, "baseline.rows_compared"),
+    ({"path": "old.json", "changes": [], "rows_compared": 0, "rows_differing": [{}]}, "baseline.rows_differing"),
+    ({"path": "old.json", "changes": [], "rows_compared": 1, "rows_differing": [{"claim": "a", "model": "tiny"}]},
+     "baseline.rows_differing[0]"),
+])
+def test_a_malformed_baseline_section_names_its_entry(section, entry):
+    doc = {"run": {"models": []}, "claims": {}, "rows": [], "baseline": section}
+    with pytest.raises(ValueError, match=rf"claims.json: {re.escape(entry)} is "):
+        check_document("claims.json", doc)
 
 
 def test_tolerances_come_from_the_key_metric():
@@ -123,6 +176,7 @@ def test_drift_is_reported_and_fails_only_under_fail_on_regression(project, tmp_
     assert "regression" in (second / "claims.md").read_text() and "REGRESSION" in (second / "report.html").read_text()
     assert "rows identical to the baseline: 0 of 1" in output(result)
     assert "differs: toy on random:tiny: metrics.width.value: 384.0 → 768.0" in output(result)
+    assert claims_json(second)["baseline"]["rows_differing"][0]["n_differing"] >= 1
 
     failing = run(project, "--whisper-models", "random:tiny", baseline, "--fail-on-regression")
     failing.assert_outcomes(passed=1)

@@ -5,12 +5,13 @@ key metric moved further than the key metric's ``tolerance`` in the thresholds f
 holds where it failed is an **improvement**. Claims present on one side only are **new** or
 **removed**. Rows skipped on either side (no weights, claim does not apply) are not compared.
 
-Apart from changes, every row present in both runs is compared value by value: a rerun of the same
-code on the same machine must reproduce its records exactly, so rows whose numbers moved within their
-tolerance are listed too (``Difference``), without failing the run.
+Apart from changes, every row of both runs is compared value by value (``differences``): a rerun of
+the same code on the same machine must reproduce its records exactly, so rows whose numbers moved
+within their tolerance are listed too, without failing the run.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 from .claims_json import read_document
 from .files import sha256_file
 from .registry import ClaimSpec
-from .verdict import jsonable
+from .verdict import REPORT_EVIDENCE, jsonable
 
 KINDS = ("regression", "improvement", "new", "removed")
 JUDGED = ("holds", "fails", "error")
@@ -41,46 +42,81 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Difference:
-    """A row present in both runs whose values are not all equal (status, reason, metrics, evidence)."""
+class RowDifference:
+    """A row of both runs whose values are not all equal (status, reason, metrics, evidence)."""
 
     claim: str
     model: str
-    n_values: int  # how many values differ (leaves of the row's JSON)
-    first: tuple[str, ...]  # the first few, as "path: before → after"
+    n_differing: int  # values (leaves of the row's JSON) that differ
+    shown: tuple[str, ...]  # the first of them in the row's order, as "path: before → after"
 
 
 N_SHOWN = 3  # values shown per differing row
 SHOWN_CHARS = 60  # of each value (transcripts and captions are long)
 
 
+class _Absent:
+    def __repr__(self) -> str:
+        return "absent"
+
+
+ABSENT = _Absent()  # a value on one side only (not the JSON string "absent", not null)
+
+
 def _shown(value: Any) -> str:
-    text = repr(value)
+    text = repr(value) if value is ABSENT else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
 
 
-def _leaves(value: Any, path: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        return {k: v for key, item in value.items() for k, v in _leaves(item, f"{path}.{key}" if path else key).items()}
-    if isinstance(value, list):
-        return {k: v for i, item in enumerate(value) for k, v in _leaves(item, f"{path}[{i}]").items()}
+def _leaves(value: Any, path: tuple = ()) -> dict[tuple, Any]:
+    """Path (a tuple of keys and indices, so that keys holding dots stay apart) → value, in the row's
+    order; an empty object or list is a leaf of its own."""
+    if isinstance(value, dict) and value:
+        return {k: v for key, item in value.items() for k, v in _leaves(item, path + (key,)).items()}
+    if isinstance(value, list) and value:
+        return {k: v for i, item in enumerate(value) for k, v in _leaves(item, path + (i,)).items()}
     return {path: value}
 
 
-def differences(baseline: dict[str, Any], current: dict[str, Any]) -> tuple[int, list[Difference]]:
-    """How many rows both documents have, and those of them that are not identical, sorted by claim and model."""
-    before = {(r["claim"], r["model"]): r for r in baseline["rows"]}
+def _dotted(path: tuple) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" if i else part
+                   for i, part in enumerate(path))
+
+
+def _by_key(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["claim"], r["model"]): r for r in document["rows"]}
+
+
+def _without_report_evidence(row: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    # a run without --claims-report lists no figures or audio: only what both runs drew is compared
+    evidence, theirs = row.get("evidence", {}), other.get("evidence", {})
+    dropped = {key for key in REPORT_EVIDENCE if key in evidence and key not in theirs}
+    return {**row, "evidence": {k: v for k, v in evidence.items() if k not in dropped}} if dropped else row
+
+
+def differences(baseline: dict[str, Any], current: dict[str, Any]) -> tuple[int, list[RowDifference]]:
+    """How many rows the two documents share, and those of them that are not identical (sorted by
+    claim and model).
+
+    Rows skipped in both runs are not compared: their reasons name this machine's folders. A report
+    folder's evidence (figures, audio) is compared only when both runs wrote one.
+    """
+    before = _by_key(baseline)
     # as claims.json will hold them: tuples as lists, non-finite floats as None
-    after = {(r["claim"], r["model"]): jsonable(r) for r in current["rows"]}
-    shared = sorted(set(before) & set(after))
+    after = {key: jsonable(row) for key, row in _by_key(current).items()}
+    shared = sorted(key for key in set(before) & set(after)
+                    if not (before[key]["status"] == after[key]["status"] == "skipped"))
     found = []
     for key in shared:
-        if before[key] == after[key]:
+        old = _without_report_evidence(before[key], after[key])
+        new = _without_report_evidence(after[key], before[key])
+        if old == new:
             continue
-        old, new = _leaves(before[key]), _leaves(after[key])
-        moved = [f"{path}: {_shown(old.get(path, 'absent'))} → {_shown(new.get(path, 'absent'))}"
-                 for path in sorted(set(old) | set(new)) if old.get(path, "absent") != new.get(path, "absent")]
-        found.append(Difference(key[0], key[1], len(moved), tuple(moved[:N_SHOWN])))
+        a, b = _leaves(old), _leaves(new)
+        paths = [*a, *(path for path in b if path not in a)]
+        moved = [f"{_dotted(path)}: {_shown(a.get(path, ABSENT))} → {_shown(b.get(path, ABSENT))}"
+                 for path in paths if a.get(path, ABSENT) != b.get(path, ABSENT)]
+        found.append(RowDifference(key[0], key[1], len(moved), tuple(moved[:N_SHOWN])))
     return len(shared), found
 
 
@@ -103,8 +139,7 @@ def compare(baseline: dict[str, Any], current: dict[str, Any],
     drift : dict
         Claim id → allowed absolute change of its key metric (``tolerances(registry)``).
     """
-    before = {(r["claim"], r["model"]): r for r in baseline["rows"]}
-    after = {(r["claim"], r["model"]): r for r in current["rows"]}
+    before, after = _by_key(baseline), _by_key(current)
     changes = []
     for claim in sorted(set(current["claims"]) - set(baseline["claims"])):
         changes.append(Change(claim, "*", "new", "absent", "present", "claim not in the baseline's thresholds"))
@@ -133,12 +168,13 @@ def compare(baseline: dict[str, Any], current: dict[str, Any],
     return changes
 
 
-def baseline_section(path: Path, changes: list[Change], n_compared: int = 0,
-                     differing: list[Difference] = ()) -> dict[str, Any]:
+def baseline_section(path: Path, changes: list[Change],
+                     compared: tuple[int, list[RowDifference]]) -> dict[str, Any]:
     """What claims.json records of the comparison: the baseline file, its sha256, the changes, and how
-    many of the rows both runs have are identical (the others listed)."""
+    many rows were compared value by value with those that differ (``differences``)."""
+    n_compared, differing = compared
     return {"path": str(path), "sha256": sha256_file(path), "changes": [asdict(c) for c in changes],
-            "rows_compared": n_compared, "rows_differing": [asdict(d) for d in differing]}
+            "rows_compared": n_compared, "rows_differing": [jsonable(asdict(d)) for d in differing]}
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:

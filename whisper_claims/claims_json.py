@@ -14,6 +14,7 @@ from .verdict import STATUSES, jsonable
 
 SCHEMA = "whisper-claims/claims.json"
 SCHEMA_VERSION = 1
+CHANGE_KEYS = ("claim", "model", "kind", "before", "after", "detail")  # of baseline.changes[i]
 
 
 def write_claims_json(document: dict[str, Any], directory: Path) -> Path:
@@ -135,6 +136,30 @@ def check_document(path: Path, document: Any) -> None:
                     "true, false or null")
             for key in ("comparator", "provenance"):
                 _expect(isinstance(metric.get(key), str), where, f"{m}.{key}", metric.get(key), "a string")
+    if "baseline" in document:
+        _check_baseline(where, document["baseline"])
+
+
+def _check_baseline(where: str, baseline: Any) -> None:
+    _expect(isinstance(baseline, dict) and isinstance(baseline.get("path"), str), where, "baseline", baseline,
+            "an object with a string 'path'")
+    changes = baseline.get("changes")
+    _expect(isinstance(changes, list), where, "baseline.changes", changes, "a list")
+    for i, change in enumerate(changes):
+        _expect(isinstance(change, dict) and all(isinstance(change.get(key), str) for key in CHANGE_KEYS), where,
+                f"baseline.changes[{i}]", change, f"an object with strings {', '.join(CHANGE_KEYS)}")
+    if "rows_compared" not in baseline:  # written before rows were compared value by value
+        return
+    n_compared, differing = baseline["rows_compared"], baseline.get("rows_differing")
+    _expect(isinstance(n_compared, int) and not isinstance(n_compared, bool) and n_compared >= 0, where,
+            "baseline.rows_compared", n_compared, "an integer >= 0")
+    _expect(isinstance(differing, list) and len(differing) <= n_compared, where, "baseline.rows_differing",
+            differing, "a list of at most rows_compared rows")
+    for i, row in enumerate(differing):
+        _expect(isinstance(row, dict) and isinstance(row.get("claim"), str) and isinstance(row.get("model"), str)
+                and isinstance(row.get("n_differing"), int) and isinstance(row.get("shown"), list)
+                and all(isinstance(text, str) for text in row["shown"]), where, f"baseline.rows_differing[{i}]",
+                row, "an object with strings claim and model, an integer n_differing and a list of strings shown")
 
 
 def _number(value: Any) -> bool:
@@ -220,6 +245,6 @@ def baseline_lines(document: dict[str, Any]) -> list[str]:
         lines.append(f"rows identical to the baseline: {baseline['rows_compared'] - len(differing)} of "
                      f"{baseline['rows_compared']}")
         for d in differing:
-            more = f", … ({d['n_values']} in all)" if d["n_values"] > len(d["first"]) else ""
-            lines.append(f"  differs: {d['claim']} on {d['model']}: {'; '.join(d['first'])}{more}")
+            more = f", … ({d['n_differing']} in all)" if d["n_differing"] > len(d["shown"]) else ""
+            lines.append(f"  differs: {d['claim']} on {d['model']}: {'; '.join(d['shown'])}{more}")
     return lines

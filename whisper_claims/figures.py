@@ -16,7 +16,7 @@ import numpy as np
 
 from .files import atomic_path, safe_name
 from .listening import export_units
-from .verdict import Measurement
+from .verdict import AUDIO, FIGURES, FIGURES_NOTE, Measurement
 
 FIGURE_DIR = "figures"
 
@@ -31,13 +31,13 @@ def with_figures(measured: Measurement, claim: str, model: str, report_dir: Path
         return measured
     if not matplotlib_available():
         note = "no figures: matplotlib is not installed (pip install 'whisper-claims[report]')"
-        return replace(measured, evidence={**measured.evidence, "figures_note": note})
+        return replace(measured, evidence={**measured.evidence, FIGURES_NOTE: note})
     figures = draw_figures(claim, model, measured.artifacts, report_dir)
-    evidence = {**measured.evidence, "figures": figures}
+    evidence = {**measured.evidence, FIGURES: figures}
     audio = [entry for kind, data in measured.artifacts.items() if kind.startswith("listening") and data
              for entry in listening_examples(claim, model, data, report_dir, kind)]
     if audio:
-        evidence["audio"] = audio
+        evidence[AUDIO] = audio
     return replace(measured, evidence=evidence)
 
 

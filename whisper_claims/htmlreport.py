@@ -26,6 +26,7 @@ from .claims_json import baseline_lines
 from .files import safe_name
 from .merge import MergedReport, Row, key_metric_text
 from .redistributions import describe_source
+from .verdict import AUDIO, FIGURES
 
 REFERENCE_TRANSCRIPT = "full"
 # a model's figure of this artifact kind is shown beside the post's figure of the same quantity, when the
@@ -327,7 +328,7 @@ def _verdict(report: MergedReport, media: Media, claim_id: str, model: str, row:
         out.append("</tbody></table></div>")
 
     evidence = data["evidence"]
-    figures = evidence_items(evidence, "figures")
+    figures = evidence_items(evidence, FIGURES)
     if figures:
         out += ["<h4>Figures</h4>", '<div class="gallery">']
         for item in figures:
@@ -342,7 +343,7 @@ def _verdict(report: MergedReport, media: Media, claim_id: str, model: str, row:
             else:
                 out.append(f'<p class="note problem">{esc(link.note)}</p>')
         out.append("</div>")
-    audio = evidence_items(evidence, "audio")
+    audio = evidence_items(evidence, AUDIO)
     if audio:
         out += ["<h4>Listen</h4>", '<div class="gallery">']
         for item in audio:

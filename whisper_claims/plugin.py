@@ -353,7 +353,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if record.baseline is not None:
         path, baseline = record.baseline
         changes = compare(baseline, record.document, tolerances(record.registry))
-        record.document["baseline"] = baseline_section(path, changes, *differences(baseline, record.document))
+        record.document["baseline"] = baseline_section(path, changes, differences(baseline, record.document))
         if config.getoption("--fail-on-regression") and any(c.kind == "regression" for c in changes):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     directory = config.getoption("--claims-report")

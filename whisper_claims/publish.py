@@ -30,6 +30,7 @@ from .files import atomic_path, sha256_file
 from .htmlreport import Link, Media, evidence_items, report_html
 from .markdown import claims_markdown
 from .merge import MergedReport, merge
+from .verdict import AUDIO, FIGURES
 
 MARKDOWN = "claims.md"
 HTML = "report.html"
@@ -118,7 +119,7 @@ def place_media(report: MergedReport, out_dir: Path, asset_locations: AssetLocat
     copies: dict[str, Path] = {}
     for key in sorted(report.rows):
         row = report.rows[key]
-        for kind in ("figures", "audio"):
+        for kind in (FIGURES, AUDIO):
             for item in evidence_items(row.data["evidence"], kind):
                 where = (row.source, item.path)
                 if item.problem or where in evidence:

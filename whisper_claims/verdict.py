@@ -9,6 +9,9 @@ from .model_info import ModelInfo
 from .registry import ClaimSpec
 
 STATUSES = ("holds", "fails", "skipped", "error")
+# evidence a run adds only when it writes a report folder (``figures.with_figures``)
+FIGURES, AUDIO, FIGURES_NOTE = "figures", "audio", "figures_note"
+REPORT_EVIDENCE = (FIGURES, AUDIO, FIGURES_NOTE)
 
 
 @dataclass(frozen=True)
