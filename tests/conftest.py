@@ -2,16 +2,23 @@
 import functools
 import gc
 import http.server
+import os
 import threading
 
 import pytest
 
 import toyproject
 from hypothesis import settings
+from whisper_claims import intermediates
 
 # the same examples on every run: CI's verdict must not depend on the day's random draw
 settings.register_profile("deterministic", derandomize=True, print_blob=True)
 settings.load_profile("deterministic")
+
+# The toolkit's tests never read or write the disk cache of intermediates (nor does a pytest they start):
+# a test that replaces a function must see it called. Tests of the cache configure their own.
+os.environ[intermediates.ENV_MODE] = "off"
+intermediates.configure("off")
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

@@ -4,7 +4,8 @@ Each function takes the model and the claim's ``params`` from ``claims/threshold
 which the test resolves through the asset manifest) and returns a ``Measurement``; thresholds are
 applied by ``verdict.judge``, never here. The claims share their expensive parts through
 ``memo.per_model``: one encode and one transcript of the clip, one padding encode, one relevance map,
-one decode per window and per chop (several atomic claims read one experiment, a metric each).
+one decode per window and per chop (several atomic claims read one experiment, a metric each), kept on
+disk between runs (``persist``).
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def clip_run(model: Whisper, clip) -> ClipRun:
                        speech_end=math.ceil(len(audio) / SAMPLES_PER_FRAME),
                        energy_end=_energy_end(audio))
 
-    return per_model(model, ("clip", path, digest), compute)
+    return per_model(model, ("clip", path, digest), compute, persist="encoder-clip")
 
 
 def _energy_end(audio: np.ndarray) -> int:
@@ -91,7 +92,7 @@ def clip_relevance(model: Whisper, clip: str | os.PathLike, window: Optional[int
         r = relevance(model, run.mel, mask=mask)
         return r - torch.eye(r.shape[0])
 
-    return per_model(model, ("relevance", run.path, run.sha256, window), compute)
+    return per_model(model, ("relevance", run.path, run.sha256, window), compute, persist="encoder-relevance")
 
 
 def attention_distance(model: Whisper, clip: str | os.PathLike, windows: Sequence[int] = (10, 75),
@@ -130,7 +131,8 @@ def attention_distance(model: Whisper, clip: str | os.PathLike, windows: Sequenc
             f"heads_mostly_within_{smallest}": [sum(share >= 0.5 for share in layer[smallest]) for layer in layers],
         }
 
-    return per_model(model, ("attention distance", run.path, run.sha256, windows, window), compute)
+    return per_model(model, ("attention distance", run.path, run.sha256, windows, window), compute,
+                     persist="encoder-attention")
 
 
 def _shares(r: torch.Tensor, rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, int]:
@@ -323,7 +325,7 @@ def windowed_transcript(model: Whisper, clip: str | os.PathLike, k: int) -> str:
             features = encode(model, run.mel)[0]
         return transcribe_features(model, features)
 
-    return per_model(model, ("window", run.path, run.sha256, k), compute)
+    return per_model(model, ("window", run.path, run.sha256, k), compute, persist="encoder-decode")
 
 
 def window_scores(reference: str, full: str, windowed: dict[int, str],
@@ -416,7 +418,7 @@ def chopped_transcript(model: Whisper, clip: str | os.PathLike, start: int, stop
     def compute() -> str:
         return transcribe_features(model, chop(run.features, padding_features(model), start, stop))
 
-    return per_model(model, ("chop", run.path, run.sha256, start, stop), compute)
+    return per_model(model, ("chop", run.path, run.sha256, start, stop), compute, persist="encoder-decode")
 
 
 def chop_scores(full: str, chopped: str, target: str) -> tuple[dict[str, float], dict]:
@@ -550,7 +552,8 @@ def word_chops(model: Whisper, clip, control_start: int, batch_size: int = 16) -
                 "chopped": texts[:len(frames)], "control": [control[stop - start] for start, stop in frames]}
 
     # batch_size is in the key: a batch's composition may change the last bits of its sums
-    return per_model(model, ("word chops", clip.name, clip.sha256, control_start, batch_size), compute)
+    return per_model(model, ("word chops", clip.name, clip.sha256, control_start, batch_size), compute,
+                     persist="encoder-decode")
 
 
 def word_chop_scores(spoken: Sequence[str], full: str, chopped: Sequence[str], control: Sequence[str],

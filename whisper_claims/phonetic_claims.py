@@ -7,6 +7,7 @@ claims share them.
 """
 from __future__ import annotations
 
+import hashlib
 import sys
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
@@ -18,9 +19,10 @@ import torch
 from torch import Tensor
 from whisper.model import Whisper
 
+from . import intermediates
 from .audio import check_fits, load_audio
 from .listening import default_prefix
-from .memo import per_model
+from .memo import per_model, weights_digest
 from .sae import (SAEConfig, SparseAutoencoder, TrainingReport, activation_scale, calibrated_l1,
                   recurring_features, train_sae)
 from .errors import AssetUnavailable, MethodInvalid
@@ -29,6 +31,7 @@ from .mining import (Layer, Mined, Projection, clip_activations, corpus_activati
 from .selectivity import (SILENCE, UnitSelectivity, band_dominants, phoneme_tuning, polysemantic,
                           random_orthogonal_basis, top_labels, tuning_agreement, unit_selectivity)
 from .stimuli import CorpusOptions, StimulusClip, build_corpus, load_reference_speech
+from .threads import invariant
 from .verdict import Measurement
 
 if sys.version_info >= (3, 11):
@@ -38,13 +41,16 @@ else:  # pragma: no cover  (Python 3.10: pyproject installs tomli there)
 
 POST_TABLE = Path(__file__).resolve().parent / "data" / "post_neuron_table.toml"
 RANDOM_BASIS = "random_basis"
+PASS_SHARD = 250  # clips per shard of the corpus pass on disk (~190 MB on tiny.en)
 REAL_MIN_FRAMES = 5  # a phoneme enters a unit's real-speech tuning with at least this many frames in each corpus
 
 
 @lru_cache(maxsize=4)
 def stimulus_corpus(options: CorpusOptions) -> tuple[StimulusClip, ...]:
-    """The generated corpus, synthesized (or read from the disk cache) once per process."""
-    return tuple(build_corpus(options))
+    """The generated corpus, synthesized (or read from the disk cache) once per process; one process
+    synthesizes while the others wait, then read its clips."""
+    with intermediates.exclusive("stimuli", repr(options)):
+        return tuple(build_corpus(options))
 
 
 def corpus_options(corpus: dict) -> CorpusOptions:
@@ -78,16 +84,37 @@ def corpus_pass(model: Whisper, corpus: dict, layer: str, pass_layers: Optional[
     options = corpus_options(corpus)
     clips = stimulus_corpus(options)
 
-    def compute() -> CorpusPass:
-        stored: dict[str, list[Optional[Tensor]]] = {name: [None] * len(clips) for name in layers}
+    def shard(start: int) -> dict[str, tuple[Tensor, ...]]:
+        members = clips[start: start + PASS_SHARD]
+        stored: dict[str, list[Optional[Tensor]]] = {name: [None] * len(members) for name in layers}
         # one padded clip at a time: 3.5 clips/s on tiny.en against 2.8 in batches of 8 (2 cores)
-        for index, acts in corpus_activations(model, [c.audio for c in clips], layers, trim=trim,
-                                              batch_size=8 if trim else 1):
-            for name in layers:
-                stored[name][index] = acts[name].clone()  # not a view that keeps its batch alive
-        return CorpusPass(layers, trim, {name: tuple(rows) for name, rows in stored.items()})
+        with invariant():  # the process's threads: the pass gives the same bits on any number
+            for index, acts in corpus_activations(model, [c.audio for c in members], layers, trim=trim,
+                                                  batch_size=8 if trim else 1):
+                for name in layers:
+                    stored[name][index] = acts[name].clone()  # not a view that keeps its batch alive
+        return {name: tuple(rows) for name, rows in stored.items()}
+
+    def compute() -> CorpusPass:
+        # in shards kept on disk, so that processes needing the pass compute it together
+        starts = range(0, len(clips), PASS_SHARD)
+        keys = [intermediates.entry_key("corpus-pass", ("pass shard", layers, trim, _audio_sha256(clips[s: s + PASS_SHARD])),
+                                        weights=weights_digest(model), module=__name__) for s in starts]
+        parts = intermediates.sharded("corpus-pass", keys, lambda i: shard(starts[i]),
+                                      describe=f"{layers} {'trimmed' if trim else 'padded'} pass of {options}")
+        return CorpusPass(layers, trim, {name: tuple(a for part in parts for a in part[name]) for name in layers})
 
     return clips, per_model(model, ("pass", options, layers, trim), compute)
+
+
+def _audio_sha256(clips: Sequence[StimulusClip]) -> str:
+    """sha256 of the clips' samples and lengths: the pass's input, by content."""
+    digest = hashlib.sha256()
+    for clip in clips:
+        audio = np.ascontiguousarray(clip.audio)
+        digest.update(f"{audio.dtype.str}{audio.shape}".encode())
+        digest.update(audio.tobytes())
+    return digest.hexdigest()
 
 
 def mined_corpus(model: Whisper, corpus: dict, layer: str, *, k: int, trim: bool, per_clip: bool,
@@ -464,8 +491,9 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
         config = replace(base, l1=calibrated_l1(scale, Layer.parse(layer, model).n_units(model), base, l1_shrink))
 
     def train(seed: int) -> tuple[SparseAutoencoder, TrainingReport]:
-        key = ("sae", options, layer, replace(config, seed=seed), trim, stored.layers)
-        return per_model(model, key, lambda: train_sae(frames(), replace(config, seed=seed), threads=threads))
+        key = ("sae", options, layer, replace(config, seed=seed), trim, stored.layers, threads)
+        return per_model(model, key, lambda: train_sae(frames(), replace(config, seed=seed), threads=threads),
+                         persist="sae")
 
     autoencoder, report = train(config.seed)
     if report.mean_l0 > sae_bar["max_l0_share"] * config.n_features \

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from . import progress
+from . import distribute, intermediates, progress
 from .assets import AssetLocations, all_assets, default_locations, env_download_allowed
 from .baseline import baseline_section, compare, differences, load_baseline, tolerances
 from .claims_json import summary_table, write_claims_json
@@ -31,6 +32,7 @@ from .redistributions import describe_source
 from .registry import MARKERS, ClaimSpec, check_clips, check_params, default_thresholds_path, load_registry
 from .record import ClaimsRecord, claims_document
 from .runner import asset_resolver, claim_functions, not_applicable, run_claim
+from .threads import CLAIM_THREADS
 from .verdict import Verdict
 
 RECORD = pytest.StashKey[ClaimsRecord]()
@@ -60,6 +62,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="local folder of reference audio and figures; env WHISPER_CLAIMS_ASSETS")
     group.addoption("--assets-download", action="store_true", default=None,
                     help="allow downloading absent assets into the cache; env WHISPER_CLAIMS_DOWNLOAD=1")
+    group.addoption("--claims-cache", default=None, metavar="MODE", choices=intermediates.MODES,
+                    help="disk cache of expensive intermediates between runs (corpus passes, SAEs, decodes), "
+                         "under <cache>/intermediates: read-write, refresh (recompute and overwrite) or off; "
+                         f"env {intermediates.ENV_MODE}; default {intermediates.DEFAULT_MODE}")
     group.addoption("--claims-report", default=None, metavar="DIR",
                     help="write DIR/claims.json (one row per claim × model, with run metadata)")
     group.addoption("--claims-thresholds", default=None, metavar="PATH",
@@ -111,10 +117,19 @@ def pytest_configure(config: pytest.Config) -> None:
     report_dir = config.getoption("--claims-report")
     if report_dir is not None:
         check_output_folder(Path(report_dir))
+    try:
+        intermediates.configure(config.getoption("--claims-cache"))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    if is_worker(config):
+        # a worker's share of the cores (a claim runs on one thread: whisper_claims.threads)
+        torch.set_num_threads(distribute.threads_per_worker(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+        config.option.loadgroup = True  # xdist's own switch for naming tests by their group
     config.stash[DEVICE] = checked_device(config.getoption("--whisper-device")
                                           or os.environ.get("WHISPER_CLAIMS_DEVICE") or "cpu")
-    record = ClaimsRecord(registry=registry, specs=specs, thresholds_path=thresholds,
-                          torch_threads=torch.get_num_threads())
+    record = ClaimsRecord(registry=registry, specs=specs, thresholds_path=thresholds, torch_threads=CLAIM_THREADS)
+    record.sizes = {spec.text: spec.name if spec.kind in ("official", "micro", "random") else None
+                    for spec in parsed}
     baseline = config.getoption("--claims-baseline")
     if baseline is not None:
         try:
@@ -124,6 +139,40 @@ def pytest_configure(config: pytest.Config) -> None:
     elif config.getoption("--fail-on-regression"):
         raise pytest.UsageError("--fail-on-regression needs --claims-baseline=PATH (an earlier claims.json)")
     config.stash[RECORD] = record
+
+
+def is_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker (its controller gathers the rows and writes reports)."""
+    return hasattr(config, "workerinput")
+
+
+def shared_on_disk() -> bool:
+    """Whether workers share intermediates through the disk cache (so a model's claims may be spread)."""
+    return intermediates.settings().mode == "read-write"
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    record = config.stash[RECORD]
+    return distribute.scheduler(config, log, distribute.group_priorities(record.registry, record.sizes,
+                                                                         shared_on_disk()))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """A worker is done: its rows and models join the controller's record."""
+    output = getattr(node, "workeroutput", {}).get(distribute.WORKER_OUTPUT)
+    record = node.config.stash.get(RECORD, None)
+    if output is None or record is None:
+        return
+    sent = distribute.read_worker_output(output)
+    for verdict in sent["rows"]:
+        record.add(verdict)
+    record.models.update(sent["models"])
+    for spec, reason in sent["unavailable"].items():
+        record.unavailable.setdefault(spec, reason)
 
 
 def check_output_folder(folder: Path) -> None:
@@ -179,6 +228,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(spec.marker)
         if spec.slow:
             item.add_marker("slow")
+        model = getattr(item, "callspec", None) and item.callspec.params.get("whisper_model")
+        if model and is_worker(config):
+            name = distribute.group(model, spec, shared_on_disk())
+            item.add_marker(pytest.mark.xdist_group(name))
+            distribute.name_by_group(item, name)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -294,11 +348,15 @@ def terminal_progress(config: pytest.Config, label: str) -> progress.Sink:
     capture, at most one per stage every few seconds; silent under ``-q`` or without a terminal."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or config.get_verbosity() < 0:
+    if config.get_verbosity() < 0 or (reporter is None and not is_worker(config)):
         return lambda stage, done, total: None
 
     def write(line: str) -> None:
         with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+            if is_worker(config):  # a worker's standard error reaches the terminal; its output does not
+                sys.stderr.write(f"[{config.workerinput['workerid']}] {label} {line}\n")
+                sys.stderr.flush()
+                return
             reporter.ensure_newline()
             reporter.write_line(f"{label} {line}")
 
@@ -347,6 +405,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     record = config.stash.get(RECORD, None)
     if record is None:
+        return
+    if is_worker(config):
+        # the controller gathers every worker's rows, compares and writes the reports
+        config.workeroutput[distribute.WORKER_OUTPUT] = distribute.worker_output(
+            record.rows(), record.models, record.unavailable)
         return
     # built once: the summary table and claims.json read the same document
     record.document = claims_document(record, Path(str(config.rootpath)))

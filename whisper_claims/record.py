@@ -28,6 +28,7 @@ class ClaimsRecord:
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
     models: dict[str, ModelInfo] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # spec -> reason
+    sizes: dict[str, str | None] = field(default_factory=dict)  # spec -> its official size, where known
     document: dict[str, Any] | None = None  # the claims.json content, built once at the end of the run
     written: Path | None = None  # the claims.json this run wrote
     report_error: str | None = None  # why claims.md, badges or report.html could not be built

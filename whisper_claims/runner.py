@@ -21,6 +21,7 @@ from .errors import ThresholdsError, did_you_mean
 from .figures import with_figures
 from .models import LoadedModel
 from .registry import ClaimSpec
+from .threads import claim_threads
 from .verdict import Measurement, Verdict, judge
 
 Resolve = Callable[[str], Path]  # asset name -> checksum-verified local path
@@ -106,7 +107,8 @@ def measure_claim(spec: ClaimSpec, loaded: LoadedModel, resolve: Resolve | None 
     arguments = claim_arguments(spec, loaded.info.size, resolve, **overrides)
     if "resolve" in inspect.signature(function).parameters:
         arguments.setdefault("resolve", resolve)
-    return function(loaded.model, **arguments)
+    with claim_threads():  # the same numbers on any machine (whisper_claims.threads)
+        return function(loaded.model, **arguments)
 
 
 def run_claim(spec: ClaimSpec, loaded: LoadedModel, resolve: Resolve | None = None,

@@ -228,6 +228,17 @@ class SparseAutoencoder(nn.Module):
     def parameters_sha256(self) -> str:
         return parameters_sha256(self)
 
+    def to_plain(self) -> dict:
+        """What `from_plain` rebuilds this SAE from (the disk cache of `intermediates` stores it)."""
+        return {"d_in": self.d_in, "config": self.config, "training": self.training,
+                "state_dict": {name: t.detach().clone() for name, t in self.state_dict().items()}}
+
+    @classmethod
+    def from_plain(cls, plain: dict) -> "SparseAutoencoder":
+        sae = cls(plain["d_in"], plain["config"])
+        sae.load_state_dict(plain["state_dict"])
+        return sae.train(plain["training"])
+
     # files ---------------------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike, *, layer: Optional[str] = None, report: Optional[TrainingReport] = None,

@@ -1,0 +1,34 @@
+"""A claim's numbers do not depend on the machine's cores: claims are measured on one thread, and the
+corpus pass, which keeps the process's threads, gives the same bits on any number of them."""
+import numpy as np
+import pytest
+import torch
+
+from whisper_claims.mining import clip_mel, layers_activations
+from whisper_claims.models import random_model
+from whisper_claims.threads import CLAIM_THREADS, claim_threads, invariant, torch_threads
+
+LAYERS = ("encoder.blocks.2.mlp.1", "encoder.blocks.3")
+
+
+@pytest.mark.parametrize("size", ["tiny", "base"])
+def test_the_corpus_pass_gives_the_same_bits_on_one_to_four_threads(size):
+    model = random_model(size, seed=0)
+    audio = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1
+    mel = clip_mel(audio, model)
+    passes = []
+    for n in (1, 2, 3, 4):
+        with torch_threads(n):
+            passes.append(layers_activations(model, mel, LAYERS, n_keep=100))
+    for other in passes[1:]:
+        assert all(torch.equal(passes[0][name], other[name]) for name in LAYERS)
+
+
+def test_a_claim_holds_one_thread_and_its_pass_the_processs():
+    with torch_threads(2):
+        with claim_threads():
+            assert torch.get_num_threads() == CLAIM_THREADS == 1
+            with invariant():
+                assert torch.get_num_threads() == 2
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
