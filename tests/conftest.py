@@ -16,9 +16,21 @@ settings.register_profile("deterministic", derandomize=True, print_blob=True)
 settings.load_profile("deterministic")
 
 # The toolkit's tests never read or write the disk cache of intermediates (nor does a pytest they start):
-# a test that replaces a function must see it called. Tests of the cache configure their own.
+# a test that replaces a function must see it called. Tests of the cache configure their own, and tests
+# that run claims unchanged, as `pytest -m …` does, take `run_cache`.
+RUN_CACHE_MODE = os.environ.get(intermediates.ENV_MODE) or intermediates.DEFAULT_MODE
 os.environ[intermediates.ENV_MODE] = "off"
 intermediates.configure("off")
+
+
+@pytest.fixture
+def run_cache():
+    """The disk cache as the environment chose it before the tests turned it off (CI: the run's fresh
+    cache, which its claim steps filled)."""
+    previous = intermediates._settings
+    intermediates.configure(RUN_CACHE_MODE)
+    yield intermediates.settings()
+    intermediates._settings = previous
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

@@ -11,7 +11,8 @@ from whisper_claims.models import open_model
 from whisper_claims.registry import load_registry
 from whisper_claims.runner import run_claim
 
-pytestmark = pytest.mark.control
+# the claims run as `pytest -m …` runs them: through the run's disk cache (in CI, filled by its micro step)
+pytestmark = [pytest.mark.control, pytest.mark.usefixtures("run_cache")]
 
 # the claims that hold on micro and fail on random:micro (measured: README, "Claims on micro"). Not here:
 # enc-polysemantic holds on micro but also on random:micro (3 neurons), so it is no control at this size.
