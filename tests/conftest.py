@@ -18,7 +18,9 @@ settings.load_profile("deterministic")
 # The toolkit's tests never read or write the disk cache of intermediates (nor does a pytest they start):
 # a test that replaces a function must see it called. Tests of the cache configure their own, and tests
 # that run claims unchanged, as `pytest -m …` does, take `run_cache`.
-RUN_CACHE_MODE = os.environ.get(intermediates.ENV_MODE) or intermediates.DEFAULT_MODE
+# (kept in the environment too: xdist's workers start after the controller has turned it off)
+RUN_CACHE_MODE = os.environ.setdefault("WHISPER_CLAIMS_TESTS_RUN_CACHE_MODE",
+                                       os.environ.get(intermediates.ENV_MODE) or intermediates.DEFAULT_MODE)
 os.environ[intermediates.ENV_MODE] = "off"
 intermediates.configure("off")
 
