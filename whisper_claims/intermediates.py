@@ -172,7 +172,7 @@ def cached(kind: str, key: str, compute: Callable[[], T], *, describe: str = "")
     current = settings()
     if current.root is None:
         return compute()
-    folder = current.root / _safe(kind) / key[:2] / key
+    folder = _folder(current, kind, key)
     if current.reads:
         found = _read(folder)
         if found is not _MISSING:
@@ -201,7 +201,7 @@ def sharded(kind: str, keys: list[str], compute: Callable[[int], T], *, describe
     waiting = []
     start = _worker_offset(len(keys))
     for i in [*range(start, len(keys)), *range(start)]:
-        folder = current.root / _safe(kind) / keys[i][:2] / keys[i]
+        folder = _folder(current, kind, keys[i])
         found = _read(folder) if current.reads else _MISSING
         if found is not _MISSING:
             values[i] = found
@@ -295,11 +295,19 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def _folder(current: Settings, kind: str, key: str) -> Path:
+    return current.root / _safe(kind) / key[:2] / key
+
+
+def _lock_file(folder: Path):
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return open(folder.parent / f"{folder.name}.lock", "a")
+
+
 @contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """An exclusive lock on ``folder``'s entry, across processes (released when the process dies)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f"{folder.name}.lock", "a") as handle:
+    with _lock_file(folder) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -325,9 +333,7 @@ def try_lock(kind: str, key: str) -> Optional[Callable[[], None]]:
     current = settings()
     if current.root is None:
         return lambda: None
-    folder = current.root / _safe(kind) / key[:2] / key
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(folder.parent / f"{folder.name}.lock", "a")
+    handle = _lock_file(_folder(current, kind, key))
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -50,6 +50,7 @@ from .errors import SAEFileError
 from .formats import save_torch
 from .mining import Layer, TopFrames, clip_activations, mine_top_frames
 from .models import parameters_sha256
+from .threads import torch_threads
 
 FORMAT = "whisper-claims-sae"
 VERSION = 1
@@ -378,12 +379,8 @@ def train_sae(activations: Tensor, config: SAEConfig = SAEConfig(), *, held_out:
 
     if threads is not None:
         _positive_int(threads, "threads")
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
+        with torch_threads(threads):
             return train_sae(data, config, held_out=held)
-        finally:
-            torch.set_num_threads(previous)
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(config.seed)
     with torch.random.fork_rng(devices=[]):
