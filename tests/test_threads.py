@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from whisper_claims.hooks import capture
 from whisper_claims.mining import clip_mel, layers_activations
 from whisper_claims.models import random_model
 from whisper_claims.threads import CLAIM_THREADS, claim_threads, invariant, torch_threads
@@ -32,3 +33,17 @@ def test_a_claim_holds_one_thread_and_its_pass_the_processs():
                 assert torch.get_num_threads() == 2
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("size", ["tiny", "base"])
+def test_the_pass_one_clip_per_call_gives_the_bits_of_whispers_batched_forward(size):
+    """The pass runs whole blocks one clip at a time (faster here: a clip's tensors stay in cache); every
+    bit equals Whisper's own encoder run on the whole batch."""
+    model = random_model(size, seed=0)
+    rng = np.random.default_rng(1)
+    mel = torch.cat([clip_mel(rng.standard_normal(n).astype(np.float32) * 0.1, model) for n in (16000, 24000, 8000)])
+    layers = ["encoder.blocks.0.mlp.1", "encoder.blocks.1", "encoder.blocks.2.mlp.1", "encoder.blocks.2"]
+    with torch.no_grad(), claim_threads(), capture(model, layers) as records:
+        model.encoder(mel)
+        got = layers_activations(model, mel, layers)
+    assert all(torch.equal(got[name], records[name][0]) for name in layers)
