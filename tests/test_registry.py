@@ -371,3 +371,111 @@ def test_size_params_typos_are_errors(tmp_path, table, expected):
     assert re.search(expected, load_error(tmp_path, GOOD + "\n" + table))
     not_a_table = GOOD.replace('applies_to = "all"\n\n[claims.x.params]', 'applies_to = "all"\nsize_params = 3\n\n[claims.x.params]', 1)
     assert "size_params: expected a table, got int" in load_error(tmp_path, not_a_table)
+
+
+# an experiment: what its claims share, written once
+SHARED = """\
+schema_version = 1
+
+[experiments.chops]
+section = "1) a section"
+marker = "encoder"
+function = "whisper_claims.encoder_claims:enc_chop"
+
+[experiments.chops.params]
+k = 3
+clip = "a.wav"
+
+[experiments.chops.size_params.micro]
+clip = "b.wav"
+
+[claims.x]
+experiment = "chops"
+statement = "something holds"
+key_metric = "m"
+
+[claims.x.metrics.m]
+description = "a metric"
+comparator = ">="
+threshold = 0.5
+provenance = "the post's figure 1"
+
+[claims.y]
+experiment = "chops"
+statement = "something else holds"
+key_metric = "n"
+
+[claims.y.params]
+target = "hot ones"
+
+[claims.y.metrics.n]
+description = "another metric"
+comparator = "<"
+threshold = 2
+provenance = "CLAIMS.md"
+"""
+
+
+def test_claims_of_an_experiment_get_its_keys_written_once(tmp_path):
+    registry = load_registry(write(tmp_path, SHARED))
+    x, y = registry["x"], registry["y"]
+    assert x.experiment == y.experiment == "chops"
+    assert x.function == y.function == "whisper_claims.encoder_claims:enc_chop" and x.marker == "encoder"
+    assert x.params_for("tiny") == {"k": 3, "clip": "a.wav"}
+    assert x.params_for("micro") == {"k": 3, "clip": "b.wav"}
+    assert y.params_for("micro") == {"k": 3, "clip": "b.wav", "target": "hot ones"}
+    assert x.source("params.k") == "experiments.chops.params.k"
+    assert y.source("params.target") == "claims.y.params.target"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (('experiment = "chops"\nstatement = "something holds"', 'experiment = "chop"\nstatement = "something holds"'),
+     r"claims\.x\.experiment: 'chop' names no \[experiments\.…\] entry \(did you mean 'chops'\?\)"),
+    (('[claims.y.params]\ntarget', '[claims.y.params]\nk = 4\ntarget'),
+     r"claims\.y\.params\.k: written twice; experiments\.chops\.params\.k gives it"),
+    (('key_metric = "m"', 'key_metric = "m"\nmarker = "decoder"'),
+     r"claims\.x\.marker: written twice; experiments\.chops\.marker gives it"),
+    (('[experiments.chops.size_params.micro]', '[experiments.other]\nsection = "s"\nmarker = "encoder"\n'
+      'function = "m:f"\n\n[experiments.chops.size_params.micro]'),
+     r"experiments\.other: no claim names it"),
+    (('function = "whisper_claims.encoder_claims:enc_chop"', 'function = "whisper_claims.encoder_claims:enc_chop"\n'
+      'statement = "no"'), r"experiments\.chops: unknown key 'statement'"),
+])
+def test_experiment_mistakes_name_the_entry(tmp_path, change, expected):
+    assert change[0] in SHARED
+    assert re.search(expected, load_error(tmp_path, SHARED.replace(*change, 1)))
+
+
+def test_a_bad_parameter_of_an_experiment_names_the_experiment(tmp_path):
+    from whisper_claims.registry import check_params
+
+    def enc_chop(model, *, clip="", target=""):
+        raise AssertionError("never called")
+
+    path = write(tmp_path, SHARED)
+    registry = load_registry(path)
+    with pytest.raises(ThresholdsError, match=r"experiments\.chops\.params\.k: enc_chop\(\) takes no argument 'k'"):
+        check_params(registry, {claim: enc_chop for claim in registry}, path)
+
+
+CLIP_SET = """\
+[clip_sets.some]
+recordings = [["a.wav", "words"]]
+sentences = { source = "stimuli", n = 2, seed = 1 }
+"""
+
+
+def test_a_clip_set_is_written_once_and_named(tmp_path):
+    text = SHARED.replace('[experiments.chops.params]\nk = 3\n', '[experiments.chops.params]\nk = 3\nclip_set = "some"\n')
+    spec = load_registry(write(tmp_path, text + "\n" + CLIP_SET))["x"]
+    assert spec.params_for("tiny") == {"k": 3, "clip": "a.wav", "recordings": [["a.wav", "words"]],
+                                       "sentences": {"source": "stimuli", "n": 2, "seed": 1}}
+    assert spec.source("params.recordings") == "clip_sets.some.recordings"
+    twice = text.replace('clip_set = "some"\n', 'clip_set = "some"\nsentences = {}\n')
+    assert re.search(r"experiments\.chops\.params\.sentences: written twice; clip_sets\.some\.sentences gives it",
+                     load_error(tmp_path, twice + "\n" + CLIP_SET))
+    assert re.search(r"experiments\.chops\.params\.clip_set: 'sme' names no \[clip_sets\.…\] entry \(did you mean 'some'\?\)",
+                     load_error(tmp_path, text.replace('"some"', '"sme"') + "\n" + CLIP_SET))
+    assert re.search(r"clip_sets\.some: no params name it", load_error(tmp_path, SHARED + "\n" + CLIP_SET))
+    assert re.search(r"clip_sets\.some: missing 'sentences'",
+                     load_error(tmp_path, text + "\n" + CLIP_SET.replace('sentences = { source = "stimuli", n = 2, seed = 1 }\n', '')))

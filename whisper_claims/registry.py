@@ -40,6 +40,20 @@ _CLAIM_KEYS = {
     "size_params": False,
     "post_figures": False,
     "post_transcripts": False,
+    "experiment": False,
+}
+# an experiment holds what its claims share (one measurement, several statements about it); a claim that
+# names it writes none of these keys again
+_EXPERIMENT_KEYS = {
+    "function": True,
+    "marker": True,
+    "section": True,
+    "applies_to": False,
+    "slow": False,
+    "params": False,
+    "size_params": False,
+    "post_figures": False,
+    "post_transcripts": False,
 }
 _METRIC_KEYS = {
     "description": True,
@@ -97,6 +111,13 @@ class ClaimSpec:
     post_transcripts: dict[str, str] = field(default_factory=dict)  # label -> the post's published transcript
     size_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # size -> params replaced for it
     slow: bool = False  # over a minute on a 2-core CPU: marked ``slow``, so ``-m "not slow"`` leaves it out
+    experiment: str | None = None  # the [experiments.<name>] entry that gives its shared keys
+    # dotted keys written elsewhere ("params.clip" -> "experiments.chop-mid.params.clip"), for messages
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def source(self, dotted: str) -> str:
+        """Where a key of this claim is written: in an experiment, a clip set, or ``claims.<id>.<key>``."""
+        return self.sources.get(dotted, f"claims.{self.id}.{dotted}")
 
     def applies(self, size: str | None) -> bool:
         return self.applies_to is None or size in self.applies_to
@@ -123,7 +144,7 @@ def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path
                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in RUNNER_ARGUMENTS}
         for table, params in _param_tables(spec):
             for key, value in params.items():
-                where = f"thresholds file {path}: claims.{claim_id}.{table}.{key}"
+                where = f"thresholds file {path}: {spec.source(f'{table}.{key}')}"
                 if key not in keywords:
                     hint = did_you_mean(key, keywords)
                     raise ThresholdsError(f"{where}: {function.__name__}() takes no argument {key!r}{hint}; "
@@ -135,7 +156,7 @@ def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path
                                           f"(the default is {keywords[key].default!r})")
         missing = [name for name, p in keywords.items() if p.default is p.empty and name not in spec.params]
         if missing:
-            raise ThresholdsError(f"thresholds file {path}: claims.{claim_id}.params: {function.__name__}() needs "
+            raise ThresholdsError(f"thresholds file {path}: {spec.source('params')}: {function.__name__}() needs "
                                   f"{', '.join(missing)}, which the entry does not give")
 
 
@@ -194,7 +215,8 @@ def check_clips(registry: dict[str, ClaimSpec], assets: set[str], path: str | Pa
             for key, clip in named:
                 if not isinstance(clip, str) or clip not in assets:
                     hint = did_you_mean(clip, sorted(assets), n=2, quote=False)
-                    raise ThresholdsError(f"thresholds file {path}: claims.{claim_id}.{table}.{key}: {clip!r} names "
+                    where = spec.source(f"{table}.{key.split('[')[0]}")
+                    raise ThresholdsError(f"thresholds file {path}: {where}{key[len(key.split('[')[0]):]}: {clip!r} names "
                                           f"no asset of fixtures/assets.tsv or fixtures/micro/clips.tsv{hint}")
 
 
@@ -226,14 +248,110 @@ def load_registry(path: str | Path | None = None) -> dict[str, ClaimSpec]:
     except tomllib.TOMLDecodeError as error:
         raise ThresholdsError(f"thresholds file {path}: not valid TOML: {error}") from None
     where = f"thresholds file {path}"
-    _check_keys(data, {"schema_version": True, "claims": True}, where)
+    _check_keys(data, {"schema_version": True, "clip_sets": False, "experiments": False, "claims": True}, where)
     if type(data["schema_version"]) is not int or data["schema_version"] != SCHEMA_VERSION:
         raise ThresholdsError(f"{where}: schema_version is {data['schema_version']!r}, expected {SCHEMA_VERSION}")
+    clip_sets = _table(data.get("clip_sets", {}), f"{where}: clip_sets")
+    for name, clip_set in clip_sets.items():
+        _check_keys(_table(clip_set, f"{where}: clip_sets.{name}"), {"recordings": True, "sentences": True},
+                    f"{where}: clip_sets.{name}")
+    experiments = _table(data.get("experiments", {}), f"{where}: experiments")
+    for name, experiment in experiments.items():
+        _check_keys(_table(experiment, f"{where}: experiments.{name}"), _EXPERIMENT_KEYS, f"{where}: experiments.{name}")
     claims = _table(data["claims"], f"{where}: claims")
-    return {claim_id: _claim(claim_id, entry, f"{where}: claims.{claim_id}") for claim_id, entry in claims.items()}
+    unused = set(experiments) - {_table(e, f"{where}: claims.{c}").get("experiment") for c, e in claims.items()}
+    if unused:
+        raise ThresholdsError(f"{where}: experiments.{sorted(unused)[0]}: no claim names it (experiment = "
+                              f"\"{sorted(unused)[0]}\")")
+    registry = {}
+    for claim_id, entry in claims.items():
+        entry, experiment, sources = _with_experiment(claim_id, entry, experiments, where)
+        entry, named = _with_clip_sets(claim_id, entry, clip_sets, sources, where)
+        registry[claim_id] = _claim(claim_id, entry, experiment, named, f"{where}: claims.{claim_id}")
+    used = {name for spec in registry.values() for source in spec.sources.values()
+            if source.startswith("clip_sets.") for name in [source.split(".")[1]]}
+    if set(clip_sets) - used:
+        raise ThresholdsError(f"{where}: clip_sets.{sorted(set(clip_sets) - used)[0]}: no params name it (clip_set = …)")
+    return registry
 
 
-def _claim(claim_id: str, entry: Any, where: str) -> ClaimSpec:
+def _with_experiment(claim_id: str, entry: dict, experiments: dict, where: str) -> tuple[dict, str | None, dict]:
+    """The claim's entry with its experiment's keys put in (``params`` and ``size_params`` merged key by
+    key), the experiment's name, and where each key it gave is written. A key written in both is an error."""
+    name = entry.get("experiment")
+    if name is None:
+        return entry, None, {}
+    at = f"{where}: claims.{claim_id}.experiment"
+    if not isinstance(name, str) or name not in experiments:
+        hint = did_you_mean(name, experiments, form=" ({})") if isinstance(name, str) else ""
+        raise ThresholdsError(f"{at}: {name!r} names no [experiments.…] entry{hint}; experiments: "
+                              f"{', '.join(experiments) or 'none'}")
+    experiment = experiments[name]
+    merged = {key: value for key, value in entry.items() if key != "experiment"}
+    shared = []
+    for key, value in experiment.items():
+        if key == "params":
+            own = _table(merged.get("params", {}), f"{where}: claims.{claim_id}.params")
+            merged["params"] = {**_merged(value, own, f"experiments.{name}.params", f"claims.{claim_id}.params", where)}
+            shared += [f"params.{k}" for k in value]
+        elif key == "size_params":
+            own_sizes = _table(merged.get("size_params", {}), f"{where}: claims.{claim_id}.size_params")
+            sizes = dict(own_sizes)
+            for size, replaced in _table(value, f"{where}: experiments.{name}.size_params").items():
+                sizes[size] = _merged(replaced, _table(own_sizes.get(size, {}), f"{where}: claims.{claim_id}.size_params.{size}"),
+                                      f"experiments.{name}.size_params.{size}", f"claims.{claim_id}.size_params.{size}", where)
+                shared += [f"size_params.{size}.{k}" for k in replaced]
+            merged["size_params"] = sizes
+        elif key in merged:
+            raise ThresholdsError(f"{where}: claims.{claim_id}.{key}: written twice; experiments.{name}.{key} gives it")
+        else:
+            merged[key] = value
+            shared.append(key)
+    return merged, name, {key: f"experiments.{name}.{key}" for key in shared}
+
+
+def _with_clip_sets(claim_id: str, entry: dict, clip_sets: dict, sources: dict, where: str) -> tuple[dict, dict]:
+    """``clip_set = "<name>"`` in ``params`` or a ``size_params`` table replaced by that clip set's
+    ``recordings`` and ``sentences`` (written once, in ``[clip_sets.<name>]``)."""
+    sources = dict(sources)
+    sizes = entry.get("size_params", {})
+    if not isinstance(sizes, dict) or not isinstance(entry.get("params", {}), dict):
+        return entry, sources  # not tables: `_claim` says so
+    tables = [("params", entry.get("params"))] + [(f"size_params.{size}", table) for size, table in sizes.items()]
+    expanded = {}
+    for dotted, table in tables:
+        if not isinstance(table, dict) or "clip_set" not in table:
+            expanded[dotted] = table
+            continue
+        at = sources.get(f"{dotted}.clip_set", f"claims.{claim_id}.{dotted}.clip_set")
+        name = table["clip_set"]
+        if not isinstance(name, str) or name not in clip_sets:
+            hint = did_you_mean(name, clip_sets, form=" ({})") if isinstance(name, str) else ""
+            raise ThresholdsError(f"{where}: {at}: {name!r} names no [clip_sets.…] entry{hint}; clip sets: "
+                                  f"{', '.join(clip_sets) or 'none'}")
+        twice = sorted(set(table) & set(clip_sets[name]))
+        if twice:
+            raise ThresholdsError(f"{where}: {at.rsplit('.', 1)[0]}.{twice[0]}: written twice; "
+                                  f"clip_sets.{name}.{twice[0]} gives it")
+        expanded[dotted] = {**{k: v for k, v in table.items() if k != "clip_set"}, **clip_sets[name]}
+        sources.pop(f"{dotted}.clip_set", None)
+        sources.update({f"{dotted}.{key}": f"clip_sets.{name}.{key}" for key in clip_sets[name]})
+    entry = dict(entry)
+    if "params" in entry:
+        entry["params"] = expanded["params"]
+    entry["size_params"] = {d.split(".", 1)[1]: t for d, t in expanded.items() if d != "params"}
+    return entry, sources
+
+
+def _merged(shared: Any, own: dict, shared_where: str, own_where: str, where: str) -> dict:
+    shared = _table(shared, f"{where}: {shared_where}")
+    twice = sorted(set(shared) & set(own))
+    if twice:
+        raise ThresholdsError(f"{where}: {own_where}.{twice[0]}: written twice; {shared_where}.{twice[0]} gives it")
+    return {**shared, **own}
+
+
+def _claim(claim_id: str, entry: Any, experiment: str | None, sources: dict, where: str) -> ClaimSpec:
     entry = _table(entry, where)
     _check_keys(entry, _CLAIM_KEYS, where)
     for key in ("statement", "section", "marker", "function", "key_metric"):
@@ -282,6 +400,8 @@ def _claim(claim_id: str, entry: Any, where: str) -> ClaimSpec:
         post_transcripts=dict(transcripts),
         size_params={size: dict(replaced) for size, replaced in size_params.items()},
         slow=entry.get("slow", False),
+        experiment=experiment,
+        sources=sources,
     )
 
 
