@@ -1,2 +1,3 @@
-# Thin on purpose: the plugin holds the options, fixtures and reporting.
-pytest_plugins = ("whisper_claims.plugin", "pytester")
+# Thin on purpose: whisper_claims.plugin (options, fixtures, reporting) comes with the package, a pytest11
+# entry point registered by `pip install`; pytester is for the toolkit's own tests.
+pytest_plugins = ("pytester",)

@@ -525,3 +525,10 @@ def test_the_summary_names_each_models_weights(project):
     text = output(result)
     assert "  random:tiny: random weights of tiny's dimensions (parameters " in text
     assert "  tiny:" not in text  # unavailable: its reason is in the table's notes, once
+
+
+def test_installing_the_package_gives_any_project_the_options(pytester):
+    """The plugin is a pytest11 entry point: a project with no conftest naming it still gets its options."""
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*--whisper-models=SPECS*", "*--claims-cache=MODE*"])
