@@ -66,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     listen_parser.add_argument("--whisper-download", action="store_true",
                                help="allow downloading an absent official checkpoint")
 
+    docs = commands.add_parser(
+        "docs", help="write docs/findings.md and README.md's verdict table from the committed records "
+                     "(fixtures/real/claims.json, fixtures/micro/claims.json); --check: only say which differ")
+    docs.add_argument("--check", action="store_true", help="write nothing; exit 1 when a page differs from the records")
+    docs.add_argument("--project", type=Path, default=Path("."), metavar="DIR",
+                      help="the project folder holding fixtures/, docs/ and README.md (default: here)")
+
     micro = commands.add_parser(
         "micro", help="train the micro Whisper on espeak-ng speech (micro train), or write its clips (micro clips)",
         description="micro train [options]: synthesize, train, evaluate, write micro.pt and micro.json "
@@ -77,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"models": _models, "checkpoint": _checkpoint, "assets": _assets, "report": _report,
-                "listen": _listen, "micro": _micro}[args.command](args)
+                "listen": _listen, "micro": _micro, "docs": _docs}[args.command](args)
     except (WhisperClaimsError, ValueError, OSError) as error:
         print(f"whisper-claims {args.command}: {error}", file=sys.stderr)
         return 2
@@ -144,6 +151,20 @@ def _report(args) -> int:
     locations = default_locations(folder=args.assets, allow_download=False)
     for path in build_reports(documents, args.out, asset_locations=locations):
         print(path)
+    return 0
+
+
+def _docs(args) -> int:
+    from .findings import stale, write
+
+    if args.check:
+        differing = stale(args.project)
+        for path in differing:
+            print(f"{path}: differs from what the records give; run `whisper-claims docs` and commit it",
+                  file=sys.stderr)
+        return 1 if differing else 0
+    for path in write(args.project):
+        print(f"wrote {path}")
     return 0
 
 

@@ -1,0 +1,67 @@
+"""The findings page and the README's verdict table are generated from the committed records: the
+committed text is what the records give, and a record that changes makes the check name the page."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from whisper_claims import findings
+from whisper_claims.cli import main
+from whisper_claims.merge import Row
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def copy_project(tmp_path: Path) -> Path:
+    for name in (*findings.RECORDS, findings.README, findings.FINDINGS):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT / name, tmp_path / name)
+    return tmp_path
+
+
+def test_the_committed_pages_are_what_the_records_give():
+    assert findings.stale(PROJECT) == [], "run `whisper-claims docs` and commit README.md and docs/findings.md"
+
+
+def test_a_changed_record_makes_the_check_name_both_pages(tmp_path, capsys):
+    project = copy_project(tmp_path)
+    record = project / findings.RECORDS[0]
+    document = json.loads(record.read_text(encoding="utf-8"))
+    row = next(r for r in document["rows"] if r["model"] == "tiny.en" and r["status"] == "holds")
+    row["status"] = "fails"
+    record.write_text(json.dumps(document), encoding="utf-8")
+    assert main(["docs", "--check", f"--project={project}"]) == 1
+    err = capsys.readouterr().err
+    assert "README.md: differs from what the records give" in err and "findings.md: differs" in err
+    assert main(["docs", f"--project={project}"]) == 0
+    assert findings.stale(project) == []
+    assert main(["docs", "--check", f"--project={project}"]) == 0
+
+
+def test_the_readme_needs_its_markers(tmp_path):
+    project = copy_project(tmp_path)
+    readme = project / findings.README
+    readme.write_text(readme.read_text(encoding="utf-8").replace(findings.END, ""), encoding="utf-8")
+    with pytest.raises(ValueError, match="README.md: expected one line .* around the generated verdict table"):
+        findings.pages(project)
+    assert main(["docs", f"--project={project}"]) == 2
+
+
+def row(status, metrics, reason=""):
+    return Row({"claim": "c", "model": "m", "status": status, "reason": reason, "metrics": metrics,
+                "evidence": {}}, 0)
+
+
+def metric(value, passed, comparator=">=", threshold=0.5):
+    return {"value": value, "comparator": comparator, "threshold": threshold, "passed": passed, "provenance": ""}
+
+
+def test_a_cell_shows_the_key_metric_or_names_the_one_that_failed():
+    key = "share"
+    assert findings.verdict_cell(row("holds", {key: metric(0.74, True)}), key) == "**holds** 0.74 (≥ 0.5)"
+    failed = row("fails", {key: metric(0.9, True), "margin": metric(-0.1, False, ">", 0)})
+    assert findings.verdict_cell(failed, key) == "**fails** `margin` -0.1 (> 0)"
+    assert findings.verdict_cell(row("error", {}, "MethodInvalid: dense"), key) == "**no verdict**"
+    assert findings.verdict_cell(None, key) == "not run"
+    assert [findings.number(v) for v in (5.0, 8.58e-08, 0.0799999, 2)] == ["5", "8.58e-08", "0.08", "2"]
