@@ -250,22 +250,22 @@ def test_a_report_path_that_is_a_file_is_a_usage_error_at_start(project, tmp_pat
 
 
 def test_an_unwritable_report_folder_is_a_usage_error_at_start(project, tmp_path, monkeypatch):
-    import whisper_claims.plugin as plugin
+    import whisper_claims.run_options as run_options
 
     # as root every folder is writable; what a user without the right gets is the same check's answer
-    monkeypatch.setattr(plugin.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(run_options.os, "access", lambda path, mode: False)
     result = run(project, "--whisper-models=random:tiny", f"--claims-report={tmp_path / 'out'}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "this user cannot write into the folder" in output(result)
 
 
 def test_a_report_that_cannot_be_written_after_the_run_keeps_the_results(project, tmp_path, monkeypatch):
-    import whisper_claims.plugin as plugin
+    import whisper_claims.run_report as run_report
 
     def full_disk(document, directory):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(plugin, "write_claims_json", full_disk)
+    monkeypatch.setattr(run_report, "write_claims_json", full_disk)
     result = run(project, "--whisper-models=random:tiny", f"--claims-report={tmp_path / 'out'}")
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     text = output(result)

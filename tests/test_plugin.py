@@ -414,7 +414,7 @@ def test_a_failed_report_build_is_reported_and_fails_the_run(project, monkeypatc
     def broken(*args, **kwargs):
         raise ValueError("claims.json: rows[0].status: not a status")
 
-    monkeypatch.setattr("whisper_claims.plugin.build_reports", broken)
+    monkeypatch.setattr("whisper_claims.run_report.build_reports", broken)
     report = project.path / "report"
     result = run(project, "--whisper-models", "random:tiny", f"--claims-report={report}")
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR

