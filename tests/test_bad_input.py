@@ -322,7 +322,7 @@ def test_a_thresholds_folder_or_binary_file_is_a_usage_error(project, tmp_path):
 
 @pytest.mark.parametrize("old,new,expected", [
     ("top = 20\n", "topp = 20\n", "claims.dec-bigram.params.topp: dec_bigram() takes no argument 'topp'; did you mean 'top'?"),
-    ("top = 20\n", 'top = "20"\n', "claims.dec-bigram.params.top: '20' is a string, expected a int"),
+    ("top = 20\n", 'top = "20"\n', "claims.dec-bigram.params.top: '20' is a string, expected an integer"),
 ])
 def test_params_are_checked_against_the_claims_function_at_start(project, tmp_path, old, new, expected):
     text = (PROJECT / "claims" / "thresholds.toml").read_text(encoding="utf-8")
@@ -400,3 +400,25 @@ def test_a_failing_cell_shows_the_failed_metric():
     assert cell({"status": "holds", "metrics": {**metrics, "traffic_continuations": {
         **metrics["traffic_continuations"], "passed": True}}}, "very_continuations") == \
         "holds very_continuations=5 (>= 3)"
+
+
+def test_a_file_torch_refuses_to_unpickle_never_relays_its_unsafe_advice(tmp_path):
+    """torch's message for a file weights_only=True refuses advises weights_only=False, which would run
+    whatever the file holds: the error says what the file is not, and a CTranslate2 model.bin is named by
+    its folder."""
+    from whisper_claims.errors import CheckpointError
+    from whisper_claims.models import open_model
+
+    folder = tmp_path / "faster-whisper-tiny"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"\x06\x00\x00\x00" + np.random.default_rng(1).bytes(256))
+    objects = tmp_path / "objects.pt"
+    torch.save({"dims": Path("not a tensor")}, objects)
+    for path in (folder / "model.bin", objects):
+        with pytest.raises(CheckpointError) as info:
+            open_model(str(path))
+        message = str(info.value)
+        assert f"checkpoint {path}: not a readable Whisper checkpoint (UnpicklingError: " in message, message
+        assert "weights_only=False" not in message and "weights_only` set to `False" not in message, message
+    with pytest.raises(CheckpointError, match=f"named by its folder: --whisper-models={folder}"):
+        open_model(str(folder / "model.bin"))

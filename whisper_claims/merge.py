@@ -113,6 +113,6 @@ def merge(documents: list[tuple[Path, dict[str, Any]]]) -> MergedReport:
 
 def key_metric_text(row: Row | None, claim: dict[str, Any]) -> str:
     """The claim's key metric against its threshold (``rhyme_p_value=0.304 (< 0.01)``), or for a claim
-    that fails the metric that failed (``report.shown_metric``), or ``""`` when the row has no measured
+    that fails the metric that failed (``claims_json.shown_metric``), or ``""`` when the row has no measured
     value; the same numbers as the terminal table."""
     return "" if row is None else metric_text(row.data, claim["key_metric"])

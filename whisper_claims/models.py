@@ -288,10 +288,17 @@ def _whisper_load(name: str, path: Path, device: str, download_root: str | None 
         # whisper asserts on impossible dimensions (an odd width for its sinusoids)
         words = " ".join(str(error).split())
         what = (words[:300] + "…" if len(words) > 300 else words) or "no message"
+        if isinstance(error, pickle.UnpicklingError):
+            # torch's message advises weights_only=False, which runs whatever the file holds: never relayed
+            what = ("torch.load(weights_only=True) refused it: not a torch file, or one holding objects other "
+                    "than tensors; it is never loaded otherwise")
+        folder = Path(path).parent
+        hint = (f"; a CTranslate2 or transformers model is named by its folder: --whisper-models={folder}"
+                if Path(path).name == "model.bin" or (folder / "config.json").is_file() else "")
         raise CheckpointError(
             f"checkpoint {path}: not a readable Whisper checkpoint ({type(error).__name__}: {what}); "
             f"expected a torch file holding {{'dims': ..., 'model_state_dict': ...}} whose tensors have "
-            f"the shapes its dims give"
+            f"the shapes its dims give{hint}"
         ) from error
     return model.float().eval()
 

@@ -151,8 +151,8 @@ def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path
                                           f"it takes {', '.join(keywords)}")
                 expected = _expected_type(keywords[key].default)
                 if expected is not None and not _is_a(value, expected):
-                    raise ThresholdsError(f"{where}: {value!r} is a {_toml_type(value)}, expected a "
-                                          f"{expected.__name__ if expected is not list else 'list'} "
+                    raise ThresholdsError(f"{where}: {value!r} is a {_toml_type(value)}, expected "
+                                          f"{_TYPE_NAMES.get(expected, expected.__name__)} "
                                           f"(the default is {keywords[key].default!r})")
         missing = [name for name, p in keywords.items() if p.default is p.empty and name not in spec.params]
         if missing:
@@ -163,6 +163,10 @@ def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path
 def _param_tables(spec: ClaimSpec) -> list[tuple[str, dict[str, Any]]]:
     """``("params", params)`` and ``("size_params.<size>", replaced)`` of a claim: every table of arguments."""
     return [("params", spec.params)] + [(f"size_params.{size}", params) for size, params in spec.size_params.items()]
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list",
+               dict: "a table"}
 
 
 def _expected_type(default: Any) -> type | None:
