@@ -7,6 +7,7 @@ or weights are not installed skips and says which.
 """
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from whisper.model import Whisper
 
 from whisper_claims.attention import explicit_attention
 from whisper_claims.audio import load_mel, log_mel
-from whisper_claims.errors import CheckpointError, ChecksumMismatch, UnknownModelError
+from whisper_claims.errors import CacheWarning, CheckpointError, ChecksumMismatch, UnknownModelError
+from whisper_claims.files import sha256_file
 from whisper_claims.formats import (detect_format, read_ct2_model_bin, read_ctranslate2, read_safetensors,
                                     read_transformers, write_transformers_folder)
 from whisper_claims.inference import DECODING, encode, tokenizer_for
@@ -198,12 +200,38 @@ def test_a_ctranslate2_folder_is_a_model_spec_converted_once(hf_tiny, tmp_path):
     first = open_model(str(out), root=str(root))
     assert first.info.kind == "ctranslate2" and first.info.size == "tiny"
     assert first.info.parameters_sha256 == parameters_sha256(model)
-    (converted,) = (root / "converted").iterdir()
+    converted, digest = sorted((root / "converted").iterdir())
     assert converted.name.startswith("ctranslate2-") and converted.name[12:28] == first.info.sha256[:16]
+    assert digest.name == converted.name + ".sha256" and digest.read_text().strip() == sha256_file(converted)
     stamp = converted.stat().st_mtime_ns
     second = open_model(str(out), root=str(root))
     assert converted.stat().st_mtime_ns == stamp and second.info == first.info
-    assert [p.name for p in (root / "converted").iterdir()] == [converted.name]
+    assert sorted(p.name for p in (root / "converted").iterdir()) == [converted.name, digest.name]
+
+
+@pytest.mark.parametrize("damage", ["flipped bytes", "truncated", "no digest"])
+def test_a_damaged_conversion_is_converted_again_never_used(hf_tiny, tmp_path, damage):
+    """A converted checkpoint is checked against the sha256 written beside it on every use: one that
+    differs is converted again from its folder, with a warning naming it (#29: flipped bytes moved a
+    verdict; a truncated file failed every later run)."""
+    model, folder = hf_tiny
+    out = tmp_path / "ct2"
+    ct2_convert(folder, out, "float32")
+    root = tmp_path / "root"
+    first = open_model(str(out), root=str(root))
+    converted = next(p for p in (root / "converted").iterdir() if p.suffix == ".pt")
+    data = bytearray(converted.read_bytes())
+    if damage == "flipped bytes":
+        middle = len(data) // 2
+        data[middle:middle + 8] = bytes(b ^ 0xFF for b in data[middle:middle + 8])
+        converted.write_bytes(bytes(data))
+    elif damage == "truncated":
+        converted.write_bytes(bytes(data[: len(data) // 3]))
+    else:
+        converted.with_name(converted.name + ".sha256").unlink()
+    with pytest.warns(CacheWarning, match=f"converted checkpoint {re.escape(str(converted))}: .*converting {re.escape(str(out))} again"):
+        again = open_model(str(out), root=str(root))
+    assert again.info == first.info and again.info.parameters_sha256 == parameters_sha256(model)
 
 
 def test_a_truncated_model_bin_names_the_file(tmp_path, tiny_en):

@@ -82,3 +82,8 @@ def did_you_mean(word: str, choices, *, n: int = 1, quote: bool = True, form: st
     if not close:
         return ""
     return form.format(f"did you mean {' or '.join(repr(c) if quote else c for c in close)}?")
+
+
+class CacheWarning(UserWarning):
+    """A cache entry or converted checkpoint that failed its checksum or could not be read or written: it
+    is recomputed, never used."""

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from .assets import default_locations
+from .errors import CacheWarning
 from .files import sha256_file
 
 T = TypeVar("T")
@@ -54,10 +55,6 @@ PACKAGE = __name__.rpartition(".")[0]
 DATA = Path(__file__).resolve().parent / "data"
 # besides this package's code, what a value can depend on
 VERSIONED = ("torch", "numpy", "openai-whisper", "scipy", "espeakng-loader")
-
-
-class CacheWarning(UserWarning):
-    """An entry that failed its checksum or could not be read or written (it is recomputed, never used)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,8 +23,8 @@ from whisper.model import ModelDimensions, Whisper
 
 from .dims import KNOWN_DIMS, OFFICIAL_DIMS, size_of
 from .downloads import download_verified
-from .errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError, did_you_mean
-from .files import sha256_file
+from .errors import CacheWarning, CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError, did_you_mean
+from .files import atomic_path, sha256_file
 from .formats import READERS, detect_format, save_torch
 from .micro_checkpoint import CHECKPOINT as MICRO_CHECKPOINT, installed_checkpoint
 from .model_info import ModelInfo
@@ -199,9 +200,8 @@ def open_redistribution(redistribution: Redistribution, root: str | None = None,
     verify(redistribution, files)
     path = Path(root or default_root()) / (
         f"{redistribution.name}-ctranslate2-{redistribution.model_bin_sha256[:16]}.pt")
-    if not path.is_file():
-        converted = READERS["ctranslate2"](files.config.parent, parts=files.parts)
-        save_torch(converted.checkpoint(), path)
+    verified_conversion(path, lambda: READERS["ctranslate2"](files.config.parent, parts=files.parts).checkpoint(),
+                        files.parts[0])
     model = _whisper_load(str(path), path, device)
     model.set_alignment_heads(whisper._ALIGNMENT_HEADS[redistribution.name])
     digest = parameters_sha256(model)
@@ -235,10 +235,25 @@ def _files_sha256(files: list[Path]) -> str:
 
 def convert_cached(folder: str | os.PathLike, kind: str, digest: str, root: str | None = None) -> Path:
     """The Whisper checkpoint converted from a model folder, written once into ``root``'s
-    ``converted/`` folder under the source's digest (atomically), then reused."""
+    ``converted/`` folder under the source's digest (atomically), then reused (`verified_conversion`)."""
     path = Path(root or default_root()) / "converted" / f"{kind}-{digest[:16]}.pt"
-    if not path.is_file():
-        save_torch(READERS[kind](folder).checkpoint(), path)
+    return verified_conversion(path, lambda: READERS[kind](folder).checkpoint(), folder)
+
+
+def verified_conversion(path: Path, checkpoint, source) -> Path:
+    """``path``, a converted checkpoint whose sha256 is written beside it (``<name>.sha256``) and checked
+    on every use; a file that is absent, has no digest or differs from it is converted again from
+    ``source`` (``checkpoint()`` builds it), with a one-line `CacheWarning` naming it — never used as it is."""
+    recorded = path.with_name(path.name + ".sha256")
+    if path.is_file():
+        expected = recorded.read_text(encoding="utf-8").strip() if recorded.is_file() else None
+        if expected is not None and sha256_file(path) == expected:
+            return path
+        why = "no sha256 beside it" if expected is None else "its bytes differ from the sha256 written beside it"
+        warnings.warn(f"converted checkpoint {path}: {why}; converting {source} again", CacheWarning, stacklevel=3)
+    save_torch(checkpoint(), path)
+    with atomic_path(recorded) as tmp:
+        tmp.write_text(sha256_file(path) + "\n", encoding="utf-8")
     return path
 
 

@@ -44,17 +44,8 @@ _CLAIM_KEYS = {
 }
 # an experiment holds what its claims share (one measurement, several statements about it); a claim that
 # names it writes none of these keys again
-_EXPERIMENT_KEYS = {
-    "function": True,
-    "marker": True,
-    "section": True,
-    "applies_to": False,
-    "slow": False,
-    "params": False,
-    "size_params": False,
-    "post_figures": False,
-    "post_transcripts": False,
-}
+_EXPERIMENT_KEYS = {key: _CLAIM_KEYS[key] for key in ("function", "marker", "section", "applies_to", "slow", "params",
+                                                       "size_params", "post_figures", "post_transcripts")}
 _METRIC_KEYS = {
     "description": True,
     "comparator": True,
