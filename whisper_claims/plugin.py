@@ -1,9 +1,9 @@
 """The pytest plugin: options, the per-model fixture and claim checks; a run's options are read once
 (`run_options`) and its end is written by `run_report`.
 
-Registered by installing the package (a ``pytest11`` entry point). A claim test is one function marked with its claim id; the
-registry entry names the function that measures it and gives the test its markers (encoder or decoder,
-slow)::
+Registered by installing the package (a ``pytest11`` entry point). A claim test is one function marked
+with its claim id; the registry entry names the function that measures it and gives the test its markers
+(encoder or decoder, slow)::
 
     @pytest.mark.claim("dec-embed-sound")
     def test_token_embeddings_cluster_by_sound(whisper_model, claim):

@@ -210,9 +210,10 @@ def check_clips(registry: dict[str, ClaimSpec], assets: set[str], path: str | Pa
             for key, clip in named:
                 if not isinstance(clip, str) or clip not in assets:
                     hint = did_you_mean(clip, sorted(assets), n=2, quote=False)
-                    where = spec.source(f"{table}.{key.split('[')[0]}")
-                    raise ThresholdsError(f"thresholds file {path}: {where}{key[len(key.split('[')[0]):]}: {clip!r} names "
-                                          f"no asset of fixtures/assets.tsv or fixtures/micro/clips.tsv{hint}")
+                    name, bracket, index = key.partition("[")  # recordings[3] is written where recordings is
+                    raise ThresholdsError(f"thresholds file {path}: {spec.source(f'{table}.{name}')}{bracket}{index}: "
+                                          f"{clip!r} names no asset of fixtures/assets.tsv or fixtures/micro/clips.tsv"
+                                          f"{hint}")
 
 
 def default_thresholds_path() -> Path:
@@ -252,7 +253,8 @@ def load_registry(path: str | Path | None = None) -> dict[str, ClaimSpec]:
                     f"{where}: clip_sets.{name}")
     experiments = _table(data.get("experiments", {}), f"{where}: experiments")
     for name, experiment in experiments.items():
-        _check_keys(_table(experiment, f"{where}: experiments.{name}"), _EXPERIMENT_KEYS, f"{where}: experiments.{name}")
+        at = f"{where}: experiments.{name}"
+        _check_keys(_table(experiment, at), _EXPERIMENT_KEYS, at)
     claims = _table(data["claims"], f"{where}: claims")
     unused = set(experiments) - {_table(e, f"{where}: claims.{c}").get("experiment") for c, e in claims.items()}
     if unused:
@@ -263,10 +265,11 @@ def load_registry(path: str | Path | None = None) -> dict[str, ClaimSpec]:
         entry, experiment, sources = _with_experiment(claim_id, entry, experiments, where)
         entry, named = _with_clip_sets(claim_id, entry, clip_sets, sources, where)
         registry[claim_id] = _claim(claim_id, entry, experiment, named, f"{where}: claims.{claim_id}")
-    used = {name for spec in registry.values() for source in spec.sources.values()
-            if source.startswith("clip_sets.") for name in [source.split(".")[1]]}
-    if set(clip_sets) - used:
-        raise ThresholdsError(f"{where}: clip_sets.{sorted(set(clip_sets) - used)[0]}: no params name it (clip_set = …)")
+    used = {source.split(".")[1] for spec in registry.values() for source in spec.sources.values()
+            if source.startswith("clip_sets.")}
+    unused = sorted(set(clip_sets) - used)
+    if unused:
+        raise ThresholdsError(f"{where}: clip_sets.{unused[0]}: no params name it (clip_set = \"{unused[0]}\")")
     return registry
 
 
@@ -287,14 +290,15 @@ def _with_experiment(claim_id: str, entry: dict, experiments: dict, where: str) 
     for key, value in experiment.items():
         if key == "params":
             own = _table(merged.get("params", {}), f"{where}: claims.{claim_id}.params")
-            merged["params"] = {**_merged(value, own, f"experiments.{name}.params", f"claims.{claim_id}.params", where)}
+            merged["params"] = _merged(value, own, f"experiments.{name}.params", f"claims.{claim_id}.params", where)
             shared += [f"params.{k}" for k in value]
         elif key == "size_params":
             own_sizes = _table(merged.get("size_params", {}), f"{where}: claims.{claim_id}.size_params")
             sizes = dict(own_sizes)
             for size, replaced in _table(value, f"{where}: experiments.{name}.size_params").items():
-                sizes[size] = _merged(replaced, _table(own_sizes.get(size, {}), f"{where}: claims.{claim_id}.size_params.{size}"),
-                                      f"experiments.{name}.size_params.{size}", f"claims.{claim_id}.size_params.{size}", where)
+                own = _table(own_sizes.get(size, {}), f"{where}: claims.{claim_id}.size_params.{size}")
+                sizes[size] = _merged(replaced, own, f"experiments.{name}.size_params.{size}",
+                                      f"claims.{claim_id}.size_params.{size}", where)
                 shared += [f"size_params.{size}.{k}" for k in replaced]
             merged["size_params"] = sizes
         elif key in merged:
