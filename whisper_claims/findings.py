@@ -13,7 +13,7 @@ from typing import Any
 
 from .claims_json import read_documents, shown_metric
 from .files import atomic_path
-from .markdown import code, text
+from .markdown import code, table, text
 from .merge import MergedReport, Row, merge
 
 RECORDS = ("fixtures/real/claims.json", "fixtures/micro/claims.json")
@@ -73,16 +73,12 @@ def verdict_cell(row: Row | None, key_metric: str) -> str:
 def verdict_table(report: MergedReport) -> list[str]:
     """The README's table: one row per claim, its statement and marker, the verdict per judged model."""
     models = judged_models(report)
-    header = ["claim", "statement", "marker", *[code(m) for m in models]]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    for claim_id, claim in report.claims.items():
-        cells = [code(claim_id, cell=True), text(claim["statement"]), claim["marker"],
-                 *[verdict_cell(report.row(claim_id, m), claim["key_metric"]) for m in models]]
-        lines.append("| " + " | ".join(cells) + " |")
-    counts = [f"{sum(r.status == 'holds' for _, r in report.model_rows(m))} of {len(report.claims)} hold"
-              for m in models]
-    lines.append("| " + " | ".join(["", "", "", *counts]) + " |")
-    return lines
+    rows = [[code(claim_id, cell=True), text(claim["statement"]), claim["marker"],
+             *[verdict_cell(report.row(claim_id, m), claim["key_metric"]) for m in models]]
+            for claim_id, claim in report.claims.items()]
+    rows.append(["", "", "", *[f"{sum(r.status == 'holds' for _, r in report.model_rows(m))} of "
+                               f"{len(report.claims)} hold" for m in models]])
+    return table(["claim", "statement", "marker", *[code(m) for m in models]], rows)
 
 
 def readme_section(report: MergedReport) -> list[str]:
@@ -143,25 +139,16 @@ def findings_page(report: MergedReport) -> str:
     for claim_id, claim in report.claims.items():
         out += [f"## {code(claim_id)}", "", text(claim["statement"]), "",
                 f"Section of the post: {text(claim['section'])}. Marker: `{claim['marker']}`.", ""]
-        names: list[str] = []
+        thresholds: dict[str, str] = {}  # every metric a model measured, in order, with its threshold
         for model in models:
             row = report.row(claim_id, model)
-            for name in (row.data.get("metrics") or {}) if row is not None else {}:
-                if name not in names:
-                    names.append(name)
-        if names:
-            thresholds = {}
-            for model in models:
-                row = report.row(claim_id, model)
-                for name, metric in ((row.data.get("metrics") or {}) if row is not None else {}).items():
-                    thresholds.setdefault(name, criterion(metric))
-            header = ["metric", "threshold", *[code(m) for m in models]]
-            out += ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-            for name in names:
-                key = " (key)" if name == claim["key_metric"] else ""
-                cells = [f"{code(name, cell=True)}{key}", thresholds[name],
-                         *[metric_cell(report.row(claim_id, m), name) for m in models]]
-                out.append("| " + " | ".join(cells) + " |")
+            for name, metric in ((row.data.get("metrics") or {}) if row is not None else {}).items():
+                thresholds.setdefault(name, criterion(metric))
+        if thresholds:
+            out += table(["metric", "threshold", *[code(m) for m in models]],
+                         [[f"{code(name, cell=True)}{' (key)' if name == claim['key_metric'] else ''}", threshold,
+                           *[metric_cell(report.row(claim_id, m), name) for m in models]]
+                          for name, threshold in thresholds.items()])
             out.append("")
         clips = clip_lines(report, claim_id, models)
         if clips:

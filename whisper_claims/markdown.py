@@ -32,7 +32,7 @@ def code(value: Any, cell: bool = False) -> str:
     return f"{fence}{pad}{value}{pad}{fence}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return lines
@@ -62,7 +62,7 @@ def claims_markdown(report: MergedReport) -> str:
         holding = sum(row.status == "holds" for _, row in report.model_rows(model))
         counts.append(f"{holding}/{len(report.claims)}")
     rows.append(["claims that hold"] + counts)
-    out += _table(header, rows) + [""]
+    out += table(header, rows) + [""]
 
     reasons = [(claim, model, row) for claim in report.claims for model, row in report.claim_rows(claim)
                if row.status != "holds"]
@@ -99,7 +99,7 @@ def claims_markdown(report: MergedReport) -> str:
 def _run_lines(number: int, path, run: dict[str, Any]) -> list[str]:
     thresholds = run.get("thresholds") or {}
     out = [f"### Run {number}: {code(path)}", ""]
-    out += _table(["", ""], [
+    out += table(["", ""], [
         ["git commit", _maybe_code(run.get("git_commit"))],
         ["python", _maybe_text(run.get("python"))],
         ["platform", _maybe_text(run.get("platform"))],
@@ -109,7 +109,7 @@ def _run_lines(number: int, path, run: dict[str, Any]) -> list[str]:
     ]) + [""]
     packages = run.get("packages") or {}
     if packages:
-        out += _table(["package", "version"], [[code(name, cell=True), _maybe_text(version, "not installed")]
+        out += table(["package", "version"], [[code(name, cell=True), _maybe_text(version, "not installed")]
                                                for name, version in sorted(packages.items())])
         out.append("")
     model_rows = []
@@ -121,7 +121,7 @@ def _run_lines(number: int, path, run: dict[str, Any]) -> list[str]:
                                _maybe_text(info.get("size")), _maybe_code(info.get("sha256")),
                                text(describe_source(info))])
     if model_rows:
-        out += _table(["model", "kind", "size",
+        out += table(["model", "kind", "size",
                        "sha256 (of the checkpoint file, or of random weights' parameters), or why unavailable",
                        "weights"],
                       model_rows)
