@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from whisper_claims.assets import default_locations, resolve_asset
-from whisper_claims.encoder_claims import clip_run
-from whisper_claims.inference import chop, padding_features, transcribe_batch, transcribe_features
-from whisper_claims.models import open_model
+from whisper_claims.claims.encoder import clip_run
+from whisper_claims.measure.inference import chop, padding_features, transcribe_batch, transcribe_features
+from whisper_claims.models.load import open_model
+from whisper_claims.stimuli.assets import default_locations, resolve_asset
 
 HOT_ONES = "blog/encoder/Hot_ones.wav"
 

@@ -26,14 +26,14 @@ import time
 import torch
 import whisper
 
-from whisper_claims import memo
-from whisper_claims.assets import default_locations, resolve_asset
-from whisper_claims.attention import attention_window, explicit_attention
-from whisper_claims.audio import load_audio, log_mel, padding_mel
-from whisper_claims.inference import DECODING, chop, encode
-from whisper_claims.models import open_model
-from whisper_claims.registry import load_registry
-from whisper_claims.runner import asset_resolver, measure_claim
+from whisper_claims.claims.registry import load_registry
+from whisper_claims.claims.runner import asset_resolver, measure_claim
+from whisper_claims.measure import memo
+from whisper_claims.measure.attention import attention_window, explicit_attention
+from whisper_claims.measure.inference import DECODING, chop, encode
+from whisper_claims.models.load import open_model
+from whisper_claims.stimuli.assets import default_locations, resolve_asset
+from whisper_claims.stimuli.audio import load_audio, log_mel, padding_mel
 
 HOT_ONES = "blog/encoder/Hot_ones.wav"
 # the claims of the post's section 1, atomic ones included (they share their experiment's decodes)

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from whisper.audio import log_mel_spectrogram
 
-from whisper_claims.audio import SAMPLE_RATE, SAMPLES_PER_FRAME
-from whisper_claims.hooks import capture
-from whisper_claims.mining import (TopFrames, clip_frames, clip_mel, corpus_activations, layers_activations,
-                                   mine_activations, top_k_agreement)
-from whisper_claims.models import open_model
-from whisper_claims.phonetic_claims import corpus_options, stimulus_corpus
+from whisper_claims.claims.phonetic import corpus_options, stimulus_corpus
+from whisper_claims.measure.hooks import capture
+from whisper_claims.measure.mining import (TopFrames, clip_frames, clip_mel, corpus_activations, layers_activations,
+                                           mine_activations, top_k_agreement)
+from whisper_claims.models.load import open_model
+from whisper_claims.stimuli.audio import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 LAYER = "encoder.blocks.2.mlp.1"
 PASS_LAYERS = ("encoder.blocks.2.mlp.1", "encoder.blocks.3")

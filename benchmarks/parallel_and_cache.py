@@ -55,8 +55,8 @@ def claims(args) -> None:
         cache = work / "cache"
         # the espeak-ng corpus, synthesized once: both kinds of run find it (not what is compared here)
         env = {**os.environ, "WHISPER_CLAIMS_CACHE": str(cache)}
-        subprocess.run([sys.executable, "-c", "from whisper_claims.phonetic_claims import stimulus_corpus, "
-                        "corpus_options; from whisper_claims.registry import load_registry; "
+        subprocess.run([sys.executable, "-c", "from whisper_claims.claims.phonetic import stimulus_corpus, "
+                        "corpus_options; from whisper_claims.claims.registry import load_registry; "
                         "stimulus_corpus(corpus_options(load_registry()['enc-neuron-phoneme'].params['corpus']))"],
                        cwd=PROJECT, env=env, check=True)
         times, rows = {}, {}
@@ -102,10 +102,10 @@ def matmul_gflops(threads: int, size: int = 4096, repeats: int = 5) -> float:
 
 
 def corpus_pass(args) -> None:
-    from whisper_claims.mining import clip_frames, corpus_activations
-    from whisper_claims.models import open_model
-    from whisper_claims.phonetic_claims import corpus_options, stimulus_corpus
-    from whisper_claims.registry import load_registry
+    from whisper_claims.measure.mining import clip_frames, corpus_activations
+    from whisper_claims.models.load import open_model
+    from whisper_claims.claims.phonetic import corpus_options, stimulus_corpus
+    from whisper_claims.claims.registry import load_registry
 
     model = open_model(args.model).model
     corpus = stimulus_corpus(corpus_options(load_registry()["enc-neuron-phoneme"].params["corpus"]))

@@ -1,5 +1,5 @@
 """The post's section 2, "Encoder MLP neurons and features are phonetic", on a corpus of synthesized
-sentences whose every 20 ms frame carries its phoneme (espeak-ng; see whisper_claims.stimuli)."""
+sentences whose every 20 ms frame carries its phoneme (espeak-ng; see whisper_claims.stimuli.corpus)."""
 import pytest
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import toyproject
 from hypothesis import settings
-from whisper_claims import intermediates
+from whisper_claims.measure import intermediates
 
 # the same examples on every run: CI's verdict must not depend on the day's random draw
 settings.register_profile("deterministic", derandomize=True, print_blob=True)
@@ -99,7 +99,7 @@ def project(pytester, monkeypatch):
 @pytest.fixture(scope="module")
 def registry():
     """The project's claims registry (claims/thresholds.toml)."""
-    from whisper_claims.registry import load_registry
+    from whisper_claims.claims.registry import load_registry
 
     return load_registry()
 
@@ -107,7 +107,7 @@ def registry():
 @pytest.fixture(scope="module")
 def tiny():
     """Random weights with tiny's dimensions: the negative control of every claim."""
-    from whisper_claims.models import open_model
+    from whisper_claims.models.load import open_model
 
     loaded = open_model("random:tiny")
     yield loaded
@@ -121,7 +121,7 @@ def small_random():
     64-token text context, so that its garbage transcripts (at most 32 tokens) decode fast."""
     from whisper.model import ModelDimensions
 
-    from whisper_claims.models import random_model
+    from whisper_claims.models.load import random_model
 
     dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
                            n_vocab=51864, n_text_ctx=64, n_text_state=64, n_text_head=2, n_text_layer=2)

@@ -6,31 +6,12 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from whisper_claims import phones
-from whisper_claims.alignment_files import (
-    detect_format,
-    read_aligned_folder,
-    read_alignment,
-    read_cmu_lab,
-    read_hts,
-    read_phones_tsv,
-    read_textgrid,
-    read_textgrid_tiers,
-)
 from whisper_claims.errors import AlignmentError, UnknownLabelError
-from whisper_claims.phones import (
-    LABELS,
-    PHONES,
-    SIL,
-    PhoneSegment,
-    detect_source,
-    frame_labels,
-    label_ids,
-    map_segments,
-    n_frames_for,
-    to_arpabet,
-    to_arpabet_sequence,
-)
+from whisper_claims.stimuli import phones
+from whisper_claims.stimuli.alignment_files import (detect_format, read_aligned_folder, read_alignment, read_cmu_lab,
+                                                    read_hts, read_phones_tsv, read_textgrid, read_textgrid_tiers)
+from whisper_claims.stimuli.phones import (LABELS, PHONES, SIL, PhoneSegment, detect_source, frame_labels, label_ids,
+                                           map_segments, n_frames_for, to_arpabet, to_arpabet_sequence)
 
 CMU = "speech/cmu_arctic/"
 A0001 = "sil AO TH ER AH V DH AH D EY N JH ER T R EY L F IH L AH P S T IY L Z EH T S EH T ER AH sil"

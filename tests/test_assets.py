@@ -7,18 +7,11 @@ from pathlib import Path
 import pytest
 
 from whisper_claims import downloads
-from whisper_claims.assets import (
-    DEFAULT_MANIFEST,
-    Asset,
-    AssetLocations,
-    check_assets,
-    default_locations,
-    load_manifest,
-    resolve_asset,
-)
-from whisper_claims.errors import AssetUnavailable, ChecksumMismatch, DownloadError, ManifestError
 from whisper_claims.downloads import download_verified
+from whisper_claims.errors import AssetUnavailable, ChecksumMismatch, DownloadError, ManifestError
 from whisper_claims.files import sha256_file, verify_file
+from whisper_claims.stimuli.assets import (DEFAULT_MANIFEST, Asset, AssetLocations, check_assets, default_locations,
+                                           load_manifest, resolve_asset)
 
 SHARED_ASSETS = Path(__file__).parents[1].parent / "shared" / "assets"
 HOT_ONES_SHA = "7ed4c4d590f666c8f15d3b0c76a22945913bbcd1260eb67b56fa436e341e5691"
@@ -383,7 +376,7 @@ def test_default_locations_from_environment(monkeypatch, tmp_path):
 
 
 def test_bundled_files_resolve_from_the_project_and_are_verified(tmp_path, monkeypatch):
-    from whisper_claims import assets
+    from whisper_claims.stimuli import assets
 
     locations = assets.default_locations(folder=tmp_path / "none", cache=tmp_path / "cache", allow_download=False)
     manifest = assets.all_assets()

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from whisper.model import ModelDimensions, MultiHeadAttention
 
-from whisper_claims.attention import attention_window, band_mask, explicit_attention, relevance
-from whisper_claims.models import random_model
+from whisper_claims.measure.attention import attention_window, band_mask, explicit_attention, relevance
+from whisper_claims.models.load import random_model
 
 SMALL = ModelDimensions(
     n_mels=80, n_audio_ctx=100, n_audio_state=64, n_audio_head=2, n_audio_layer=2,

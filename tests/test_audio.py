@@ -12,16 +12,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from whisper.model import ModelDimensions
 
-from whisper_claims.audio import (
-    HOP_LENGTH,
-    SAMPLE_RATE,
-    load_audio,
-    load_mel,
-    log_mel,
-    padding_mel,
-    window_samples,
-)
 from whisper_claims.errors import AudioError
+from whisper_claims.stimuli.audio import (HOP_LENGTH, SAMPLE_RATE, load_audio, load_mel, log_mel, padding_mel,
+                                          window_samples)
 
 ASSETS = Path(__file__).parents[1].parent / "shared" / "assets"
 JFK = ASSETS / "speech" / "whisper_jfk" / "jfk.flac"

@@ -14,11 +14,11 @@ import pytest
 import torch
 from whisper.model import ModelDimensions, Whisper
 
-from whisper_claims.audio import load_audio
-from whisper_claims.errors import AudioError, DownloadError
 from whisper_claims.downloads import download_verified
-from whisper_claims.models import write_checkpoint
-from whisper_claims.claims_json import cell
+from whisper_claims.errors import AudioError, DownloadError
+from whisper_claims.models.load import write_checkpoint
+from whisper_claims.report.claims_json import cell
+from whisper_claims.stimuli.audio import load_audio
 
 from toyproject import claims_json, output, run, write_claim, write_thresholds
 
@@ -114,7 +114,7 @@ provenance = "a toy"
 CLIP_TEST = """\
 import os
 import pytest
-from whisper_claims.verdict import Measurement
+from whisper_claims.claims.verdict import Measurement
 
 
 def seconds(model, *, clip):
@@ -192,7 +192,7 @@ provenance = "a toy"
 RECORDINGS_TEST = """\
 import os
 import pytest
-from whisper_claims.verdict import Measurement
+from whisper_claims.claims.verdict import Measurement
 
 
 def files(model, *, recordings):
@@ -407,7 +407,7 @@ def test_a_file_torch_refuses_to_unpickle_never_relays_its_unsafe_advice(tmp_pat
     whatever the file holds: the error says what the file is not, and a CTranslate2 model.bin is named by
     its folder."""
     from whisper_claims.errors import CheckpointError
-    from whisper_claims.models import open_model
+    from whisper_claims.models.load import open_model
 
     folder = tmp_path / "faster-whisper-tiny"
     folder.mkdir()

@@ -7,9 +7,9 @@ from dataclasses import asdict, fields
 
 import pytest
 
-from whisper_claims.baseline import Change, compare, differences, tolerances
-from whisper_claims.claims_json import CHANGE_KEYS, baseline_lines, check_document
-from whisper_claims.registry import load_registry
+from whisper_claims.claims.registry import load_registry
+from whisper_claims.report.baseline import Change, compare, differences, tolerances
+from whisper_claims.report.claims_json import CHANGE_KEYS, baseline_lines, check_document
 from toyproject import claims_json, output, run, write_thresholds
 
 

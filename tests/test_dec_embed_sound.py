@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from whisper_claims.embeddings import single_token
-from whisper_claims.inference import tokenizer_for
-from whisper_claims.models import LoadedModel, open_model
-from whisper_claims.registry import load_registry
-from whisper_claims.runner import measure_claim
-from whisper_claims.verdict import judge
+from whisper_claims.claims.registry import load_registry
+from whisper_claims.claims.runner import measure_claim
+from whisper_claims.claims.verdict import judge
+from whisper_claims.measure.embeddings import single_token
+from whisper_claims.measure.inference import tokenizer_for
+from whisper_claims.models.load import LoadedModel, open_model
 
 pytestmark = pytest.mark.control
 

@@ -11,17 +11,18 @@ import torch.nn.functional as F
 from whisper.model import ModelDimensions
 from whisper.tokenizer import get_tokenizer
 
-from whisper_claims.decoder_claims import (bigram_prompt, dec_bigram, dec_bigram_general,
+from whisper_claims.claims.decoder import (bigram_prompt, dec_bigram, dec_bigram_general,
                                            dec_neuron_semantic, jaccard, top_text_tokens)
-from whisper_claims.decoder_corpus import DATA, context, expand, load_corpus, normalize_word, tokenize
-from whisper_claims.decoder_neurons import (neuron_module, rank_neurons, shuffled_labels, token_activations,
-                                            top_positions)
-from whisper_claims.figures import draw_figures, matplotlib_available
-from whisper_claims.hooks import capture
-from whisper_claims.inference import next_token_logits, padding_features, tokenizer_for
-from whisper_claims.models import LoadedModel, random_model
-from whisper_claims.runner import measure_claim
-from whisper_claims.verdict import judge
+from whisper_claims.claims.figures import draw_figures, matplotlib_available
+from whisper_claims.claims.runner import measure_claim
+from whisper_claims.claims.verdict import judge
+from whisper_claims.files import PACKAGE_DATA
+from whisper_claims.measure.decoder_neurons import (neuron_module, rank_neurons, shuffled_labels, token_activations,
+                                                    top_positions)
+from whisper_claims.measure.hooks import capture
+from whisper_claims.measure.inference import next_token_logits, padding_features, tokenizer_for
+from whisper_claims.models.load import LoadedModel, random_model
+from whisper_claims.stimuli.decoder_corpus import context, expand, load_corpus, normalize_word, tokenize
 
 pytestmark = pytest.mark.control
 
@@ -313,7 +314,7 @@ def test_expand_spreads_words_over_frames():
      r"frame words or fillers are category words: \['fifth'\]"),
 ])
 def test_corpus_file_errors(tmp_path, old, new, error):
-    text = (DATA / "decoder_corpus.toml").read_text(encoding="utf-8")
+    text = (PACKAGE_DATA / "decoder_corpus.toml").read_text(encoding="utf-8")
     assert text.count(old) == 1
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace(old, new), encoding="utf-8")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from whisper_claims import distribute
-from whisper_claims.registry import load_registry
-from whisper_claims.verdict import MetricResult, Verdict
+from whisper_claims.claims import distribute
+from whisper_claims.claims.registry import load_registry
+from whisper_claims.claims.verdict import MetricResult, Verdict
 
 PROJECT = Path(__file__).parents[1]
 

@@ -6,25 +6,25 @@ from pathlib import Path
 import pytest
 import torch
 
-from whisper_claims import encoder_claims
-from whisper_claims.attention import attention_window
-from whisper_claims.audio import load_audio, log_mel, padding_mel
-from whisper_claims.attention import explicit_attention
-from whisper_claims.encoder_claims import (attention_distance, band_scores, chop_scores, clip_run, enc_chop,
+from whisper_claims.claims import encoder as encoder_claims
+from whisper_claims.claims.encoder import (attention_distance, band_scores, chop_scores, clip_run, enc_chop,
                                            enc_end_sink, enc_relevance_local, enc_window, end_peaks, end_share,
                                            window_scores)
-from whisper_claims.figures import draw_figures, matplotlib_available
-from whisper_claims.inference import chop, encode, padding_features, transcribe_features
-from whisper_claims.memo import per_model
-from whisper_claims.models import LoadedModel, random_model
-from whisper_claims.registry import SIZES, load_registry
-from whisper_claims.runner import measure_claim, run_claim
-from whisper_claims.verdict import Measurement, judge
+from whisper_claims.claims.figures import draw_figures, matplotlib_available
+from whisper_claims.claims.registry import SIZES, load_registry
+from whisper_claims.claims.runner import measure_claim, run_claim
+from whisper_claims.claims.verdict import Measurement, judge
+from whisper_claims.measure.attention import attention_window
+from whisper_claims.measure.attention import explicit_attention
+from whisper_claims.measure.inference import chop, encode, padding_features, transcribe_features
+from whisper_claims.measure.memo import per_model
+from whisper_claims.models.load import LoadedModel, random_model
+from whisper_claims.stimuli.audio import load_audio, log_mel, padding_mel
 
 HOT_ONES = "blog/encoder/Hot_ones.wav"
 # the replications on the Hot Ones clip (the -general and word claims are tested in their own files)
 CLAIMS = tuple(claim for claim, spec in load_registry().items() if spec.marker == "encoder" and spec.function in
-               {f"whisper_claims.encoder_claims:{f.__name__}" for f in (enc_relevance_local, enc_end_sink, enc_window,
+               {f"whisper_claims.claims.encoder:{f.__name__}" for f in (enc_relevance_local, enc_end_sink, enc_window,
                                                                          enc_chop)})
 END_CLAIMS = ("enc-end-sink", "enc-end-sink-every-row")
 WINDOW_CLAIMS = ("enc-window-k75", "enc-window-narrow")

@@ -5,9 +5,9 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib", reason="the heatmap reader needs the 'report' extra")
 
+from whisper_claims.claims.post_figure import FIGURE, post_relevance_scores, speech_end
 from whisper_claims.errors import FigureError
-from whisper_claims.figure_reader import N_COLOURS, read_heatmap
-from whisper_claims.post_figure import FIGURE, post_relevance_scores, speech_end
+from whisper_claims.stimuli.figure_reader import N_COLOURS, read_heatmap
 
 matplotlib.use("Agg", force=True)
 

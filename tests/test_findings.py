@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from whisper_claims import findings
 from whisper_claims.cli import main
-from whisper_claims.merge import Row
+from whisper_claims.report import findings
+from whisper_claims.report.merge import Row
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -15,15 +15,16 @@ import torch
 import whisper
 from whisper.model import Whisper
 
-from whisper_claims.attention import explicit_attention
-from whisper_claims.audio import load_mel, log_mel
 from whisper_claims.errors import CacheWarning, CheckpointError, ChecksumMismatch, UnknownModelError
 from whisper_claims.files import sha256_file
-from whisper_claims.formats import (detect_format, read_ct2_model_bin, read_ctranslate2, read_safetensors,
-                                    read_transformers, write_transformers_folder)
-from whisper_claims.inference import DECODING, encode, tokenizer_for
-from whisper_claims.models import official_checkpoint, open_model, open_redistribution, parameters_sha256, parse_spec
-from whisper_claims.redistributions import REDISTRIBUTIONS, installed, redistributions_of, verify
+from whisper_claims.measure.attention import explicit_attention
+from whisper_claims.measure.inference import DECODING, encode, tokenizer_for
+from whisper_claims.models.formats import (detect_format, read_ct2_model_bin, read_ctranslate2, read_safetensors,
+                                           read_transformers, write_transformers_folder)
+from whisper_claims.models.load import (official_checkpoint, open_model, open_redistribution, parameters_sha256,
+                                        parse_spec)
+from whisper_claims.models.redistributions import REDISTRIBUTIONS, installed, redistributions_of, verify
+from whisper_claims.stimuli.audio import load_mel, log_mel
 
 CLIPS = {"jfk": "speech/whisper_jfk/jfk_16k_mono.wav", "hot_ones": "blog/encoder/Hot_ones.wav"}
 ENCODER_TOLERANCE = 1e-4  # fp32 on both sides; the two implementations order their sums differently
@@ -137,7 +138,7 @@ def test_a_conversion_that_decodes_to_other_parameters_is_refused(tmp_path, monk
 
 
 def test_an_absent_official_name_says_how_to_install_it(tmp_path, monkeypatch):
-    import whisper_claims.models as models
+    import whisper_claims.models.load as models
     from whisper_claims.errors import ModelUnavailable
 
     monkeypatch.setattr(models, "installed", lambda redistribution: None)
@@ -153,7 +154,7 @@ def test_an_absent_official_name_says_how_to_install_it(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def hf_tiny(tmp_path_factory):
     """random:tiny written as a transformers folder by our writer."""
-    from whisper_claims.models import random_model
+    from whisper_claims.models.load import random_model
 
     model = random_model("tiny", seed=5)
     folder = write_transformers_folder(model, tmp_path_factory.mktemp("hf") / "random-tiny")

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from whisper_claims import encoder_claims
-from whisper_claims.encoder_claims import clip_run, general_clips, over_clips
-from whisper_claims.models import LoadedModel
-from whisper_claims.runner import run_claim
-from whisper_claims.verdict import Measurement, judge
-from whisper_claims.word_clips import WordClip
+from whisper_claims.claims import encoder as encoder_claims
+from whisper_claims.claims.encoder import clip_run, general_clips, over_clips
+from whisper_claims.claims.runner import run_claim
+from whisper_claims.claims.verdict import Measurement, judge
+from whisper_claims.models.load import LoadedModel
+from whisper_claims.stimuli.word_clips import WordClip
 
 GENERAL = ("enc-relevance-local-general", "enc-end-sink-general", "enc-end-sink-every-row-general",
            "enc-window-k75-general", "enc-window-narrow-general")
@@ -149,7 +149,7 @@ def test_general_claims_do_not_hold_on_random_weights(registry, tiny, small_rand
 
 @pytest.mark.skipif(not __import__("importlib").util.find_spec("matplotlib"), reason="matplotlib is not installed")
 def test_the_per_clip_figure_is_drawn(tmp_path):
-    from whisper_claims.figures import draw_figures
+    from whisper_claims.claims.figures import draw_figures
 
     values = iter([{"m": 0.2, "n": 1.0}, {"m": math.nan, "n": 2.0}, {"m": 0.6, "n": 0.0}])
     measured = over_clips([("a.wav", ""), ("b.wav", ""), ("c.wav", "")], lambda clip, ref: (next(values), {}), "clips")

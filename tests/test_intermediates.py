@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from whisper_claims import intermediates, memo
-from whisper_claims.models import random_model
-from whisper_claims.sae import SAEConfig, SparseAutoencoder, TrainingReport
+from whisper_claims.measure import intermediates
+from whisper_claims.measure import memo
+from whisper_claims.measure.sae import SAEConfig, SparseAutoencoder, TrainingReport
+from whisper_claims.models.load import random_model
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ def test_the_mode_comes_from_the_environment_and_a_bad_one_is_named(tmp_path, mo
 
 FILL = """
 import sys, time, torch
-from whisper_claims import intermediates
+from whisper_claims.measure import intermediates
 intermediates.configure("read-write", sys.argv[1])
 while time.time() < float(sys.argv[2]):  # start together
     time.sleep(0.01)
@@ -185,15 +186,15 @@ def test_entries_are_keyed_by_weights_and_code(cache):
         model.decoder.token_embedding.weight[0, 0] += 1
     memo.per_model(model, ("k",), compute, persist="test")
     assert len(calls) == 2  # other weights: another entry
-    same = intermediates.entry_key("test", ("k",), weights="w", module="whisper_claims.memo")
-    assert same != intermediates.entry_key("test", ("k",), weights="w", module="whisper_claims.phonetic_claims")
-    assert same != intermediates.entry_key("test", ("k", 1), weights="w", module="whisper_claims.memo")
+    same = intermediates.entry_key("test", ("k",), weights="w", module="whisper_claims.measure.memo")
+    assert same != intermediates.entry_key("test", ("k",), weights="w", module="whisper_claims.claims.phonetic")
+    assert same != intermediates.entry_key("test", ("k", 1), weights="w", module="whisper_claims.measure.memo")
 
 
 def test_the_code_digest_covers_the_modules_a_module_imports():
-    imported = intermediates._package_imports("whisper_claims.phonetic_claims")
-    assert {"whisper_claims.phonetic_claims", "whisper_claims.mining", "whisper_claims.sae",
-            "whisper_claims.stimuli", "whisper_claims.espeak", "whisper_claims.progress"} <= imported
+    imported = intermediates._package_imports("whisper_claims.claims.phonetic")
+    assert {"whisper_claims.claims.phonetic", "whisper_claims.measure.mining", "whisper_claims.measure.sae",
+            "whisper_claims.stimuli.corpus", "whisper_claims.stimuli.espeak", "whisper_claims.progress"} <= imported
     assert "whisper_claims.plugin" not in imported
 
 

@@ -5,9 +5,9 @@ import pytest
 import soundfile
 import torch
 
-from whisper_claims.listening import (COLUMNS, ListenOptions, audio_files, default_prefix, emphasis_gain,
-                                      export_units, parse_units, snippet, table_lines)
-from whisper_claims.mining import TopFrames
+from whisper_claims.measure.listening import (COLUMNS, ListenOptions, audio_files, default_prefix, emphasis_gain,
+                                              export_units, parse_units, snippet, table_lines)
+from whisper_claims.measure.mining import TopFrames
 
 SR = 16000
 
@@ -190,8 +190,8 @@ def test_listen_mines_a_folder_and_exports(tmp_path, capsys):
     from whisper.model import ModelDimensions
 
     from whisper_claims.cli import main
-    from whisper_claims.models import random_model, write_checkpoint
-    from whisper_claims.sae import SAEConfig, layer_activations, train_sae
+    from whisper_claims.models.load import random_model, write_checkpoint
+    from whisper_claims.measure.sae import SAEConfig, layer_activations, train_sae
 
     # a small random checkpoint in Whisper's own format stands for a model spec
     dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=32, n_audio_head=2, n_audio_layer=2,

@@ -10,12 +10,15 @@ import pytest
 import torch
 import whisper
 
-from whisper_claims import cli, micro, micro_checkpoint, micro_corpus
-from whisper_claims.assets import BUNDLED_MANIFEST, load_manifest
-from whisper_claims.dims import MICRO_DIMS, size_of
+from whisper_claims import cli
 from whisper_claims.errors import CheckpointError, UnknownModelError
 from whisper_claims.files import sha256_file
-from whisper_claims.models import open_model, parameters_sha256, parse_spec, random_model
+from whisper_claims.micro import train as micro
+from whisper_claims.models import micro_checkpoint
+from whisper_claims.models.dims import MICRO_DIMS, size_of
+from whisper_claims.models.load import open_model, parameters_sha256, parse_spec, random_model
+from whisper_claims.stimuli import micro_corpus
+from whisper_claims.stimuli.assets import BUNDLED_MANIFEST, load_manifest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,7 +55,7 @@ def test_the_training_command_gives_back_its_options(options, tmp_path, monkeypa
 
 
 def test_python_m_micro_is_whisper_claims_micro():
-    result = subprocess.run([sys.executable, "-m", "whisper_claims.micro", "train", "--help"],
+    result = subprocess.run([sys.executable, "-m", "whisper_claims.micro.train", "train", "--help"],
                             capture_output=True, text=True, check=True)
     assert result.stdout.startswith("usage: whisper-claims micro train") and "--n-utterances" in result.stdout
 

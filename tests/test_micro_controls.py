@@ -6,10 +6,10 @@ import gc
 
 import pytest
 
-from whisper_claims.assets import all_assets
-from whisper_claims.models import open_model
-from whisper_claims.registry import load_registry
-from whisper_claims.runner import run_claim
+from whisper_claims.claims.registry import load_registry
+from whisper_claims.claims.runner import run_claim
+from whisper_claims.models.load import open_model
+from whisper_claims.stimuli.assets import all_assets
 
 # the claims run as `pytest -m …` runs them: through the run's disk cache (in CI, filled by its micro step)
 pytestmark = [pytest.mark.control, pytest.mark.usefixtures("run_cache")]

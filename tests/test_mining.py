@@ -7,14 +7,14 @@ import pytest
 import torch
 from whisper.model import ModelDimensions
 
-from whisper_claims.audio import log_mel
-from whisper_claims.hooks import capture
-from whisper_claims.mining import (Layer, TopK, clip_activations, clip_frames, clip_mel, corpus_activations,
-                                   layers_activations, mine_activations, mine_top_frames, project,
-                                   top_k_agreement, unit_activations)
-from whisper_claims.models import random_model
-from whisper_claims.selectivity import (band_dominants, null_max_shares, phoneme_class, polysemantic,
-                                        random_orthogonal_basis, top_labels, unit_selectivity)
+from whisper_claims.measure.hooks import capture
+from whisper_claims.measure.mining import (Layer, TopK, clip_activations, clip_frames, clip_mel, corpus_activations,
+                                           layers_activations, mine_activations, mine_top_frames, project,
+                                           top_k_agreement, unit_activations)
+from whisper_claims.measure.selectivity import (band_dominants, null_max_shares, phoneme_class, polysemantic,
+                                                random_orthogonal_basis, top_labels, unit_selectivity)
+from whisper_claims.models.load import random_model
+from whisper_claims.stimuli.audio import log_mel
 
 SMALL = ModelDimensions(n_mels=80, n_audio_ctx=150, n_audio_state=32, n_audio_head=2, n_audio_layer=3,
                         n_vocab=51865, n_text_ctx=16, n_text_state=32, n_text_head=2, n_text_layer=1)
@@ -242,7 +242,7 @@ def test_a_function_can_project_the_units(small):
 def test_projecting_through_a_trained_sae_keeps_no_graph():
     """An SAE's encoder has parameters that require grad; mined activations must not carry a graph
     (exporting them warned 'Converting a tensor with requires_grad=True to a scalar')."""
-    from whisper_claims.sae import SAEConfig, SparseAutoencoder
+    from whisper_claims.measure.sae import SAEConfig, SparseAutoencoder
 
     autoencoder = SparseAutoencoder(8, SAEConfig(n_features=16))
     acts = torch.randn(5, 8)

@@ -18,20 +18,13 @@ import whisper
 from whisper.model import ModelDimensions
 from whisper.tokenizer import get_tokenizer
 
-from whisper_claims import models
-from whisper_claims.dims import OFFICIAL_DIMS, size_of
-from whisper_claims.sizes import ALIASES, OFFICIAL_NAMES, canonical_size
 from whisper_claims.errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError
 from whisper_claims.files import sha256_file
-from whisper_claims.models import (
-    default_root,
-    official_checkpoint,
-    open_model,
-    parameters_sha256,
-    parse_spec,
-    random_model,
-    write_checkpoint,
-)
+from whisper_claims.models import load as models
+from whisper_claims.models.dims import OFFICIAL_DIMS, size_of
+from whisper_claims.models.load import (default_root, official_checkpoint, open_model, parameters_sha256, parse_spec,
+                                        random_model, write_checkpoint)
+from whisper_claims.models.sizes import ALIASES, OFFICIAL_NAMES, canonical_size
 
 SMALL = ModelDimensions(
     n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
@@ -549,11 +542,11 @@ def test_written_checkpoints_depend_on_their_weights_only(tmp_path):
 def test_the_loader_imports_no_training_code(tmp_path):
     """Loading a model (micro's committed checkpoint included) never imports micro's training, espeak-ng
     or the stimuli; the record side (the run record included) never imports the loader, torch or whisper."""
-    code = ("import sys, whisper_claims.claims_json, whisper_claims.record; from whisper_claims.models import "
+    code = ("import sys, whisper_claims.report.claims_json, whisper_claims.report.record; from whisper_claims.models.load import "
             f"open_model; open_model('micro', root={str(tmp_path)!r}); "
             "print(sorted(m for m in sys.modules if m.split('.')[-1] in ('micro', 'stimuli', 'espeak')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-    code = ("import sys, whisper_claims.publish, whisper_claims.baseline, whisper_claims.record; "
-            "print(sorted(m for m in ('torch', 'whisper', 'whisper_claims.models') if m in sys.modules))")
+    code = ("import sys, whisper_claims.report.publish, whisper_claims.report.baseline, whisper_claims.report.record; "
+            "print(sorted(m for m in ('torch', 'whisper', 'whisper_claims.models.load') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

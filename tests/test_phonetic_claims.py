@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from whisper_claims import phonetic_claims, stimuli
+from whisper_claims.claims import phonetic as phonetic_claims
+from whisper_claims.claims.phonetic import corpus_options, stimulus_corpus
+from whisper_claims.claims.runner import measure_claim, run_claim
+from whisper_claims.claims.verdict import judge
 from whisper_claims.errors import AssetUnavailable, MethodInvalid
-from whisper_claims.models import open_model
-from whisper_claims.phones import PHONES
-from whisper_claims.phonetic_claims import corpus_options, stimulus_corpus
-from whisper_claims.selectivity import PhonemeTuning, phoneme_tuning, tuning_agreement
-from whisper_claims.runner import measure_claim, run_claim
-from whisper_claims.verdict import judge
+from whisper_claims.measure.selectivity import PhonemeTuning, phoneme_tuning, tuning_agreement
+from whisper_claims.models.load import open_model
+from whisper_claims.stimuli import corpus as stimuli
+from whisper_claims.stimuli.phones import PHONES
 
 pytestmark = pytest.mark.control
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from whisper.model import ModelDimensions
 
-from whisper_claims.models import open_model, random_model, write_checkpoint
 from whisper_claims.files import safe_name
+from whisper_claims.models.load import open_model, random_model, write_checkpoint
 
 from toyproject import CLAIM_TEST, THRESHOLDS, claims_json, output, run, write_claim, write_thresholds
 
@@ -332,7 +332,7 @@ MEMORY_TEST = """\
 import weakref
 
 import pytest
-from whisper_claims.verdict import Measurement
+from whisper_claims.claims.verdict import Measurement
 
 SEEN = []  # weak references to the models the claim ran on
 
@@ -373,7 +373,7 @@ def test_one_model_in_memory_at_a_time(project):
 
 FIGURE_CLAIM = """\
 import pytest
-from whisper_claims.verdict import Measurement
+from whisper_claims.claims.verdict import Measurement
 
 
 def width(model, *, scale):
@@ -429,7 +429,7 @@ def test_no_figures_without_a_report(project):
 
 
 def test_without_matplotlib_the_evidence_says_so(project, monkeypatch):
-    monkeypatch.setattr("whisper_claims.figures.matplotlib_available", lambda: False)
+    monkeypatch.setattr("whisper_claims.claims.figures.matplotlib_available", lambda: False)
     write_claim(project, FIGURE_CLAIM)
     report = project.path / "report"
     run(project, "--whisper-models", "random:tiny", f"--claims-report={report}").assert_outcomes(passed=1)
@@ -442,8 +442,8 @@ LISTENING_CLAIM = """\
 import numpy as np
 import pytest
 import torch
-from whisper_claims.mining import TopFrames
-from whisper_claims.verdict import Measurement
+from whisper_claims.claims.verdict import Measurement
+from whisper_claims.measure.mining import TopFrames
 
 
 def width(model, *, scale):

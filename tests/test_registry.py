@@ -4,15 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from whisper_claims.claims.registry import (COMPARATORS, MARKERS, SIZES, MetricSpec, default_thresholds_path,
+                                            load_registry)
 from whisper_claims.errors import ThresholdsError
-from whisper_claims.registry import (
-    COMPARATORS,
-    MARKERS,
-    SIZES,
-    MetricSpec,
-    default_thresholds_path,
-    load_registry,
-)
 
 # a valid file; each validation test breaks one thing in it
 GOOD = """\
@@ -22,7 +16,7 @@ schema_version = 1
 statement = "something holds"
 section = "1) a section"
 marker = "encoder"
-function = "whisper_claims.encoder_claims:enc_chop"
+function = "whisper_claims.claims.encoder:enc_chop"
 key_metric = "m"
 applies_to = "all"
 
@@ -171,16 +165,16 @@ def test_bad_marker(tmp_path):
     assert "encoder" in message and "decoder" in message
 
 
-@pytest.mark.parametrize("value", ['"enc_chop"', '"whisper_claims.encoder_claims"', '"a b:c"', "3", '""'])
+@pytest.mark.parametrize("value", ['"enc_chop"', '"whisper_claims.claims.encoder"', '"a b:c"', "3", '""'])
 def test_function_must_be_module_colon_name(tmp_path, value):
-    text = GOOD.replace('function = "whisper_claims.encoder_claims:enc_chop"', f"function = {value}")
+    text = GOOD.replace('function = "whisper_claims.claims.encoder:enc_chop"', f"function = {value}")
     message = load_error(tmp_path, text)
     assert "claims.x.function" in message and ("module:function" in message or "non-empty string" in message)
 
 
 def test_function_is_required_and_slow_is_a_boolean(tmp_path):
     assert "missing 'function'" in load_error(tmp_path, GOOD.replace(
-        'function = "whisper_claims.encoder_claims:enc_chop"\n', ""))
+        'function = "whisper_claims.claims.encoder:enc_chop"\n', ""))
     assert "claims.x.slow: 'yes', expected true or false" in load_error(tmp_path, GOOD.replace(
         'key_metric = "m"\n', 'key_metric = "m"\nslow = "yes"\n'))
     slow = load_registry(write(tmp_path, GOOD.replace('key_metric = "m"\n', 'key_metric = "m"\nslow = true\n')))
@@ -380,7 +374,7 @@ schema_version = 1
 [experiments.chops]
 section = "1) a section"
 marker = "encoder"
-function = "whisper_claims.encoder_claims:enc_chop"
+function = "whisper_claims.claims.encoder:enc_chop"
 
 [experiments.chops.params]
 k = 3
@@ -420,7 +414,7 @@ def test_claims_of_an_experiment_get_its_keys_written_once(tmp_path):
     registry = load_registry(write(tmp_path, SHARED))
     x, y = registry["x"], registry["y"]
     assert x.experiment == y.experiment == "chops"
-    assert x.function == y.function == "whisper_claims.encoder_claims:enc_chop" and x.marker == "encoder"
+    assert x.function == y.function == "whisper_claims.claims.encoder:enc_chop" and x.marker == "encoder"
     assert x.params_for("tiny") == {"k": 3, "clip": "a.wav"}
     assert x.params_for("micro") == {"k": 3, "clip": "b.wav"}
     assert y.params_for("micro") == {"k": 3, "clip": "b.wav", "target": "hot ones"}
@@ -438,7 +432,7 @@ def test_claims_of_an_experiment_get_its_keys_written_once(tmp_path):
     (('[experiments.chops.size_params.micro]', '[experiments.other]\nsection = "s"\nmarker = "encoder"\n'
       'function = "m:f"\n\n[experiments.chops.size_params.micro]'),
      r"experiments\.other: no claim names it"),
-    (('function = "whisper_claims.encoder_claims:enc_chop"', 'function = "whisper_claims.encoder_claims:enc_chop"\n'
+    (('function = "whisper_claims.claims.encoder:enc_chop"', 'function = "whisper_claims.claims.encoder:enc_chop"\n'
       'statement = "no"'), r"experiments\.chops: unknown key 'statement'"),
 ])
 def test_experiment_mistakes_name_the_entry(tmp_path, change, expected):
@@ -447,7 +441,7 @@ def test_experiment_mistakes_name_the_entry(tmp_path, change, expected):
 
 
 def test_a_bad_parameter_of_an_experiment_names_the_experiment(tmp_path):
-    from whisper_claims.registry import check_params
+    from whisper_claims.claims.registry import check_params
 
     def enc_chop(model, *, clip="", target=""):
         raise AssertionError("never called")

@@ -18,15 +18,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from whisper_claims import htmlreport, markdown, publish
-from whisper_claims.assets import AssetLocations, load_manifest
-from whisper_claims.badges import COLORS, claim_badge, overall_badge, status_color
-from whisper_claims.files import safe_name
 from whisper_claims.cli import main
-from whisper_claims.htmlreport import word_diff
-from whisper_claims.merge import merge
-from whisper_claims.publish import build_reports
-from whisper_claims.claims_json import SCHEMA, SCHEMA_VERSION
+from whisper_claims.files import safe_name
+from whisper_claims.report import htmlreport
+from whisper_claims.report import markdown
+from whisper_claims.report import publish
+from whisper_claims.report.badges import COLORS, claim_badge, overall_badge, status_color
+from whisper_claims.report.claims_json import SCHEMA, SCHEMA_VERSION
+from whisper_claims.report.htmlreport import word_diff
+from whisper_claims.report.merge import merge
+from whisper_claims.report.publish import build_reports
+from whisper_claims.stimuli.assets import AssetLocations, load_manifest
 
 MAGENTA = (255, 0, 255)
 RANDOM = "random:tiny:3"

@@ -6,15 +6,15 @@ from pathlib import Path
 import pytest
 
 from toyproject import THRESHOLDS, claims_json, output, run, write_claim, write_thresholds
+from whisper_claims.claims.registry import check_params
+from whisper_claims.claims.runner import claim_arguments, claim_function, claim_functions, measure_claim, run_claim
 from whisper_claims.errors import ThresholdsError
-from whisper_claims.registry import check_params
-from whisper_claims.runner import claim_arguments, claim_function, claim_functions, measure_claim, run_claim
 
 # -- adding a claim: the README's worked example, as a project would write it --------------------------
 
 # 1. the function: the model and the entry's params in, a Measurement out
 ADDED_FUNCTION = '''\
-from whisper_claims.verdict import Measurement
+from whisper_claims.claims.verdict import Measurement
 
 
 def enc_heads_per_layer(model, *, min_heads):
@@ -152,8 +152,8 @@ def test_every_registry_entry_names_a_function_that_takes_its_params(registry):
 
 
 def test_an_unknown_function_is_a_thresholds_error_naming_the_entry(registry):
-    spec = replace(registry["enc-chop-mid"], function="whisper_claims.encoder_claims:enc_chopp")
-    with pytest.raises(ThresholdsError, match=r"^claims.enc-chop-mid.function: module whisper_claims.encoder_claims "
+    spec = replace(registry["enc-chop-mid"], function="whisper_claims.claims.encoder:enc_chopp")
+    with pytest.raises(ThresholdsError, match=r"^claims.enc-chop-mid.function: module whisper_claims.claims.encoder "
                                               r"has no function 'enc_chopp'; did you mean 'enc_chop'\?"):
         claim_function(spec)
 

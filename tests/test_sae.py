@@ -7,10 +7,10 @@ import torch
 from whisper.model import ModelDimensions
 
 from whisper_claims.errors import SAEFileError
-from whisper_claims.mining import TopK, clip_activations
-from whisper_claims.models import random_model
-from whisper_claims.sae import (SAEConfig, SparseAutoencoder, evaluate, layer_activations,
-                                mine_sae_features, sae_activations, train_sae)
+from whisper_claims.measure.mining import TopK, clip_activations
+from whisper_claims.measure.sae import (SAEConfig, SparseAutoencoder, evaluate, layer_activations, mine_sae_features,
+                                        sae_activations, train_sae)
+from whisper_claims.models.load import random_model
 
 D, N_PLANTED, N_FRAMES = 64, 32, 20000
 # 1e4·MSE over 64 dimensions against L1: l1 = 30 shrinks each coefficient by 30·64/2e4 ≈ 0.1

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from whisper_claims import espeak, stimuli
 from whisper_claims.errors import AssetUnavailable, StimulusError, SynthesisError
-from whisper_claims.phones import LABELS, PHONES, SIL, VOWELS, espeak_source, to_arpabet_sequence
-from whisper_claims.stimuli import CorpusOptions
+from whisper_claims.stimuli import corpus as stimuli
+from whisper_claims.stimuli import espeak
+from whisper_claims.stimuli.corpus import CorpusOptions
+from whisper_claims.stimuli.phones import LABELS, PHONES, SIL, VOWELS, espeak_source, to_arpabet_sequence
 
 SENTENCE = "She sells sea shells by the sea shore, and the shells she sells are surely seashells."
 REPO = Path(__file__).resolve().parents[1]

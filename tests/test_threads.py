@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from whisper_claims.hooks import capture
-from whisper_claims.mining import clip_mel, layers_activations
-from whisper_claims.models import random_model
+from whisper_claims.measure.hooks import capture
+from whisper_claims.measure.mining import clip_mel, layers_activations
+from whisper_claims.models.load import random_model
 from whisper_claims.threads import CLAIM_THREADS, claim_threads, invariant, torch_threads
 
 LAYERS = ("encoder.blocks.2.mlp.1", "encoder.blocks.3")

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from whisper.model import ModelDimensions
 from whisper.tokenizer import get_tokenizer
 
-from whisper_claims import inference
-from whisper_claims.hooks import capture, named_module
-from whisper_claims.models import random_model
-from whisper_claims.text import normalize, wer, word_edits, word_recall
+from whisper_claims.measure import inference
+from whisper_claims.measure.hooks import capture, named_module
+from whisper_claims.measure.text import normalize, wer, word_edits, word_recall
+from whisper_claims.models.load import random_model
 
 SMALL = ModelDimensions(
     n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from whisper_claims.model_info import ModelInfo
-from whisper_claims.registry import ClaimSpec, MetricSpec
-from whisper_claims.verdict import Measurement, Verdict, jsonable, judge
+from whisper_claims.claims.registry import ClaimSpec, MetricSpec
+from whisper_claims.claims.verdict import Measurement, Verdict, jsonable, judge
+from whisper_claims.models.model_info import ModelInfo
 
 
 def info(size="tiny", spec=None) -> ModelInfo:

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from whisper_claims import encoder_claims
-from whisper_claims.encoder_claims import enc_chop_words, word_chop_scores, word_frames
+from whisper_claims.claims import encoder as encoder_claims
+from whisper_claims.claims.encoder import enc_chop_words, word_chop_scores, word_frames
+from whisper_claims.claims.figures import draw_figures, matplotlib_available, word_outcome
+from whisper_claims.claims.runner import measure_claim
+from whisper_claims.claims.verdict import judge
 from whisper_claims.errors import WordClipError
-from whisper_claims.figures import draw_figures, matplotlib_available, word_outcome
-from whisper_claims.inference import transcribe_batch, transcribe_features
-from whisper_claims.models import LoadedModel
-from whisper_claims.runner import measure_claim
-from whisper_claims.verdict import judge
-from whisper_claims.word_clips import sentences, spoken_sentence, word_clip_set
+from whisper_claims.measure.inference import transcribe_batch, transcribe_features
+from whisper_claims.models.load import LoadedModel
+from whisper_claims.stimuli.word_clips import sentences, spoken_sentence, word_clip_set
 
 WORD_CLAIMS = ("enc-chop-word", "enc-chop-word-keeps", "enc-chop-word-adds-none")
 SMALL_RECORDINGS = [("speech/praatio/bobby.wav", "speech/praatio/bobby_words.TextGrid"),

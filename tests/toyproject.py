@@ -28,7 +28,7 @@ provenance = "the toy figure, width 300"
 
 CLAIM_TEST = """\
 import pytest
-from whisper_claims.verdict import Measurement
+from whisper_claims.claims.verdict import Measurement
 
 
 def width(model, *, scale):

@@ -6,13 +6,13 @@ The toolkit's names are imported on first use (PEP 562), so that the record side
 from importlib import import_module
 
 _MODULES = {
-    "load_audio": "audio", "load_mel": "audio", "log_mel": "audio", "padding_mel": "audio",
-    "nearest_tokens": "embeddings", "capture": "hooks",
-    "encode": "inference", "next_token_logits": "inference", "tokenizer_for": "inference",
-    "transcribe_features": "inference",
-    "load_model": "models", "open_model": "models", "random_model": "models", "write_checkpoint": "models",
-    "wer": "text", "word_recall": "text", "Measurement": "verdict", "Verdict": "verdict",
-    "run_claim": "runner",
+    "load_audio": "stimuli.audio", "load_mel": "stimuli.audio", "log_mel": "stimuli.audio",
+    "padding_mel": "stimuli.audio", "nearest_tokens": "measure.embeddings", "capture": "measure.hooks",
+    "encode": "measure.inference", "next_token_logits": "measure.inference", "tokenizer_for": "measure.inference",
+    "transcribe_features": "measure.inference", "wer": "measure.text", "word_recall": "measure.text",
+    "load_model": "models.load", "open_model": "models.load", "random_model": "models.load",
+    "write_checkpoint": "models.load", "Measurement": "claims.verdict", "Verdict": "claims.verdict",
+    "run_claim": "claims.runner",
 }
 __all__ = sorted(_MODULES)
 

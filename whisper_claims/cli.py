@@ -10,11 +10,11 @@ from pathlib import Path
 
 # only what `report` needs is imported here; every other command imports what it runs, so that
 # `whisper-claims report` never loads torch or whisper
-from .assets import check_assets, default_locations
-from .claims_json import read_documents, summary_table
 from .errors import WhisperClaimsError
 from .files import files_below
-from .publish import build_reports
+from .report.claims_json import read_documents, summary_table
+from .report.publish import build_reports
+from .stimuli.assets import check_assets, default_locations
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _models(args) -> int:
-    from .dims import MICRO_DIMS, OFFICIAL_DIMS
-    from .micro_checkpoint import CHECKPOINT as MICRO_CHECKPOINT
-    from .models import official_checkpoint
-    from .redistributions import WEIGHTS_REQUIREMENTS, installed, redistributions_of
+    from .models.dims import MICRO_DIMS, OFFICIAL_DIMS
+    from .models.load import official_checkpoint
+    from .models.micro_checkpoint import CHECKPOINT as MICRO_CHECKPOINT
+    from .models.redistributions import WEIGHTS_REQUIREMENTS, installed, redistributions_of
 
     print(f"{'name':<15} {'mels':>4} {'state':>5} {'heads':>5} {'enc':>3} {'dec':>3} {'vocab':>6}  checkpoint")
     for name, d in OFFICIAL_DIMS.items():
@@ -114,7 +114,7 @@ def _models(args) -> int:
 
 
 def _checkpoint(args) -> int:
-    from .models import open_model, write_checkpoint
+    from .models.load import open_model, write_checkpoint
 
     loaded = open_model(args.spec)
     path = write_checkpoint(loaded.model, args.output, half=args.half)
@@ -155,7 +155,7 @@ def _report(args) -> int:
 
 
 def _docs(args) -> int:
-    from .findings import stale, write
+    from .report.findings import stale, write
 
     if args.check:
         differing = stale(args.project)
@@ -169,10 +169,11 @@ def _docs(args) -> int:
 
 
 def _listen(args) -> int:
-    from .audio import check_fits, load_audio
-    from .listening import TABLE_NAME, alignment_labels, audio_files, export_top_frames, parse_units, table_lines
-    from .models import open_model
-    from .sae import SparseAutoencoder
+    from .measure.listening import (TABLE_NAME, alignment_labels, audio_files, export_top_frames, parse_units,
+                                    table_lines)
+    from .measure.sae import SparseAutoencoder
+    from .models.load import open_model
+    from .stimuli.audio import check_fits, load_audio
 
     units = parse_units(args.units)
     files = audio_files(args.audio)
@@ -193,9 +194,9 @@ def _listen(args) -> int:
 
 
 def _micro(args) -> int:
-    from .micro import train, write_clips
-    from .micro_corpus import TrainOptions
-    from .micro_checkpoint import FIXTURE_DIR
+    from .micro.train import train, write_clips
+    from .models.micro_checkpoint import FIXTURE_DIR
+    from .stimuli.micro_corpus import TrainOptions
 
     parser = argparse.ArgumentParser(prog="whisper-claims micro",
                                      description="train the micro Whisper on espeak-ng speech")

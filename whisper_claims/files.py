@@ -13,6 +13,9 @@ from typing import Iterator
 from .errors import ChecksumMismatch
 
 CHUNK_SIZE = 1 << 20
+# the package's data files (word lists, tables) and the project folder that holds fixtures/ and claims/
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+PROJECT = Path(__file__).resolve().parent.parent
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")

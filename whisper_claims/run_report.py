@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .assets import default_locations
-from .baseline import baseline_section, compare, differences, tolerances
-from .claims_json import summary_table, write_claims_json
 from .errors import WhisperClaimsError
-from .publish import build_reports
-from .record import ClaimsRecord, claims_document
-from .redistributions import describe_source
+from .models.redistributions import describe_source
+from .report.baseline import baseline_section, compare, differences, tolerances
+from .report.claims_json import summary_table, write_claims_json
+from .report.publish import build_reports
+from .report.record import ClaimsRecord, claims_document
 from .run_options import RunOptions
+from .stimuli.assets import default_locations
 
 
 @dataclass(frozen=True)

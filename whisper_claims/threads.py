@@ -3,7 +3,7 @@
 A small matrix product (a decoder step, a backward pass through attention) sums in another order on two
 threads than on one: logits move in the 6th digit and relevance in the 8th, so a claim's numbers would
 depend on the machine's cores. Every claim is therefore measured on `CLAIM_THREADS` thread; a run gains
-speed from processes (``pytest -n 2``, `whisper_claims.distribute`). The encoder pass over a corpus, whose
+speed from processes (``pytest -n 2``, `whisper_claims.claims.distribute`). The encoder pass over a corpus, whose
 products have 1,500 rows and give the same bits on any number of threads (tests/test_threads.py), runs on
 the threads the process had (`invariant`), so that a serial run keeps both cores for its largest cost.
 """

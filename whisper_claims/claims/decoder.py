@@ -1,0 +1,401 @@
+"""Claims of the post's third section, "The decoder alone acts as a weak LM".
+
+Each function takes the model and the claim's ``params`` from ``claims/thresholds.toml`` and returns a
+``Measurement``; thresholds are applied by ``verdict.judge``, never here.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from scipy.stats import mannwhitneyu
+from whisper.model import Whisper
+from whisper.tokenizer import Tokenizer
+
+from .. import progress
+from ..measure.decoder_neurons import neuron_module, rank_neurons, shuffled_labels, token_activations, top_positions
+from ..measure.embeddings import nearest_tokens, pair_cosines, single_token, trained_rows
+from ..measure.inference import encode, next_token_logits, padding_features, tokenizer_for
+from ..measure.memo import per_model
+from ..stimuli.audio import log_mel
+from ..stimuli.decoder_corpus import DEFAULT_CORPUS, context, load_corpus, tokenize
+from .verdict import Measurement
+
+
+def dec_embed_sound(model: Whisper, *, neighbour_checks: list[dict], rhyme_pairs: list[list[str]],
+                    figure_queries: list[str], n_neighbours: int = 24, min_pairs: int = 20,
+                    centred: bool = True) -> Measurement:
+    """Token embeddings cluster by sound: ' rug' sits near lug, mug, tug; rhyming words are close.
+
+    Parameters
+    ----------
+    neighbour_checks : list of dict
+        ``{metric, query, expected, top}``: the metric counts how many of ``expected`` (compared after
+        stripping, case kept) are among the ``top`` nearest tokens of ``query``.
+    rhyme_pairs : list of [str, str]
+        Words that rhyme; each is looked up with a leading space and must be one token. Pairs whose
+        words are not single tokens are dropped (and listed in the evidence).
+    figure_queries : list of str
+        Tokens whose top ``n_neighbours`` are recorded as evidence, as in the post's figures.
+    centred : bool
+        Cosines of the rows minus the mean text-token row (``embeddings.unit_embeddings``), the method
+        the metrics use; the evidence has every number both ways (``raw`` and ``centred``).
+
+    Metrics
+    -------
+    One per neighbour check, and ``rhyme_p_value``: one-sided Mann–Whitney U test that cosines of
+    rhyming pairs exceed cosines of the same words paired across rhymes (word a of pair i with word
+    b of pair j, i ≠ j), so that word frequency or part of speech cannot explain the difference.
+    """
+    tokenizer = tokenizer_for(model)
+    methods = {"centred": True, "raw": False}
+    chosen = "centred" if centred else "raw"
+    metrics: dict[str, float] = {}
+    weight = model.decoder.token_embedding.weight.detach().float()[: tokenizer.eot]
+    evidence: dict = {
+        "method": chosen,
+        # why raw cosines are all about 0.9: every row carries the same large component
+        "mean_text_row_norm": round(float(weight.mean(dim=0).norm()), 4),
+        "mean_row_norm": round(float(weight.norm(dim=1).mean()), 4),
+        "neighbours": {name: {} for name in methods},
+    }
+
+    for check in neighbour_checks:
+        top = nearest_tokens(model, check["query"], max(check["top"], n_neighbours), tokenizer, centred)
+        found = [n.text.strip() for n in top[: check["top"]]]
+        metrics[check["metric"]] = float(sum(word in found for word in check["expected"]))
+        evidence[check["metric"]] = {"query": check["query"], "expected": check["expected"],
+                                     "top": check["top"], "found": found}
+
+    for name, centre in methods.items():
+        for query in figure_queries:
+            evidence["neighbours"][name][query] = [
+                {"token": n.text, "cosine": round(n.cosine, 4)}
+                for n in nearest_tokens(model, query, n_neighbours, tokenizer, centre)]
+
+    ids, dropped, untrained = [], [], []
+    known = trained_rows(model)
+    for a, b in rhyme_pairs:
+        pair = (single_token(tokenizer, " " + a), single_token(tokenizer, " " + b))
+        if None in pair:
+            dropped.append(f"{a}/{b}")
+        elif not (known[pair[0]] and known[pair[1]]):
+            untrained.append(f"{a}/{b}")  # a zero row: a word the model never learnt
+        else:
+            ids.append(pair)
+    if len(ids) < min_pairs:
+        raise ValueError(f"only {len(ids)} rhyme pairs are single tokens with trained embeddings in this model "
+                         f"(not single tokens: {len(dropped)}, zero rows: {len(untrained)}); need {min_pairs}")
+    crossed_ids = [(a, b) for i, (a, _) in enumerate(ids) for j, (_, b) in enumerate(ids) if i != j]
+    evidence["rhyme"] = {"n_pairs": len(ids), "n_crossed_pairs": len(crossed_ids), "dropped_pairs": dropped,
+                         "untrained_pairs": untrained}
+    for name, centre in methods.items():
+        rhyme = pair_cosines(model, ids, centre, tokenizer.eot).numpy()
+        crossed = pair_cosines(model, crossed_ids, centre, tokenizer.eot).numpy()
+        test = mannwhitneyu(rhyme, crossed, alternative="greater")
+        evidence["rhyme"][name] = {
+            "p_value": float(test.pvalue),
+            "median_cosine_rhyming": float(np.median(rhyme)),
+            "median_cosine_crossed": float(np.median(crossed)),
+            "auc": float(test.statistic / (len(rhyme) * len(crossed))),
+        }
+    metrics["rhyme_p_value"] = evidence["rhyme"][chosen]["p_value"]
+    return Measurement(metrics, evidence, artifacts={"embedding_neighbours": evidence["neighbours"][chosen]})
+
+
+# -- dec-bigram -----------------------------------------------------------------------------------------
+
+
+def bigram_prompt(tokenizer: Tokenizer, text: str) -> list[int]:
+    """The post's prompt: the tokenizer's start sequence, then the single token ``text``.
+
+    The start sequence is ``<|startoftranscript|><|en|><|transcribe|>`` for multilingual models and
+    ``<|startoftranscript|>`` alone for English-only ones, which have no language or task tokens.
+    """
+    token = single_token(tokenizer, text)
+    if token is None:
+        raise ValueError(f"prompt {text!r} is not a single token in this tokenizer: {tokenizer.encode(text)}")
+    return [*tokenizer.sot_sequence, token]
+
+
+def top_text_tokens(logits: torch.Tensor, tokenizer: Tokenizer, n: int) -> list[tuple[int, str, float]]:
+    """``(token id, decoded text, logit)`` of the ``n`` text tokens (ids below ``<|endoftext|>``) with the
+    highest logits, highest first."""
+    values, ids = logits[: tokenizer.eot].float().topk(n)
+    return [(int(i), tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids)]
+
+
+def jaccard(a: Sequence[int], b: Sequence[int]) -> float:
+    """|A ∩ B| / |A ∪ B| of two token lists taken as sets."""
+    a, b = set(a), set(b)
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def _first_token_distribution(model: Whisper, features: torch.Tensor, tokenizer: Tokenizer,
+                              prompt: list[int], n: int) -> dict:
+    logits = next_token_logits(model, features, prompt).float()
+    probabilities = logits.softmax(-1)
+    top = top_text_tokens(logits, tokenizer, n)
+    return {
+        "prompt_tokens": prompt,
+        "top": [{"token": text, "logit": round(logit, 4), "probability": round(float(probabilities[i]), 6)}
+                for i, text, logit in top],
+        # how much of the next-token probability goes to text at all (the rest: timestamps, specials)
+        "text_probability": round(float(probabilities[: tokenizer.eot].sum()), 6),
+        "top_ids": [i for i, _, _ in top],
+    }
+
+
+def dec_bigram(model: Whisper, *, prompts: list[dict], evidence_prompts: Sequence[dict] = (),
+               top: int = 20) -> Measurement:
+    """With padding-only audio the decoder falls back on bigrams: ' very' → much, well, good.
+
+    The encoder sees 30 s of zero samples (``padding_features``); the decoder gets the post's prompt
+    (``bigram_prompt``) and the logits at its last position, text tokens only, give the top ``top``
+    tokens, compared after stripping (case kept).
+
+    Parameters
+    ----------
+    prompts : list of dict
+        ``{metric, prompt, expected}``: the metric counts how many of ``expected`` are among the stripped
+        top tokens after the single token ``prompt``.
+    evidence_prompts : list of dict
+        ``{prompt, expected}``: recorded (and drawn) the same way, never judged (the post's 'Sun').
+
+    Metrics
+    -------
+    One per prompt, and ``max_unprompted_jaccard``: the largest Jaccard overlap, over the judged
+    prompts, between a prompt's top token ids and those after the start sequence alone. A decoder that
+    ignored the prompt and only answered from a fixed prior would give 1.
+    """
+    tokenizer = tokenizer_for(model)
+    features = padding_features(model)
+    unprompted = _first_token_distribution(model, features, tokenizer, list(tokenizer.sot_sequence), top)
+    metrics: dict[str, float] = {}
+    evidence: dict = {
+        "audio": "padding: 30 s of zero samples",
+        "unprompted": unprompted,
+        # what transcription itself starts from (DECODING: no timestamps): Whisper's " you" on silence
+        "unprompted_no_timestamps": _first_token_distribution(
+            model, features, tokenizer, list(tokenizer.sot_sequence_including_notimestamps), top),
+        "prompts": {},
+    }
+    tops: dict[str, list[int]] = {}
+    for entry in [*prompts, *evidence_prompts]:
+        prompt = bigram_prompt(tokenizer, entry["prompt"])
+        found_top = top_text_tokens(next_token_logits(model, features, prompt), tokenizer, top)
+        stripped = [text.strip() for _, text, _ in found_top]
+        found = [word for word in entry["expected"] if word in stripped]
+        ids = [i for i, _, _ in found_top]
+        tops[entry["prompt"]] = ids
+        evidence["prompts"][entry["prompt"]] = {
+            "judged": "metric" in entry,
+            "prompt_tokens": prompt,
+            "expected": list(entry["expected"]),
+            "found": found,
+            "top": [{"token": text, "logit": round(logit, 4)} for _, text, logit in found_top],
+            "jaccard_with_unprompted": round(jaccard(ids, unprompted["top_ids"]), 4),
+        }
+        if "metric" in entry:
+            metrics[entry["metric"]] = float(len(found))
+    judged = [entry["prompt"] for entry in prompts]
+    metrics["max_unprompted_jaccard"] = max(jaccard(tops[p], unprompted["top_ids"]) for p in judged)
+    evidence["pairwise_jaccard"] = {f"{a!r} / {b!r}": round(jaccard(tops[a], tops[b]), 4)
+                                    for i, a in enumerate(judged) for b in judged[i + 1:]}
+    artifacts = {"top_logits": {p: e["top"] for p, e in evidence["prompts"].items()}}
+    return Measurement(metrics, evidence, artifacts)
+
+
+def dec_bigram_general(model: Whisper, *, pairs: list[dict], top: int = 20, min_pairs: int = 40) -> Measurement:
+    """With padding-only audio the decoder continues fixed expressions: ' United' → States, ' thank' → you.
+
+    The general form of the post's bigram claim, for every size: for each pair's single-token ``prompt``
+    (``bigram_prompt``, on ``padding_features``), whether the first token of one of its ``expected``
+    continuations (each with a leading space) is among the ``top`` text tokens; and, as the baseline,
+    how often those same continuations are among the top tokens after the *other* prompts.
+
+    Parameters
+    ----------
+    pairs : list of dict
+        ``{prompt, expected}``; prompts that are not one token in this tokenizer are dropped (and listed).
+    min_pairs : int
+        Fewer usable pairs is an error: the share would rest on too few prompts.
+
+    Metrics
+    -------
+    ``continuation_share``: the share of prompts followed by one of their continuations.
+    ``lift_over_other_prompts``: that share minus the baseline share, so that a decoder which ranks the
+    same common words high after any prompt (a prior, not a bigram) does not pass.
+    """
+    tokenizer = tokenizer_for(model)
+    features = padding_features(model)
+    usable, dropped = [], []
+    for entry in pairs:
+        token = single_token(tokenizer, entry["prompt"])
+        if token is None:
+            dropped.append(entry["prompt"])
+            continue
+        continuations = sorted({tokenizer.encode(" " + word)[0] for word in entry["expected"]})
+        usable.append((entry, [*tokenizer.sot_sequence, token], continuations))
+    if len(usable) < min_pairs:
+        raise ValueError(f"only {len(usable)} of {len(pairs)} prompts are single tokens in this tokenizer "
+                         f"(dropped: {dropped}); need {min_pairs}")
+    ranked = []  # each prompt's top text token ids, highest logit first
+    for done, (_, prompt, _) in enumerate(usable, start=1):
+        ranked.append([i for i, _, _ in top_text_tokens(next_token_logits(model, features, prompt), tokenizer, top)])
+        progress.report("bigram prompts", done, len(usable))
+    tops = [set(ids) for ids in ranked]
+    hits = [bool(tops[i] & set(c)) for i, (_, _, c) in enumerate(usable)]
+    elsewhere = [np.mean([bool(tops[j] & set(c)) for j in range(len(usable)) if j != i])
+                 for i, (_, _, c) in enumerate(usable)]
+    share, baseline = float(np.mean(hits)), float(np.mean(elsewhere))
+    evidence = {
+        "audio": "padding: 30 s of zero samples",
+        "n_pairs": len(usable),
+        "dropped_prompts": dropped,
+        "baseline_share": round(baseline, 4),
+        "pairs": [{"prompt": entry["prompt"], "expected": list(entry["expected"]), "followed": hit,
+                   "rate_after_other_prompts": round(float(rate), 4),
+                   "top": [tokenizer.decode([i]) for i in ids]}
+                  for (entry, _, _), hit, rate, ids in zip(usable, hits, elsewhere, ranked)],
+        "missed": [entry["prompt"] for (entry, _, _), hit in zip(usable, hits) if not hit],
+    }
+    return Measurement({"continuation_share": share, "lift_over_other_prompts": share - baseline}, evidence)
+
+
+# -- dec-neuron-semantic ----------------------------------------------------------------------------------
+
+# ``speech(text)``: a 16 kHz mono float32 waveform of ``text`` said aloud, at most 30 s long
+Speech = Callable[[str], np.ndarray]
+
+
+def _padding_activations(model: Whisper, sequences: list[tuple[int, ...]], skip: int, layer: int,
+                         key: tuple) -> np.ndarray:
+    """Every sequence decoded against padding features; computed once per model, layer and corpus ``key``."""
+    return per_model(model, ("decoder_neurons", "padding", layer, key),
+                     lambda: token_activations(model, sequences, padding_features(model), layer=layer, skip=skip,
+                                               batch_size=128))
+
+
+def _speech_activations(model: Whisper, sentences: Sequence[str], sequences: list[tuple[int, ...]], skip: int,
+                        layer: int, speech: Speech, chunk: int = 16) -> np.ndarray:
+    """Each sentence decoded against the encoder output of its own audio, ``chunk`` sentences at a time."""
+    rows = []
+    for start in range(0, len(sentences), chunk):
+        texts = sentences[start: start + chunk]
+        mels = torch.cat([log_mel(speech(text), model, source=f"speech for {text!r}") for text in texts])
+        features = encode(model, mels)
+        rows.append(token_activations(model, sequences[start: start + chunk], features, layer=layer, skip=skip))
+    return np.concatenate(rows, axis=0)
+
+
+def _examples(acts: np.ndarray, table, sentences: Sequence[str], tokenizer: Tokenizer, in_category: np.ndarray,
+              neuron: int, top: int) -> list[dict]:
+    out = []
+    for position in top_positions(acts, table.tokens, in_category, neuron, top):
+        s, w = int(table.sentence[position]), int(table.word[position])
+        out.append({"token": tokenizer.decode([int(table.tokens[position])]),
+                    "word": sentences[s].split()[w],
+                    "context": context(sentences, s, w),
+                    "activation": round(float(acts[position, neuron]), 4),
+                    "in_category": bool(in_category[position])})
+    return out
+
+
+def dec_neuron_semantic(model: Whisper, *, corpus: str = DEFAULT_CORPUS, layer: int = 0, top: int = 20,
+                        expected_neurons: dict[str, int] | None = None, speech: Speech | None = None,
+                        shuffles: int = 1) -> Measurement:
+    """First-layer decoder neurons are semantic: for food, numbers and motion verbs, some neuron's
+    highest-activating tokens are mostly words of that category.
+
+    Every sentence of the corpus (``decoder_corpus.load_corpus``) is teacher-forced after the start
+    sequence and ``<|notimestamps|>``; ``decoder.blocks.{layer}.mlp.1`` (post-GELU neurons) is read at
+    every text token. Neurons are ranked per category by ``decoder_neurons.rank_neurons``: the share of
+    in-category token types among a neuron's ``top`` highest-activating types.
+
+    Parameters
+    ----------
+    corpus : str or path
+        A corpus data file (a name under ``whisper_claims/data/`` or a path).
+    expected_neurons : dict, optional
+        ``{category: neuron}``: the post's neuron for each category (tiny's 10, 12, 14).
+    speech : callable, optional
+        ``speech(text) -> np.ndarray``, a 16 kHz mono float32 waveform of the sentence (≤ 30 s). Every
+        sentence is then also decoded against its own audio, and each metric takes the worse of the two
+        conditions. Without it only padding audio (30 s of zero samples) is used. Costs one encoder
+        pass per sentence.
+    shuffles : int
+        Chance baselines recorded as evidence: the best share after moving the category labels to
+        other token ids at random (``decoder_neurons.shuffled_labels``), seeds 0 … shuffles − 1.
+
+    Metrics
+    -------
+    ``<category>_best_share``: the best neuron's share (the lowest over audio conditions);
+    ``neuron<n>_<category>_rank``: rank of neuron n for its category, 1 = best (the highest over
+    audio conditions).
+    """
+    expected_neurons = dict(expected_neurons or {})
+    data = load_corpus(corpus)
+    unknown = sorted(set(expected_neurons) - set(data.categories))
+    if unknown:
+        raise ValueError(f"expected_neurons names unknown categories {unknown}; "
+                         f"categories are {sorted(data.categories)}")
+    n_neurons = model.decoder.blocks[layer].mlp[0].out_features
+    outside = {c: n for c, n in expected_neurons.items() if not 0 <= n < n_neurons}
+    if outside:
+        raise ValueError(f"expected_neurons {outside}: {neuron_module(layer)} has neurons 0 to {n_neurons - 1}")
+    tokenizer = tokenizer_for(model)
+    table = tokenize(tokenizer, data.sentences, data.categories)
+    sequences = [table.prefix + tokens for tokens in table.sentence_tokens]
+    skip = len(table.prefix)
+
+    conditions = {"padding": _padding_activations(model, sequences, skip, layer, (data.sha256, tuple(table.prefix)))}
+    if speech is not None:
+        conditions["speech"] = _speech_activations(model, data.sentences, sequences, skip, layer, speech)
+
+    metrics: dict[str, float] = {}
+    evidence: dict = {
+        "module": neuron_module(layer),
+        "corpus": {"name": data.name, "sha256": data.sha256, "sentences": len(data.sentences),
+                   "words": len(data.words), "token_positions": len(table), "sources": data.sources,
+                   "category_words": {c: len(w) for c, w in data.categories.items()},
+                   "examples": list(data.sentences[:: max(1, len(data.sentences) // 8)])},
+        "conditions": list(conditions),
+        "speech": "matching speech from the given synthesizer" if speech else "not given: padding audio only",
+        "top": top,
+    }
+    for category in data.categories:
+        labels = table.labels[category]
+        shares, ranks, per_condition = [], [], {}
+        for condition, acts in conditions.items():
+            ranking = rank_neurons(acts, table.tokens, labels, top)
+            best = ranking.best
+            chance = [float(rank_neurons(acts, table.tokens, shuffled_labels(table.tokens, labels, seed), top)
+                            .share.max()) for seed in range(shuffles)]
+            record = {
+                "best_neuron": best,
+                "share": float(ranking.share[best]),
+                "auroc": round(float(ranking.auroc[best]), 4),
+                "base_rate_types": round(ranking.base_rate, 4),
+                "base_rate_positions": round(ranking.base_rate_positions, 4),
+                "enrichment": round(float(ranking.share[best]) / ranking.base_rate, 3),
+                "n_types": ranking.n_types,
+                "chance_best_share": chance,
+                "best_neurons": [{"neuron": int(n), "share": float(ranking.share[n]),
+                                  "auroc": round(float(ranking.auroc[n]), 4)} for n in ranking.order[:5]],
+                "top_tokens": _examples(acts, table, data.sentences, tokenizer, labels, best, top),
+            }
+            shares.append(float(ranking.share[best]))
+            if category in expected_neurons:
+                neuron = expected_neurons[category]
+                ranks.append(ranking.rank(neuron))
+                record["expected_neuron"] = {
+                    "neuron": neuron, "rank": ranking.rank(neuron), "share": float(ranking.share[neuron]),
+                    "top_tokens": _examples(acts, table, data.sentences, tokenizer, labels, neuron, top)}
+            per_condition[condition] = record
+        metrics[f"{category}_best_share"] = min(shares)
+        if category in expected_neurons:
+            metrics[f"neuron{expected_neurons[category]}_{category}_rank"] = float(max(ranks))
+        evidence[category] = per_condition
+    return Measurement(metrics, evidence)

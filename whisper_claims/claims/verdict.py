@@ -1,0 +1,157 @@
+"""Verdicts: what a claim measured on one model, judged against the registry's thresholds."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models.model_info import ModelInfo
+from .registry import ClaimSpec
+
+STATUSES = ("holds", "fails", "skipped", "error")
+# evidence a run adds only when it writes a report folder (``figures.with_figures``)
+FIGURES, AUDIO, FIGURES_NOTE = "figures", "audio", "figures_note"
+REPORT_EVIDENCE = (FIGURES, AUDIO, FIGURES_NOTE)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a claim function returns: metric values by name, evidence for people to read, and
+    artifacts: data for figures (arrays, curves, transcripts), drawn by ``figures`` when a report is
+    written and never stored in claims.json."""
+
+    metrics: dict[str, float]
+    evidence: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    name: str
+    value: float | None  # None when not measured or not finite
+    comparator: str
+    threshold: float  # after per-size overrides
+    passed: bool | None  # None when the metric does not apply to this model
+    provenance: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: str  # claim id
+    model: str  # model spec
+    status: str  # one of STATUSES
+    metrics: tuple[MetricResult, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""  # why it was skipped or errored, or which metrics failed
+
+    @property
+    def holds(self) -> bool:
+        return self.status == "holds"
+
+    def metric(self, name: str) -> MetricResult:
+        return next(m for m in self.metrics if m.name == name)
+
+    def describe(self) -> str:
+        """A failure message: claim, model, every metric with its value, comparator and threshold."""
+        lines = [f"claim {self.claim} {self.status} on model {self.model}" + (f": {self.reason}" if self.reason else "")]
+        for m in self.metrics:
+            mark = {True: "ok  ", False: "FAIL", None: "n/a "}[m.passed]
+            lines.append(f"  {mark} {m.name} = {_fmt(m.value)} (needs {m.comparator} {_fmt(m.threshold)}; {m.provenance})")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "claim": self.claim,
+            "model": self.model,
+            "status": self.status,
+            "reason": self.reason,
+            "metrics": {
+                m.name: {
+                    "value": m.value,
+                    "comparator": m.comparator,
+                    "threshold": m.threshold,
+                    "passed": m.passed,
+                    "provenance": m.provenance,
+                }
+                for m in self.metrics
+            },
+            "evidence": jsonable(self.evidence),
+        }
+
+
+def judge(spec: ClaimSpec, info: ModelInfo, measured: Measurement) -> Verdict:
+    """Compare measured metrics with the thresholds that apply to the model's size.
+
+    The claim holds when every applicable metric passes; a metric the registry names but the claim
+    function did not return is an error in the claim function, not a failure of the claim.
+    """
+    missing = [name for name in spec.metrics if name not in measured.metrics]
+    if missing:
+        raise ValueError(f"claim {spec.id}: the claim function returned no value for {', '.join(missing)}")
+    results = []
+    for name, metric in spec.metrics.items():
+        value = _finite(measured.metrics[name])
+        applies = metric.applies(info.size)
+        results.append(MetricResult(
+            name=name,
+            value=value,
+            comparator=metric.comparator,
+            threshold=metric.threshold_for(info.size),
+            passed=metric.passes(value, info.size) if applies else None,
+            provenance=metric.provenance,
+        ))
+    failed = [r.name for r in results if r.passed is False]
+    evidence = measured.evidence
+    per_clip = evidence.get("per_clip_metrics")
+    if per_clip:
+        # a claim measured over a clip set: how many clips meet the bar on their own, per metric and on all
+        judged = {name: metric for name, metric in spec.metrics.items()
+                  if name in per_clip and metric.applies(info.size)}
+        n_clips = len(next(iter(per_clip.values()), []))
+        every = [all(metric.passes(_finite(per_clip[name][i]), info.size) for name, metric in judged.items())
+                 for i in range(n_clips)]
+        evidence = {**evidence,
+                    "share_of_clips_meeting_threshold": {name: _share_passing(metric, per_clip[name], info.size)
+                                                         for name, metric in judged.items()},
+                    "share_of_clips_meeting_every_threshold": sum(every) / n_clips if n_clips and judged else None}
+    return Verdict(
+        claim=spec.id,
+        model=info.spec,
+        status="fails" if failed else "holds",
+        metrics=tuple(results),
+        evidence=evidence,
+        reason=f"not met: {', '.join(failed)}" if failed else "",
+    )
+
+
+def _share_passing(metric, values: list, size: str | None) -> float | None:
+    """Share of the clips whose own value passes; an undefined value (NaN) never does."""
+    if not values:
+        return None
+    return sum(bool(metric.passes(_finite(v), size)) for v in values) / len(values)
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}"
+
+
+def jsonable(value: Any) -> Any:
+    """Evidence as plain JSON: numpy and torch scalars and arrays to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy and torch arrays and scalars, without importing torch
+        return jsonable(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    raise TypeError(f"evidence value {value!r} of type {type(value).__name__} is not JSON-serialisable")

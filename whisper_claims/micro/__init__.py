@@ -1,0 +1,1 @@
+"""micro: the small Whisper trained here on espeak-ng speech, the suite's positive control."""

