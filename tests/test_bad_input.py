@@ -323,6 +323,15 @@ def test_a_thresholds_folder_or_binary_file_is_a_usage_error(project, tmp_path):
 @pytest.mark.parametrize("old,new,expected", [
     ("top = 20\n", "topp = 20\n", "claims.dec-bigram.params.topp: dec_bigram() takes no argument 'topp'; did you mean 'top'?"),
     ("top = 20\n", 'top = "20"\n', "claims.dec-bigram.params.top: '20' is a string, expected an integer"),
+    # inside nested tables and lists, by the function's annotations (TypedDicts), and integers never negative
+    ("top = 10\n", 'top = "ten"\n',
+     "claims.dec-embed-sound.params.neighbour_checks[0].top: 'ten' is a string, expected an integer"),
+    ("top = 10\n", "top = -5\n", "claims.dec-embed-sound.params.neighbour_checks[0].top: -5 is negative, "
+                                "expected an integer ≥ 0"),
+    ('query = " rug"\n', 'query = " rug"\nqeury = " rug"\n',
+     "claims.dec-embed-sound.params.neighbour_checks[0]: the table has qeury, expected a table of metric, query"),
+    ('{ prompt = " thank", expected = ["you"] }', '{ prompt = " thank", expected = "you" }',
+     "claims.dec-bigram-general.params.pairs[1].expected: 'you' is a string, expected a list"),
 ])
 def test_params_are_checked_against_the_claims_function_at_start(project, tmp_path, old, new, expected):
     text = (PROJECT / "claims" / "thresholds.toml").read_text(encoding="utf-8")

@@ -1,5 +1,11 @@
+import errno
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -7,8 +13,10 @@ import pytest
 import torch
 from whisper.model import ModelDimensions
 
+from whisper_claims.claims import figures
 from whisper_claims.files import safe_name
 from whisper_claims.models.load import open_model, random_model, write_checkpoint
+from whisper_claims.report import publish
 
 from toyproject import CLAIM_TEST, THRESHOLDS, claims_json, output, run, write_claim, write_thresholds
 
@@ -418,8 +426,117 @@ def test_a_failed_report_build_is_reported_and_fails_the_run(project, monkeypatc
     report = project.path / "report"
     result = run(project, "--whisper-models", "random:tiny", f"--claims-report={report}")
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
-    assert "the reports beside claims.json failed: ValueError: claims.json: rows[0].status" in output(result)
+    assert f"wrote {report / 'claims.json'}; the reports beside it failed: ValueError: claims.json: rows[0].status" \
+        in output(result)
     assert (report / "claims.json").is_file()
+
+
+BLOCKING_CLAIM = """\
+import os
+import time
+from pathlib import Path
+
+import pytest
+from whisper_claims.claims.verdict import Measurement
+
+
+def width(model, *, scale):
+    calls = Path(os.environ["TOY_CALLS"])
+    calls.write_text(calls.read_text() + "x" if calls.exists() else "x")
+    if os.environ.get("TOY_BLOCK") and len(calls.read_text()) > 1:  # the second model's claim waits
+        Path(os.environ["TOY_BLOCK"]).write_text("started")
+        time.sleep(120)
+    return Measurement({"width": model.dims.n_audio_state * scale}, {})
+
+
+@pytest.mark.claim("toy")
+def test_toy(whisper_model, claim):
+    claim.check(whisper_model)
+"""
+
+
+def test_an_interrupted_run_keeps_the_earlier_report_and_its_own_rows(project, monkeypatch, tmp_path):
+    write_claim(project, BLOCKING_CLAIM)
+    report = project.path / "report"
+    specs = "random:tiny:1,random:tiny:2"
+    monkeypatch.setenv("TOY_CALLS", str(tmp_path / "first-calls"))
+    run(project, "--whisper-models", specs, f"--claims-report={report}").assert_outcomes(passed=2)
+    earlier = {path: path.read_bytes() for path in report.rglob("*") if path.is_file()}
+    assert len(claims_json(report)["rows"]) == 2
+
+    # a second run, interrupted (SIGINT, as Ctrl-C sends) while its second claim runs
+    started = tmp_path / "started"
+    env = {**os.environ, "TOY_CALLS": str(tmp_path / "second-calls"), "TOY_BLOCK": str(started)}
+    child = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--claims-thresholds",
+                              str(project.path / "thresholds.toml"), "--whisper-root", str(project.path / "empty-root"),
+                              "--whisper-models", specs, f"--claims-report={report}"],
+                             cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not started.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert started.exists(), child.communicate()[0]
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=120)
+    assert child.returncode == pytest.ExitCode.INTERRUPTED, out
+
+    # the earlier report is untouched, byte for byte; the interrupted run's row is kept, and marked
+    assert {path: path.read_bytes() for path in earlier} == earlier
+    assert not (report / ".in-progress").exists()
+    interrupted = claims_json(report / "interrupted")
+    assert "interrupted" in interrupted["run"]["interrupted"]
+    assert [(row["model"], row["status"]) for row in interrupted["rows"]] == [("random:tiny:1", "holds")]
+    assert (report / "interrupted" / "report.html").is_file()
+    assert "Interrupted" in (report / "interrupted" / "claims.md").read_text(encoding="utf-8")
+    assert f"row(s) are in {report / 'interrupted' / 'claims.json'}, marked interrupted" in " ".join(out.split())
+    assert "an earlier run's, was left as it was" in out
+
+
+def test_a_run_stopped_by_x_is_marked_and_leaves_no_claims_json(project, tmp_path):
+    write_claim(project, FIGURE_CLAIM)
+    write_thresholds(project, threshold=1000)  # the claim fails, and -x stops the run there
+    report = project.path / "report"
+    result = run(project, "--whisper-models", "random:tiny,random:tiny:1", f"--claims-report={report}", "-x")
+    assert not (report / "claims.json").exists()
+    document = claims_json(report / "interrupted")
+    assert "stopped early" in document["run"]["interrupted"]
+    assert len(document["rows"]) == 1 and document["rows"][0]["status"] == "fails"
+    # the figures it drew sit beside its own record, where its evidence says
+    (row,) = document["rows"]
+    assert all((report / "interrupted" / figure["path"]).is_file() for figure in row["evidence"]["figures"])
+    assert "there is no earlier" in output(result)
+
+
+def test_a_full_disk_while_drawing_keeps_the_verdict_and_names_the_file(project, monkeypatch):
+    def full(data, path, title):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setitem(figures.DRAWERS, "transcripts", full)
+    write_claim(project, FIGURE_CLAIM)
+    report = project.path / "report"
+    run(project, "--whisper-models", "random:tiny", f"--claims-report={report}").assert_outcomes(passed=1)
+    (row,) = claims_json(report)["rows"]
+    assert row["status"] == "holds"
+    note = row["evidence"]["figures_note"]
+    assert "No space left on device" in note and "figures/toy--random-tiny" in note
+
+
+def test_a_report_that_cannot_be_written_replaces_nothing(project, monkeypatch):
+    report = project.path / "report"
+    run(project, "--whisper-models", "random:tiny", f"--claims-report={report}").assert_outcomes(passed=1)
+    earlier = {path: path.read_bytes() for path in report.rglob("*") if path.is_file()}
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(publish.Path, "write_bytes", lambda self, data: full_disk())
+    monkeypatch.setattr(publish.shutil, "copyfile", full_disk)
+    monkeypatch.setattr("whisper_claims.report.claims_json.Path.write_text", lambda self, *a, **k: full_disk())
+    result = run(project, "--whisper-models", "random:tiny:1", f"--claims-report={report}")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    assert {path: path.read_bytes() for path in earlier} == earlier
+    assert not list(report.rglob("*.part"))
+    text = output(result)
+    assert "No space left on device" in text and "nothing there was replaced" in text
 
 
 def test_no_figures_without_a_report(project):

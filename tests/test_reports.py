@@ -552,9 +552,7 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path):
     (out / "badges").write_text("a file where the badges folder goes")
     with pytest.raises(OSError):
         build_reports([(path, document)], out)
-    assert sorted(p.name for p in out.rglob("*")) == ["badges", "claims.md"]  # complete, written before
-    assert (out / "claims.md").read_text(encoding="utf-8").startswith("# Claims")
-    assert not (out / "report.html").exists()
+    assert sorted(p.name for p in out.rglob("*")) == ["badges"]  # all or nothing: nothing was written
 
 
 def test_an_interrupted_copy_leaves_no_partial_file(tmp_path, monkeypatch):
@@ -566,11 +564,55 @@ def test_an_interrupted_copy_leaves_no_partial_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(publish.shutil, "copyfile", half_then_fail)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as error:
         build_reports([(path, document)], out)
-    left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert left and all(name == "claims.md" or name.startswith("badges/") for name in left), left
-    assert not (out / "report.html").exists()
+    assert error.value.filename.startswith(str(out / "files"))  # the file that could not be written
+    assert not [p for p in out.rglob("*") if p.is_file()]  # all or nothing: no partial and no new file
+
+
+def test_a_failed_build_leaves_the_earlier_one_as_it_was(tmp_path, monkeypatch):
+    path, document = make_run(tmp_path / "run")
+    out = tmp_path / "site"
+    build_reports([(path, document)], out)
+    earlier = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    changed = copy.deepcopy(document)
+    changed["rows"][2]["status"] = "fails"
+    real_write = Path.write_bytes
+
+    def fail_on_html(self, data):
+        if ".report.html." in self.name:
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", fail_on_html)
+    with pytest.raises(OSError, match="No space left") as error:
+        build_reports([(path, changed)], out)
+    assert error.value.filename == str(out / "report.html")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == earlier
+
+
+def test_a_document_with_two_rows_for_one_claim_on_one_model_is_refused(tmp_path):
+    path, document = make_run(tmp_path / "run")
+    document["rows"].append(row("dec-embed-sound", "tiny", "fails", "not met", rhyme(0.5, False)))
+    with pytest.raises(ValueError) as error:
+        build_reports([(path, document)], tmp_path / "site")
+    assert str(error.value).startswith(f"{path}: rows[5] is \"dec-embed-sound on tiny\", expected one row per")
+    assert "rows[2] is the same claim on the same model" in str(error.value)
+
+
+def test_runs_of_one_model_name_with_other_weights_are_not_merged(tmp_path):
+    first = make_run(tmp_path / "a", [row("dec-embed-sound", "tiny", "holds", "", rhyme(0.001, True))], specs=("tiny",))
+    second = make_run(tmp_path / "b", [row("dec-embed-sound", "tiny", "fails", "not met", rhyme(0.5, False))],
+                      specs=("tiny",))
+    first[1]["run"]["models"][0]["parameters_sha256"] = "1" * 64
+    second[1]["run"]["models"][0]["parameters_sha256"] = "2" * 64
+    with pytest.raises(ValueError) as error:
+        build_reports([first, second], tmp_path / "site")
+    message = str(error.value)
+    assert message.startswith(f"{second[0]}: model 'tiny' was run with parameters_sha256 {'2' * 64}")
+    assert f"{first[0]} has rows for 'tiny' with {'1' * 64}" in message
+    second[1]["run"]["models"][0]["parameters_sha256"] = "1" * 64  # the same weights: merged, later row wins
+    build_reports([first, second], tmp_path / "site")
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .errors import ChecksumMismatch
 
@@ -80,15 +80,31 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
 
     So that a failed or interrupted write never leaves a partial file at ``dest``.
     """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(handle)
+    with atomic_paths([Path(dest)]) as (tmp,):
+        yield tmp
+
+
+@contextmanager
+def atomic_paths(dests: Sequence[Path]) -> Iterator[list[Path]]:
+    """Temporary paths beside each of ``dests``, renamed onto them in order only when the block succeeds
+    (every file written), and all removed otherwise.
+
+    So that a failed write of several files (a full disk, an interrupt) replaces none of them: renames
+    need no space, and they start only when every file is complete.
+    """
+    tmps: list[Path] = []
     try:
-        yield Path(tmp)
-        move_into_place(Path(tmp), dest)
+        for dest in dests:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            handle, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+            os.close(handle)
+            tmps.append(Path(tmp))
+        yield tmps
+        for tmp, dest in zip(tmps, dests):
+            move_into_place(tmp, dest)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
 
 
 def move_into_place(tmp: Path, dest: Path) -> None:

@@ -31,7 +31,7 @@ from .measure import intermediates
 from .models.load import LoadedModel, open_model
 from .report.record import ClaimsRecord
 from .run_options import DEFAULT_MODELS, OptionError, RunOptions, read_options
-from .run_report import finish_run, summary_lines
+from .run_report import finish_run, start_run, summary_lines
 from .stimuli.assets import AssetLocations, default_locations
 from .threads import CLAIM_THREADS
 
@@ -100,6 +100,8 @@ def pytest_configure(config: pytest.Config) -> None:
     record.baseline = options.baseline
     config.stash[OPTIONS] = options
     config.stash[RECORD] = record
+    if not is_worker(config):
+        start_run(options)
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -256,7 +258,7 @@ class ClaimCheck:
             # assets through --assets and the cache; an absent one skips with where it was looked for
             resolve = asset_resolver(self.request.getfixturevalue("asset_locations"))
             with progress.listening(terminal_progress(config, f"[{spec.id} on {info.spec}]")):
-                verdict = run_claim(spec, loaded, resolve, options.report_dir, **overrides)
+                verdict = run_claim(spec, loaded, resolve, options.drawing_dir, **overrides)
         except AssetUnavailable as error:
             record.add(Verdict(spec.id, info.spec, "skipped", reason=str(error)))
             pytest.skip(str(error))
@@ -344,8 +346,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.workeroutput[distribute.WORKER_OUTPUT] = distribute.worker_output(
             record.rows(), record.models, record.unavailable)
         return
+    record.interrupted = interruption(session, exitstatus)
     finished = finish_run(record, config.stash[OPTIONS], Path(str(config.rootpath)))
     if finished.regression:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if finished.report_failed:
+    if finished.report_failed and record.interrupted is None:
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def interruption(session: pytest.Session, exitstatus: int) -> str | None:
+    """Why the run stopped before every selected claim ran, or None when it did not."""
+    stopped = session.shouldfail or session.shouldstop
+    if isinstance(stopped, str):  # -x or --maxfail, in one process
+        return f"the run stopped early ({stopped}) before every selected claim ran"
+    if stopped or exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "the run was interrupted (Ctrl-C or SIGINT; or -x/--maxfail over workers) before every selected " \
+               "claim ran"
+    return None

@@ -26,6 +26,7 @@ DEFAULT_MODELS = "tiny,tiny.en"
 class OptionError(ValueError):
     """An option, environment variable or file named by one is not what it should be."""
 
+IN_PROGRESS = ".in-progress"  # inside --claims-report: the figures and audio of the run in progress
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -48,6 +49,13 @@ class RunOptions:
     @property
     def specs(self) -> list[str]:
         return [spec.text for spec in self.models]
+
+    @property
+    def drawing_dir(self) -> Optional[Path]:
+        """Where the run's claims draw their figures and audio: a folder inside ``--claims-report`` whose
+        files move into it only when the run completes, so an interrupted run replaces none of an earlier
+        run's."""
+        return None if self.report_dir is None else self.report_dir / IN_PROGRESS
 
 
 def model_specs(text: Optional[str]) -> list[str]:

@@ -5,7 +5,7 @@ Each function takes the model and the claim's ``params`` from ``claims/threshold
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypedDict
 
 import numpy as np
 import torch
@@ -23,7 +23,31 @@ from ..stimuli.decoder_corpus import DEFAULT_CORPUS, context, load_corpus, token
 from .verdict import Measurement
 
 
-def dec_embed_sound(model: Whisper, *, neighbour_checks: list[dict], rhyme_pairs: list[list[str]],
+class NeighbourCheck(TypedDict):
+    """One of dec-embed-sound's ``neighbour_checks``: how many of ``expected`` are among the ``top`` nearest
+    tokens of ``query``, as ``metric``."""
+
+    metric: str
+    query: str
+    expected: list[str]
+    top: int
+
+
+class Prompt(TypedDict):
+    """One of dec-bigram's ``prompts``: how many of ``expected`` follow ``prompt``, as ``metric``."""
+
+    metric: str
+    prompt: str
+    expected: list[str]
+
+
+class Continuation(TypedDict):
+    """A prompt and its continuations, judged in aggregate (dec-bigram-general) or only recorded."""
+
+    prompt: str
+    expected: list[str]
+
+def dec_embed_sound(model: Whisper, *, neighbour_checks: list[NeighbourCheck], rhyme_pairs: list[list[str]],
                     figure_queries: list[str], n_neighbours: int = 24, min_pairs: int = 20,
                     centred: bool = True) -> Measurement:
     """Token embeddings cluster by sound: ' rug' sits near lug, mug, tug; rhyming words are close.
@@ -147,7 +171,7 @@ def _first_token_distribution(model: Whisper, features: torch.Tensor, tokenizer:
     }
 
 
-def dec_bigram(model: Whisper, *, prompts: list[dict], evidence_prompts: Sequence[dict] = (),
+def dec_bigram(model: Whisper, *, prompts: list[Prompt], evidence_prompts: Sequence[Continuation] = (),
                top: int = 20) -> Measurement:
     """With padding-only audio the decoder falls back on bigrams: ' very' → much, well, good.
 
@@ -207,7 +231,8 @@ def dec_bigram(model: Whisper, *, prompts: list[dict], evidence_prompts: Sequenc
     return Measurement(metrics, evidence, artifacts)
 
 
-def dec_bigram_general(model: Whisper, *, pairs: list[dict], top: int = 20, min_pairs: int = 40) -> Measurement:
+def dec_bigram_general(model: Whisper, *, pairs: list[Continuation], top: int = 20,
+                       min_pairs: int = 40) -> Measurement:
     """With padding-only audio the decoder continues fixed expressions: ' United' → States, ' thank' → you.
 
     The general form of the post's bigram claim, for every size: for each pair's single-token ``prompt``

@@ -32,10 +32,15 @@ def with_figures(measured: Measurement, claim: str, model: str, report_dir: Path
     if not matplotlib_available():
         note = "no figures: matplotlib is not installed (pip install 'whisper-claims[report]')"
         return replace(measured, evidence={**measured.evidence, FIGURES_NOTE: note})
-    figures = draw_figures(claim, model, measured.artifacts, report_dir)
+    try:
+        figures = draw_figures(claim, model, measured.artifacts, report_dir)
+        audio = [entry for kind, data in measured.artifacts.items() if kind.startswith("listening") and data
+                 for entry in listening_examples(claim, model, data, report_dir, kind)]
+    except OSError as error:  # a full disk loses the drawings, never the measurement
+        where = error.filename or report_dir
+        note = f"no figures or audio: {where} could not be written ({error.strerror or error})"
+        return replace(measured, evidence={**measured.evidence, FIGURES_NOTE: note})
     evidence = {**measured.evidence, FIGURES: figures}
-    audio = [entry for kind, data in measured.artifacts.items() if kind.startswith("listening") and data
-             for entry in listening_examples(claim, model, data, report_dir, kind)]
     if audio:
         evidence[AUDIO] = audio
     return replace(measured, evidence=evidence)
@@ -61,7 +66,10 @@ def draw_figures(claim: str, model: str, artifacts: dict[str, Any], report_dir: 
         if draw is None:
             continue
         relative = Path(FIGURE_DIR) / f"{safe_name(claim)}--{safe_name(model)}--{kind}.png"
-        caption = draw(data, report_dir / relative, f"{claim} on {model}")
+        try:
+            caption = draw(data, report_dir / relative, f"{claim} on {model}")
+        except OSError as error:
+            raise OSError(error.errno, error.strerror or str(error), str(report_dir / relative)) from error
         figures.append({"path": relative.as_posix(), "caption": caption})
     return figures
 

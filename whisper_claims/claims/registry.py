@@ -4,10 +4,12 @@ Validated when it is read, so that a typo is an error naming the entry, never a 
 """
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import math
 import re
 import sys
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,7 @@ def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path
         signature = inspect.signature(function)
         keywords = {name: p for name, p in signature.parameters.items()
                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in RUNNER_ARGUMENTS}
+        hints = _type_hints(function)
         for table, params in _param_tables(spec):
             for key, value in params.items():
                 where = f"thresholds file {path}: {spec.source(f'{table}.{key}')}"
@@ -146,10 +149,63 @@ def check_params(registry: dict[str, ClaimSpec], functions: dict[str, Any], path
                     raise ThresholdsError(f"{where}: {value!r} is a {_toml_type(value)}, expected "
                                           f"{_TYPE_NAMES.get(expected, expected.__name__)} "
                                           f"(the default is {keywords[key].default!r})")
+                problem = _nonconforming(value, hints.get(key), "")
+                if problem is not None:
+                    inner, found, wanted = problem
+                    raise ThresholdsError(f"{where}{inner}: {found}, expected {wanted}")
         missing = [name for name, p in keywords.items() if p.default is p.empty and name not in spec.params]
         if missing:
             raise ThresholdsError(f"thresholds file {path}: {spec.source('params')}: {function.__name__}() needs "
                                   f"{', '.join(missing)}, which the entry does not give")
+
+
+def _type_hints(function: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(function)
+    except (NameError, TypeError):  # an annotation this Python cannot evaluate: no nested checks
+        return {}
+
+
+def _nonconforming(value: Any, hint: Any, where: str) -> tuple[str, str, str] | None:
+    """Where in ``value`` (``[0].top``) it does not match the annotation ``hint`` (lists, tables of a
+    TypedDict, numbers, strings), with what is there and what was expected; None when it matches.
+    Integers are never negative: every integer argument is a count, an index, a size or a seed."""
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        return where, f"{value!r} is negative", "an integer ≥ 0 (a count, index, size or seed)"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint in _TYPE_NAMES:
+        if not _is_a(value, hint):
+            return where, f"{value!r} is a {_toml_type(value)}", _TYPE_NAMES[hint]
+        return None
+    if origin in (list, tuple, collections.abc.Sequence) and args:
+        if not isinstance(value, list):
+            return where, f"{value!r} is a {_toml_type(value)}", "a list"
+        for i, item in enumerate(value):
+            problem = _nonconforming(item, args[0], f"{where}[{i}]")
+            if problem is not None:
+                return problem
+        return None
+    if typing.is_typeddict(hint):
+        fields = typing.get_type_hints(hint)
+        if not isinstance(value, dict):
+            return where, f"{value!r} is a {_toml_type(value)}", f"a table of {', '.join(fields)}"
+        unknown = sorted(set(value) - set(fields))
+        missing = sorted(hint.__required_keys__ - set(value))
+        if unknown or missing:
+            found = f"has {', '.join(unknown)}" if unknown else f"lacks {', '.join(missing)}"
+            return where, f"the table {found}", f"a table of {', '.join(fields)}"
+        for name, item in value.items():
+            problem = _nonconforming(item, fields[name], f"{where}.{name}")
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, (list, dict)):  # not described by the annotation: its integers are still checked
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for name, item in items:
+            problem = _nonconforming(item, None, f"{where}.{name}" if isinstance(value, dict) else f"{where}[{name}]")
+            if problem is not None:
+                return problem
+    return None
 
 
 def _param_tables(spec: ClaimSpec) -> list[tuple[str, dict[str, Any]]]:

@@ -17,12 +17,19 @@ SCHEMA_VERSION = 1
 CHANGE_KEYS = ("claim", "model", "kind", "before", "after", "detail")  # of baseline.changes[i]
 
 
+CLAIMS_JSON = "claims.json"
+
+
+def claims_json_text(document: dict[str, Any]) -> str:
+    """A ``claims_document`` as the text of its file."""
+    return json.dumps(jsonable(document), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def write_claims_json(document: dict[str, Any], directory: Path) -> Path:
     """Write a ``claims_document`` as ``directory/claims.json`` atomically (temporary file, then rename)."""
-    path = Path(directory) / "claims.json"
-    text = json.dumps(jsonable(document), indent=2, ensure_ascii=False, allow_nan=False)
+    path = Path(directory) / CLAIMS_JSON
     with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.write_text(claims_json_text(document), encoding="utf-8")
     return path
 
 
@@ -113,6 +120,7 @@ def check_document(path: Path, document: Any) -> None:
                 f"{name}.post_transcripts", transcripts, "an object of label → transcript")
     rows = document.get("rows")
     _expect(isinstance(rows, list), where, "rows", rows, "a list")
+    seen: dict[tuple[str, str], int] = {}
     for i, row in enumerate(rows):
         name = f"rows[{i}]"
         _expect(isinstance(row, dict), where, name, row, "an object")
@@ -122,6 +130,9 @@ def check_document(path: Path, document: Any) -> None:
                 f"one of {', '.join(STATUSES)}")
         _expect(row["claim"] in claims, where, f"{name}.claim", row["claim"],
                 "a claim of the document's claims table")
+        first = seen.setdefault((row["claim"], row["model"]), i)
+        _expect(first == i, where, name, f"{row['claim']} on {row['model']}",
+                f"one row per claim × model (rows[{first}] is the same claim on the same model)")
         _expect(isinstance(row.get("evidence"), dict), where, f"{name}.evidence", row.get("evidence"), "an object")
         metrics = row.get("metrics")
         _expect(isinstance(metrics, dict), where, f"{name}.metrics", metrics, "an object of metrics by name")

@@ -430,7 +430,11 @@ def _runs(report: MergedReport) -> list[str]:
     for number, source in enumerate(report.sources, start=1):
         run = source.run
         thresholds = run.get("thresholds") or {}
-        out += [f"<h3>Run {number}: <code>{esc(source.path)}</code></h3>", "<table><tbody>"]
+        out.append(f"<h3>Run {number}: <code>{esc(source.path)}</code></h3>")
+        if run.get("interrupted"):
+            out.append(f"<p><strong>Interrupted</strong>: {esc(run['interrupted'])}; its rows are those it "
+                       "reached.</p>")
+        out.append("<table><tbody>")
         for label, value in [("git commit", run.get("git_commit")), ("python", run.get("python")),
                              ("platform", run.get("platform")), ("torch threads", run.get("torch_threads")),
                              ("thresholds file", thresholds.get("path")),

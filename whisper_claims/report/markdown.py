@@ -99,6 +99,8 @@ def claims_markdown(report: MergedReport) -> str:
 def _run_lines(number: int, path, run: dict[str, Any]) -> list[str]:
     thresholds = run.get("thresholds") or {}
     out = [f"### Run {number}: {code(path)}", ""]
+    if run.get("interrupted"):
+        out += [f"**Interrupted**: {text(run['interrupted'])}; its rows are those it reached.", ""]
     out += table(["", ""], [
         ["git commit", _maybe_code(run.get("git_commit"))],
         ["python", _maybe_text(run.get("python"))],

@@ -87,7 +87,8 @@ def merge(documents: list[tuple[Path, dict[str, Any]]]) -> MergedReport:
     Raises
     ------
     ValueError
-        If there is no document, or one is malformed (see `check_document`).
+        If there is no document, or one is malformed (see `check_document`), or two give rows for one
+        model spec run with different weights (``parameters_sha256``): one column would mix two models.
     """
     if not documents:
         raise ValueError("no claims.json to report on: expected at least one document")
@@ -95,9 +96,11 @@ def merge(documents: list[tuple[Path, dict[str, Any]]]) -> MergedReport:
     claims: dict[str, dict[str, Any]] = {}
     listed: list[str] = []
     rows: dict[tuple[str, str], Row] = {}
+    weights: dict[str, tuple[str, Path]] = {}  # model spec -> the parameters_sha256 of its rows, and where
     for index, (path, document) in enumerate(documents):
         path = Path(path)
         check_document(path, document)
+        _check_weights(path, document, weights)
         sources.append(Source(path=path, run=document["run"], baseline=document.get("baseline")))
         for claim_id, claim in document["claims"].items():
             claims[claim_id] = claim  # a later thresholds file wins; the key keeps its first place
@@ -109,6 +112,19 @@ def merge(documents: list[tuple[Path, dict[str, Any]]]) -> MergedReport:
     models = [m for m in dict.fromkeys(listed) if m in with_rows]
     models += sorted(with_rows - set(models))
     return MergedReport(sources=tuple(sources), claims=claims, models=tuple(models), rows=rows)
+
+
+def _check_weights(path: Path, document: dict[str, Any], weights: dict[str, tuple[str, Path]]) -> None:
+    with_rows = {row["model"] for row in document["rows"]}
+    for info in document["run"]["models"]:
+        digest = info.get("parameters_sha256")
+        if info["spec"] not in with_rows or not digest:
+            continue
+        earlier = weights.setdefault(info["spec"], (digest, path))
+        if earlier[0] != digest:
+            raise ValueError(f"{path}: model {info['spec']!r} was run with parameters_sha256 {digest}, but "
+                             f"{earlier[1]} has rows for {info['spec']!r} with {earlier[0]}: two models under one "
+                             "name would share a column; report them separately")
 
 
 def key_metric_text(row: Row | None, claim: dict[str, Any]) -> str:

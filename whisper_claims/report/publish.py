@@ -1,9 +1,10 @@
 """Building every report of one or several ``claims.json`` into a folder: ``claims.md``, ``badges/``,
 ``report.html`` and the figures and audio the page shows.
 
-Everything is rendered and every input file checked before the first file is written; each file is
-then written to a temporary name and renamed, ``report.html`` last. A ``claims.json`` is never
-written, so an input that lies in the output folder is left as it is.
+Everything is rendered and every input file checked before the first file is written; every file is
+then written to a temporary name, and only when all are written are they renamed into place
+(``report.html`` last, then a run's own ``claims.json``): a failed build replaces nothing. An input
+``claims.json`` is never written, so one that lies in the output folder is left as it is.
 
 Layout of the output folder::
 
@@ -25,9 +26,10 @@ from typing import Any
 
 from ..claims.verdict import AUDIO, FIGURES
 from ..errors import WhisperClaimsError
-from ..files import atomic_path, sha256_file
+from ..files import atomic_paths, sha256_file
 from ..stimuli.assets import AssetLocations, load_manifest, resolve_asset
 from .badges import anybadge_available, badge_files
+from .claims_json import CLAIMS_JSON, claims_json_text
 from .htmlreport import Link, Media, evidence_items, report_html
 from .markdown import claims_markdown
 from .merge import MergedReport, merge
@@ -47,7 +49,7 @@ class Placement:
 
 
 def build_reports(documents: list[tuple[Path, dict[str, Any]]], out_dir: Path, *,
-                  asset_locations: AssetLocations | None = None) -> list[Path]:
+                  asset_locations: AssetLocations | None = None, write_record: bool = False) -> list[Path]:
     """
     Write ``claims.md``, ``badges/`` and ``report.html`` for one or several claims.json documents.
 
@@ -64,6 +66,9 @@ def build_reports(documents: list[tuple[Path, dict[str, Any]]], out_dir: Path, *
     asset_locations : AssetLocations, optional
         Where the post's figures are looked for (`whisper_claims.stimuli.assets.default_locations`); without
         it, or when a figure is not found, the page says so instead of showing it.
+    write_record : bool
+        Also write the one document as ``out_dir/claims.json`` (the end of a claims run), last and in
+        the same all-or-nothing step as the reports.
 
     Returns
     -------
@@ -77,7 +82,7 @@ def build_reports(documents: list[tuple[Path, dict[str, Any]]], out_dir: Path, *
         If there is no document or one is malformed (the message names the file and the entry), or
         two badges would share a file name; nothing is written then.
     OSError
-        If the folder cannot be written; files already written are complete, never partial.
+        If a file cannot be written (its path is named); then no file of the folder was replaced.
     """
     out_dir = Path(out_dir)
     report = merge(documents)
@@ -90,21 +95,39 @@ def build_reports(documents: list[tuple[Path, dict[str, Any]]], out_dir: Path, *
                   badges={PurePosixPath(path).stem: _href(path) for path in badges if path.endswith(".svg")})
     files[HTML] = report_html(report, media)
 
+    planned: list[tuple[Path, bytes | Path]] = [(out_dir / rel, text.encode("utf-8"))
+                                                for rel, text in files.items() if rel != HTML]
+    planned += [(out_dir / rel, source) for source, rel in placement.copies]
+    planned.append((out_dir / HTML, files[HTML].encode("utf-8")))  # after what it shows
     inputs = {_resolved(path) for path, _ in documents}
-    targets = [out_dir / rel for rel in files] + [out_dir / rel for _, rel in placement.copies]
-    for target in targets:
+    for target, _ in planned:
         if _resolved(target) in inputs:  # e.g. an input named report.html: never overwrite an input
             raise ValueError(f"{target}: is one of the claims.json files being read; choose another --out folder")
+    if write_record:
+        (path, document), = documents
+        if _resolved(path) != _resolved(out_dir / CLAIMS_JSON):
+            raise ValueError(f"{path}: a run's record is written as {out_dir / CLAIMS_JSON} only")
+        planned.append((out_dir / CLAIMS_JSON, claims_json_text(document).encode("utf-8")))  # last
+    return write_all(planned)
 
-    written = []
-    for rel, text in files.items():
-        if rel == HTML:
-            continue  # last: its presence means the build finished
-        written.append(_write_text(out_dir / rel, text))
-    for source, rel in placement.copies:
-        written.append(_copy(source, out_dir / rel))
-    written.append(_write_text(out_dir / HTML, files[HTML]))
-    return written
+
+def write_all(planned: list[tuple[Path, bytes | Path]]) -> list[Path]:
+    """Write each ``(path, its bytes or the file to copy)`` whose content differs from what is there, all of
+    them or none (`files.atomic_paths`); an unchanged file keeps its time stamp, so a site sync sees no change.
+
+    Returns every planned path. Raises OSError naming the file that could not be written.
+    """
+    changed = [(path, content) for path, content in planned if not _up_to_date(path, content)]
+    with atomic_paths([path for path, _ in changed]) as tmps:
+        for tmp, (path, content) in zip(tmps, changed):
+            try:
+                if isinstance(content, bytes):
+                    tmp.write_bytes(content)
+                else:
+                    shutil.copyfile(content, tmp)
+            except OSError as error:
+                raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+    return [path for path, _ in planned]
 
 
 def place_media(report: MergedReport, out_dir: Path, asset_locations: AssetLocations | None) -> Placement:
@@ -185,20 +208,10 @@ def _resolved(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def _write_text(path: Path, text: str) -> Path:
-    data = text.encode("utf-8")
-    if path.is_file() and path.read_bytes() == data:
-        return path  # unchanged: keep its time stamp, so that a site sync sees no change
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return path
-
-
-def _copy(source: Path, dest: Path) -> Path:
-    if dest.is_file() and _resolved(dest) == _resolved(source):
-        return dest
-    if dest.is_file() and dest.stat().st_size == source.stat().st_size and sha256_file(dest) == sha256_file(source):
-        return dest
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(source, tmp)
-    return dest
+def _up_to_date(path: Path, content: bytes | Path) -> bool:
+    if not path.is_file():
+        return False
+    if isinstance(content, bytes):
+        return path.stat().st_size == len(content) and path.read_bytes() == content
+    return _resolved(path) == _resolved(content) or (
+        path.stat().st_size == content.stat().st_size and sha256_file(path) == sha256_file(content))

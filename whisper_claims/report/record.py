@@ -33,6 +33,7 @@ class ClaimsRecord:
     written: Path | None = None  # the claims.json this run wrote
     report_error: str | None = None  # why claims.md, badges or report.html could not be built
     baseline: tuple[Path, dict[str, Any]] | None = None  # --claims-baseline: its path and document
+    interrupted: str | None = None  # why the run stopped before every selected claim ran (None: it did not)
 
     def add(self, verdict: Verdict) -> None:
         # a claim tested by several functions keeps its worst verdict
@@ -58,6 +59,7 @@ def run_metadata(record: ClaimsRecord, rootdir: Path | None = None) -> dict[str,
         except metadata.PackageNotFoundError:
             versions[name] = None
     thresholds = Path(record.thresholds_path)
+    not_loaded = "not reached: the run was interrupted" if record.interrupted else "not loaded in this run"
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -68,9 +70,10 @@ def run_metadata(record: ClaimsRecord, rootdir: Path | None = None) -> dict[str,
                        "sha256": sha256_file(thresholds) if thresholds.is_file() else None},
         "models": [
             asdict(record.models[spec]) if spec in record.models
-            else {"spec": spec, "unavailable": record.unavailable.get(spec, "not loaded in this run")}
+            else {"spec": spec, "unavailable": record.unavailable.get(spec, not_loaded)}
             for spec in record.specs
         ],
+        **({"interrupted": record.interrupted} if record.interrupted else {}),
     }
 
 
