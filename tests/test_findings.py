@@ -1,5 +1,6 @@
-"""The findings page and the README's verdict table are generated from the committed records: the
-committed text is what the records give, and a record that changes makes the check name the page."""
+"""The findings page, the README's verdict table and the generated blocks of docs/methods.md and
+docs/micro.md come from the committed records: the committed text is what the records give, and a record
+that changes, or a number edited by hand inside a block, makes the check name the page."""
 import json
 import shutil
 from pathlib import Path
@@ -8,13 +9,14 @@ import pytest
 
 from whisper_claims.cli import main
 from whisper_claims.report import findings
+from whisper_claims.report.docblocks import BLOCKS
 from whisper_claims.report.merge import Row
 
 PROJECT = Path(__file__).resolve().parents[1]
 
 
 def copy_project(tmp_path: Path) -> Path:
-    for name in (*findings.RECORDS, findings.README, findings.FINDINGS):
+    for name in (*findings.RECORDS, findings.README, findings.FINDINGS, *BLOCKS):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT / name, tmp_path / name)
     return tmp_path
@@ -65,3 +67,45 @@ def test_a_cell_shows_the_key_metric_or_names_the_one_that_failed():
     assert findings.verdict_cell(row("error", {}, "MethodInvalid: dense"), key) == "**no verdict**"
     assert findings.verdict_cell(None, key) == "not run"
     assert [findings.number(v) for v in (5.0, 8.58e-08, 0.0799999, 2)] == ["5", "8.58e-08", "0.08", "2"]
+
+
+def test_every_generated_block_of_the_docs_is_what_the_records_give():
+    for name, blocks in BLOCKS.items():
+        current = (PROJECT / name).read_text(encoding="utf-8")
+        for block in blocks:
+            assert current.count(findings.block_begin(block)) == 1, f"{name} lacks the block {block}"
+    assert findings.stale(PROJECT) == [], "run `whisper-claims docs` and commit docs/methods.md and docs/micro.md"
+
+
+def test_a_number_edited_by_hand_in_a_generated_block_is_reported(tmp_path, capsys):
+    project = copy_project(tmp_path)
+    methods = project / "docs/methods.md"
+    current = methods.read_text(encoding="utf-8")
+    block = current.split(findings.block_begin("word-chops"), 1)[1].split(findings.block_end("word-chops"), 1)[0]
+    edited = block.replace("137 of 225", "138 of 225", 1)
+    assert edited != block
+    methods.write_text(current.replace(block, edited), encoding="utf-8")
+    assert findings.stale(project) == [methods]
+    assert main(["docs", "--check", f"--project={project}"]) == 1
+    assert "methods.md: differs from what the records give" in capsys.readouterr().err
+    assert main(["docs", f"--project={project}"]) == 0
+    assert methods.read_text(encoding="utf-8") == current and findings.stale(project) == []
+
+
+def test_prose_outside_the_blocks_is_left_as_written(tmp_path):
+    project = copy_project(tmp_path)
+    micro = project / "docs/micro.md"
+    micro.write_text(micro.read_text(encoding="utf-8") + "\nA hand-written line.\n", encoding="utf-8")
+    assert findings.stale(project) == []
+
+
+def test_a_block_needs_both_markers_and_a_known_name(tmp_path):
+    project = copy_project(tmp_path)
+    micro = project / "docs/micro.md"
+    current = micro.read_text(encoding="utf-8")
+    micro.write_text(current.replace(findings.block_end("micro-findings"), ""), encoding="utf-8")
+    with pytest.raises(ValueError, match="micro.md: expected one line .* around the generated block micro-findings"):
+        findings.pages(project)
+    micro.write_text(current + "\n" + findings.block_begin("no-such-block") + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="micro.md: generated block\\(s\\) no-such-block unknown"):
+        findings.pages(project)

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                                help="allow downloading an absent official checkpoint")
 
     docs = commands.add_parser(
-        "docs", help="write docs/findings.md and README.md's verdict table from the committed records "
+        "docs", help="write docs/findings.md, README.md's verdict table and the generated tables of "
+                     "docs/methods.md and docs/micro.md from the committed records "
                      "(fixtures/real/claims.json, fixtures/micro/claims.json); --check: only say which differ")
     docs.add_argument("--check", action="store_true", help="write nothing; exit 1 when a page differs from the records")
     docs.add_argument("--project", type=Path, default=Path("."), metavar="DIR",

@@ -1,15 +1,19 @@
-"""The findings page and the README's verdict table, generated from the committed records.
+"""The findings page, the README's verdict table and the tables of the other docs, generated from the
+committed records.
 
 Numbers in the documentation come from ``fixtures/real/claims.json`` (OpenAI's checkpoints) and
 ``fixtures/micro/claims.json`` (micro), never from a hand: ``whisper-claims docs`` rewrites
-``docs/findings.md`` and the part of README.md between `BEGIN` and `END`; ``whisper-claims docs --check``
-(run by ``tests/test_findings.py``) fails when a committed page differs from what the records give.
+``docs/findings.md``, the part of README.md between `BEGIN` and `END`, and every generated block of
+docs/methods.md and docs/micro.md (between `block_begin` and `block_end`; the blocks are
+``docblocks.BLOCKS``); ``whisper-claims docs --check`` (run by ``tests/test_findings.py``) fails when a
+committed page differs from what the records give.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..files import atomic_path
 from .claims_json import read_documents, shown_metric
@@ -172,12 +176,49 @@ def readme_text(current: str, report: MergedReport, where: Path) -> str:
     return head + "\n".join(readme_section(report)) + tail
 
 
+def block_begin(name: str) -> str:
+    return f"<!-- generated: {name} by whisper-claims docs from the records; do not edit -->"
+
+
+def block_end(name: str) -> str:
+    return f"<!-- end of {name} -->"
+
+
+_BLOCK_NAME = re.compile(r"<!-- generated: (\S+) by whisper-claims docs")
+
+
+def filled_text(current: str, blocks: dict[str, Callable[[MergedReport], list[str]]], report: MergedReport,
+                where: Path) -> str:
+    """``current`` with the text between each block's markers replaced by its function's lines.
+
+    Every block of ``blocks`` must appear once, its end marker after its begin marker, and every begin
+    marker in ``current`` must name one of ``blocks``: a ValueError names ``where`` otherwise.
+    """
+    unknown = sorted(set(_BLOCK_NAME.findall(current)) - set(blocks))
+    if unknown:
+        raise ValueError(f"{where}: generated block(s) {', '.join(unknown)} unknown to whisper-claims docs")
+    for name, lines in blocks.items():
+        begin, end = block_begin(name), block_end(name)
+        if current.count(begin) != 1 or current.count(end) != 1 or current.index(begin) > current.index(end):
+            raise ValueError(f"{where}: expected one line {begin!r} and, after it, one line {end!r} around the "
+                             f"generated block {name}")
+        head, rest = current.split(begin, 1)
+        current = head + "\n".join([begin, "", *lines(report), "", end]) + rest.split(end, 1)[1]
+    return current
+
+
 def pages(project: Path) -> list[Page]:
     """Every generated page of the project at ``project``, as the committed records give it."""
+    from .docblocks import BLOCKS  # docblocks builds on this module's helpers
+
     report = read_records(project)
     readme = project / README
-    return [Page(readme, readme_text(readme.read_text(encoding="utf-8"), report, readme)),
-            Page(project / FINDINGS, findings_page(report))]
+    out = [Page(readme, readme_text(readme.read_text(encoding="utf-8"), report, readme)),
+           Page(project / FINDINGS, findings_page(report))]
+    for name, blocks in BLOCKS.items():
+        path = project / name
+        out.append(Page(path, filled_text(path.read_text(encoding="utf-8"), blocks, report, path)))
+    return out
 
 
 def stale(project: Path) -> list[Path]:
