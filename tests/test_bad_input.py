@@ -81,6 +81,17 @@ def test_a_model_that_fails_to_load_keeps_its_message(project, tmp_path):
         assert found["reason"].startswith("CheckpointError: checkpoint ") and str(path) in found["reason"], probe
         assert words in found["reason"], (probe, found["reason"])
         assert f"{path}: " in text  # the summary's notes show the same reason
+    # the row's message is enough: no traceback per model on the terminal, unless -v asks for it
+    assert "models/load.py:" not in text and "raise CheckpointError" not in text
+    assert "not loaded in this run" not in json.dumps(claims_json(out)["run"]["models"])
+
+
+def test_a_load_failure_shows_its_traceback_under_v(project, tmp_path):
+    path = tmp_path / "random-bytes.pt"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    result = run(project, f"--whisper-models={path}", "-v")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "CheckpointError: checkpoint" in output(result) and "models/load.py" in output(result)
 
 
 def test_a_checkpoint_path_that_does_not_exist_is_a_usage_error_at_start(project, tmp_path):

@@ -26,7 +26,7 @@ from .claims import distribute
 from .claims.registry import MARKERS, ClaimSpec
 from .claims.runner import asset_resolver, not_applicable, run_claim
 from .claims.verdict import Verdict
-from .errors import AssetUnavailable, MethodInvalid, ModelUnavailable
+from .errors import AssetUnavailable, MethodInvalid, ModelUnavailable, WhisperClaimsError
 from .measure import intermediates
 from .models.load import LoadedModel, open_model
 from .report.record import ClaimsRecord
@@ -202,6 +202,11 @@ def whisper_model(request: pytest.FixtureRequest):
         if options.require_models:
             pytest.fail(f"--require-models: {error}", pytrace=False)
         pytest.skip(str(error))
+    except WhisperClaimsError as error:
+        # an error row per claim; the message names the file, so the traceback is shown only under -v
+        reason = f"{type(error).__name__}: {error}"
+        config.stash[RECORD].unavailable[spec] = reason
+        pytest.fail(reason, pytrace=config.get_verbosity() > 0)
     config.stash[RECORD].models[spec] = loaded.info
     yield loaded
     del loaded
@@ -319,6 +324,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         status = "skipped" if report.skipped else "error"
         if report.skipped:
             reason = report.longrepr[2]
+        elif call.excinfo is not None and call.excinfo.errisinstance(pytest.fail.Exception):
+            reason = str(call.excinfo.value)  # pytest.fail's message names the error already
         elif call.excinfo is not None:
             reason = f"{call.excinfo.type.__name__}: {call.excinfo.value}"
         else:
