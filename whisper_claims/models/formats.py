@@ -236,9 +236,16 @@ def read_ctranslate2(folder: str | os.PathLike, parts: Iterable[str | os.PathLik
             f"{where}: a quantized CTranslate2 model ({kind} weights, e.g. {quantized[0]}); its weights "
             f"are not the original parameters. Convert the float16 or float32 model instead "
             f"(ct2-transformers-converter --quantization float16)")
-    floats = {dtypes[n] for n, v in variables.items() if v.ndim > 0}
+    by_dtype = {}  # dtype -> the variables (not scalars) of that dtype
+    for name, value in variables.items():
+        if value.ndim > 0:
+            by_dtype.setdefault(dtypes[name], []).append(name)
+    floats = set(by_dtype)
     if len(floats) != 1 or not floats <= set(FLOAT_DTYPES):
-        raise CheckpointError(f"{where}: tensors of dtypes {sorted(floats)}; expected one of "
+        # name a variable of the odd dtype: one that is not a float, else one of the rarer float dtype
+        odd = min(by_dtype, key=lambda d: (d in FLOAT_DTYPES, len(by_dtype[d])), default=None)
+        example = f" ({by_dtype[odd][0]} is {odd})" if odd else ""
+        raise CheckpointError(f"{where}: tensors of dtypes {sorted(floats)}{example}; expected one of "
                               f"{', '.join(FLOAT_DTYPES)}")
     dtype = floats.pop()
     for alias, target in aliases.items():
