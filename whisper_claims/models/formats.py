@@ -16,7 +16,7 @@ import os
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 import torch
@@ -71,7 +71,8 @@ _CT2_DIM_NAMES = {
 }
 
 
-def _ct2_block(take, where: Path, ct2: str, whisper_prefix: str, cross: bool) -> dict[str, tuple[str, np.ndarray]]:
+def _ct2_block(take: Callable[[str], np.ndarray], where: Path, ct2: str, whisper_prefix: str,
+               cross: bool) -> dict[str, tuple[str, np.ndarray]]:
     """One transformer block of a CTranslate2 Whisper: Whisper's name → (CTranslate2's name, array);
     ``take(name)`` removes a variable from those still unread."""
     out = {}
@@ -190,6 +191,8 @@ def read_ct2_model_bin(parts: Iterable[str | os.PathLike]) -> Ct2File:
     aliases = {}
     for _ in range(take("I")):
         alias = string()
+        if alias in aliases:
+            raise CheckpointError(f"{where}: alias {alias} appears twice; which variable it names is not known")
         aliases[alias] = string()
     if offset != len(data):
         raise CheckpointError(f"{where}: {len(data) - offset} bytes after the last alias; "
@@ -518,7 +521,7 @@ def read_transformers(folder: str | os.PathLike) -> Converted:
     return Converted(dims, state, heads, "transformers", dtypes.pop())
 
 
-def _hf_tensors(folder: Path):
+def _hf_tensors(folder: Path) -> tuple[Path, dict[str, _Stored], Callable[[], dict[str, torch.Tensor]]]:
     """The file to blame for the set of tensors, what each tensor is (name -> `_Stored`), and a function
     that reads them all: from ``model.safetensors``, its sharded index, or ``pytorch_model.bin``."""
     single = folder / "model.safetensors"
