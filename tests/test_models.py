@@ -21,7 +21,8 @@ from whisper.tokenizer import get_tokenizer
 from whisper_claims.errors import CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError
 from whisper_claims.files import sha256_file
 from whisper_claims.models import load as models
-from whisper_claims.models.dims import OFFICIAL_DIMS, size_of
+from whisper_claims.models.dims import (MICRO_DIMS, OFFICIAL_DIMS, axis_length, check_dims, size_of,
+                                        state_axes)
 from whisper_claims.models.load import (default_root, official_checkpoint, open_model, parameters_sha256, parse_spec,
                                         random_model, write_checkpoint)
 from whisper_claims.models.sizes import ALIASES, OFFICIAL_NAMES, canonical_size
@@ -134,6 +135,40 @@ def test_aliases():
     # whisper loads the same file for an alias and its target
     assert whisper._MODELS["large"] == whisper._MODELS["large-v3"]
     assert whisper._MODELS["turbo"] == whisper._MODELS["large-v3-turbo"]
+
+
+@pytest.mark.parametrize("dims", [SMALL, MICRO_DIMS, replace(SMALL, n_text_layer=3, n_mels=128)])
+def test_state_axes_are_whispers_shapes(dims):
+    """The table the checkpoint readers check shapes against is what Whisper itself builds."""
+    expected = {name: tuple(t.shape) for name, t in whisper.model.Whisper(dims).state_dict().items()}
+    axes = state_axes(dims.n_audio_layer, dims.n_text_layer)
+    assert {name: tuple(axis_length(a, dims) for a in shape) for name, shape in axes.items()} == expected
+
+
+def test_every_official_size_has_possible_dims():
+    for name, dims in OFFICIAL_DIMS.items():
+        check_dims(dims, name)
+    check_dims(MICRO_DIMS, "micro")
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"n_audio_head": 5}, "f.json: heads = 5 does not divide width = 64; each head takes an equal share"),
+    ({"n_mels": 64}, "f.json: n_mels = 64, expected 80 or 128"),
+    ({"n_text_layer": 0}, "f.json: n_text_layer is 0, expected a positive integer"),
+    ({"n_audio_state": 66, "n_text_state": 66, "n_audio_head": 1, "n_text_head": 1}, None),
+    ({"n_audio_state": 63, "n_text_state": 63, "n_audio_head": 1, "n_text_head": 1},
+     "width = 63 is odd; Whisper's sinusoidal positions need an even width"),
+    ({"n_text_state": 128}, "width = 64 differs from n_text_state = 128; the decoder's cross-attention"),
+])
+def test_impossible_dims_are_named_as_their_file_names_them(change, expected):
+    dims = replace(SMALL, **change)
+    names = {"n_audio_head": "heads", "n_audio_state": "width"}
+    if expected is None:
+        check_dims(dims, "f.json", names)
+        return
+    with pytest.raises(CheckpointError) as info:
+        check_dims(dims, "f.json", names)
+    assert str(info.value).startswith("f.json: ") and expected in str(info.value)
 
 
 # -- model specs --------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""The official dimensions of every Whisper size, so that ``random:<size>`` builds the real shapes."""
+"""The official dimensions of every Whisper size, so that ``random:<size>`` builds the real shapes, and the
+checks that the dimensions and tensor shapes a checkpoint gives are ones a Whisper can have."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from whisper.model import ModelDimensions
 
+from ..errors import CheckpointError
 from .sizes import ALIASES, MICRO
 
 
@@ -75,3 +77,98 @@ def size_of(dims: ModelDimensions) -> str | None:
     if not matches:
         return None
     return "large-v2" if "large-v2" in matches else matches[0]
+
+
+# --- checking the dimensions a checkpoint gives ---------------------------------------------------
+
+def state_axes(n_audio_layer: int, n_text_layer: int) -> dict[str, tuple[str, ...]]:
+    """Every tensor of the state dict of a Whisper with these layer counts, each axis of its shape named by
+    the dimension that gives its length: a field of ``ModelDimensions``, ``"4*<field>"`` (the MLP's hidden
+    width) or a number (``"3"``, the convolutions' kernel). `axis_length` turns a name into a length."""
+    axes: dict[str, tuple[str, ...]] = {
+        "encoder.positional_embedding": ("n_audio_ctx", "n_audio_state"),
+        "encoder.conv1.weight": ("n_audio_state", "n_mels", "3"),
+        "encoder.conv1.bias": ("n_audio_state",),
+        "encoder.conv2.weight": ("n_audio_state", "n_audio_state", "3"),
+        "encoder.conv2.bias": ("n_audio_state",),
+    }
+
+    def block(prefix: str, width: str, cross: bool) -> None:
+        attentions = ("attn", "cross_attn") if cross else ("attn",)
+        for attention in attentions:
+            for projection in ("query", "key", "value", "out"):
+                axes[f"{prefix}.{attention}.{projection}.weight"] = (width, width)
+                if projection != "key":  # Whisper's key projections have no bias
+                    axes[f"{prefix}.{attention}.{projection}.bias"] = (width,)
+            for part in ("weight", "bias"):
+                axes[f"{prefix}.{attention}_ln.{part}"] = (width,)
+        axes[f"{prefix}.mlp.0.weight"] = (f"4*{width}", width)
+        axes[f"{prefix}.mlp.0.bias"] = (f"4*{width}",)
+        axes[f"{prefix}.mlp.2.weight"] = (width, f"4*{width}")
+        axes[f"{prefix}.mlp.2.bias"] = (width,)
+        axes[f"{prefix}.mlp_ln.weight"] = axes[f"{prefix}.mlp_ln.bias"] = (width,)
+
+    for i in range(n_audio_layer):
+        block(f"encoder.blocks.{i}", "n_audio_state", cross=False)
+    axes["encoder.ln_post.weight"] = axes["encoder.ln_post.bias"] = ("n_audio_state",)
+    axes["decoder.positional_embedding"] = ("n_text_ctx", "n_text_state")
+    axes["decoder.token_embedding.weight"] = ("n_vocab", "n_text_state")
+    for i in range(n_text_layer):
+        block(f"decoder.blocks.{i}", "n_text_state", cross=True)
+    axes["decoder.ln.weight"] = axes["decoder.ln.bias"] = ("n_text_state",)
+    return axes
+
+
+def axis_length(axis: str, dims: ModelDimensions) -> int:
+    """The length of an axis named as `state_axes` names it."""
+    if axis.isdigit():
+        return int(axis)
+    factor, _, field = axis.rpartition("*")
+    return int(factor or 1) * getattr(dims, field)
+
+
+def axis_fields(axis: str) -> tuple[str, ...]:
+    """The ``ModelDimensions`` fields an axis of `state_axes` depends on (none for a constant)."""
+    return () if axis.isdigit() else (axis.rpartition("*")[2],)
+
+
+def check_dims(dims: ModelDimensions, where: str, names: dict[str, str] | None = None) -> None:
+    """Raise ``CheckpointError`` when no Whisper has ``dims``, before any tensor is read or allocated.
+
+    Parameters
+    ----------
+    dims : ModelDimensions
+        As a checkpoint gives them.
+    where : str
+        The file that holds them, which the message names first.
+    names : dict, optional
+        What that file calls each field (e.g. ``n_audio_head``: ``encoder_attention_heads``); default the
+        field's own name.
+
+    Whisper needs every dimension ≥ 1, 80 or 128 mel bins (its log-mel front end has no other filter
+    bank), a width its heads divide (``MultiHeadAttention`` splits it evenly), an even width (its
+    sinusoidal positions) and one width on both sides (the decoder's cross-attention reads the encoder's output).
+    """
+    names = names or {}
+
+    def said(field: str) -> str:
+        return f"{names.get(field, field)} = {getattr(dims, field)}"
+
+    problems = []
+    for field, value in asdict(dims).items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"{names.get(field, field)} is {value!r}, expected a positive integer")
+    if problems:
+        raise CheckpointError(f"{where}: {'; '.join(problems)}")
+    if dims.n_mels not in (80, 128):
+        problems.append(f"{said('n_mels')}, expected 80 or 128 (Whisper's log-mel filter banks)")
+    for state, head in (("n_audio_state", "n_audio_head"), ("n_text_state", "n_text_head")):
+        if getattr(dims, state) % getattr(dims, head):
+            problems.append(f"{said(head)} does not divide {said(state)}; each head takes an equal share of the width")
+    if dims.n_audio_state % 2:
+        problems.append(f"{said('n_audio_state')} is odd; Whisper's sinusoidal positions need an even width")
+    if dims.n_audio_state != dims.n_text_state:
+        problems.append(f"{said('n_audio_state')} differs from {said('n_text_state')}; the decoder's "
+                        f"cross-attention reads the encoder's output")
+    if problems:
+        raise CheckpointError(f"{where}: {'; '.join(problems)}")

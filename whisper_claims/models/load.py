@@ -25,7 +25,7 @@ from ..downloads import download_verified
 from ..errors import CacheWarning, CheckpointError, ChecksumMismatch, ModelUnavailable, UnknownModelError, did_you_mean
 from ..files import atomic_path, sha256_file
 from .dims import KNOWN_DIMS, OFFICIAL_DIMS, size_of
-from .formats import READERS, detect_format, save_torch
+from .formats import READERS, detect_format, safetensors_shards, save_torch
 from .micro_checkpoint import CHECKPOINT as MICRO_CHECKPOINT, installed_checkpoint
 from .model_info import ModelInfo
 from .redistributions import WEIGHTS_REQUIREMENTS, Redistribution, installed, redistributions_of, verify
@@ -64,6 +64,8 @@ def parse_spec(text: str) -> ModelSpec:
         path to a ``.pt`` checkpoint in Whisper's format; a CTranslate2 model folder (``model.bin``) or
         a transformers folder (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``); or
         ``random:<size>[:<seed>]`` for random weights with that size's dimensions (``random:micro`` too).
+        A folder holding both a CTranslate2 and a transformers model is refused (``UnknownModelError``
+        naming both sets of files): which one is meant is not guessed.
     """
     text = text.strip()
     if text in OFFICIAL_DIMS:
@@ -81,7 +83,10 @@ def parse_spec(text: str) -> ModelSpec:
             raise UnknownModelError(f"model spec {text!r}: seed {seed!r} is not a non-negative integer")
         return ModelSpec(text, "random", size, int(seed or 0))
     if os.path.isdir(text):
-        kind = detect_format(text)
+        try:
+            kind = detect_format(text)
+        except CheckpointError as error:  # both formats' files: which one is meant is not guessed
+            raise UnknownModelError(f"model spec {text!r}: {error}") from None
         if kind is None:
             raise UnknownModelError(
                 f"model spec {text!r}: a folder, but neither a CTranslate2 model folder (model.bin, config.json) "
@@ -151,7 +156,7 @@ def open_model(spec: str, root: str | None = None, device: str = "cpu",
         files = _format_files(folder, parsed.kind)
         digest = _files_sha256(files)
         path = convert_cached(folder, parsed.kind, digest, root)
-        model = _whisper_load(str(path), path, device)
+        model = _load_conversion(path, folder, device)
         # whisper.load_model sets alignment heads for official names only; a converted file carries its own
         heads = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("alignment_heads")
         if heads:
@@ -202,7 +207,7 @@ def open_redistribution(redistribution: Redistribution, root: str | None = None,
         f"{redistribution.name}-ctranslate2-{redistribution.model_bin_sha256[:16]}.pt")
     verified_conversion(path, lambda: READERS["ctranslate2"](files.config.parent, parts=files.parts).checkpoint(),
                         files.parts[0])
-    model = _whisper_load(str(path), path, device)
+    model = _load_conversion(path, files.parts[0], device)
     model.set_alignment_heads(whisper._ALIGNMENT_HEADS[redistribution.name])
     digest = parameters_sha256(model)
     if digest != redistribution.parameters_sha256:
@@ -221,8 +226,9 @@ def _format_files(folder: Path, kind: str) -> list[Path]:
                               "model.safetensors.index.json", "pytorch_model.bin")}[kind]
     files = [folder / n for n in names if (folder / n).is_file()]
     index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        files += sorted(p for p in folder.glob("model-*.safetensors"))
+    if kind == "transformers" and index.is_file():
+        # the shards the index names (confined to the folder), whatever they are called
+        files += sorted(set(safetensors_shards(index).values()))
     return files
 
 
@@ -243,7 +249,8 @@ def convert_cached(folder: str | os.PathLike, kind: str, digest: str, root: str 
 def verified_conversion(path: Path, checkpoint, source) -> Path:
     """``path``, a converted checkpoint whose sha256 is written beside it (``<name>.sha256``) and checked
     on every use; a file that is absent, has no digest or differs from it is converted again from
-    ``source`` (``checkpoint()`` builds it), with a one-line `CacheWarning` naming it — never used as it is."""
+    ``source`` (``checkpoint()`` builds it), with a one-line `CacheWarning` naming it — never used as it is.
+    A conversion that fails leaves neither the file nor its digest behind."""
     recorded = path.with_name(path.name + ".sha256")
     if path.is_file():
         expected = recorded.read_text(encoding="utf-8").strip() if recorded.is_file() else None
@@ -251,10 +258,31 @@ def verified_conversion(path: Path, checkpoint, source) -> Path:
             return path
         why = "no sha256 beside it" if expected is None else "its bytes differ from the sha256 written beside it"
         warnings.warn(f"converted checkpoint {path}: {why}; converting {source} again", CacheWarning, stacklevel=3)
-    save_torch(checkpoint(), path)
+    try:
+        save_torch(checkpoint(), path)
+    except BaseException:
+        # the damaged file it replaces goes too: a later run must not find it
+        _remove_conversion(path)
+        raise
     with atomic_path(recorded) as tmp:
         tmp.write_text(sha256_file(path) + "\n", encoding="utf-8")
     return path
+
+
+def _remove_conversion(path: Path) -> None:
+    for stale in (path, path.with_name(path.name + ".sha256")):
+        stale.unlink(missing_ok=True)
+
+
+def _load_conversion(path: Path, source, device: str) -> Whisper:
+    """``whisper.load_model`` of a checkpoint converted from ``source``; one that it cannot load is
+    removed from the cache (with its digest) and the error names ``source``, the file at fault."""
+    try:
+        return _whisper_load(str(path), path, device)
+    except CheckpointError as error:
+        _remove_conversion(path)
+        raise CheckpointError(f"{source}: converted to {path}, which whisper cannot load; the conversion was "
+                              f"removed ({error})") from error
 
 
 def load_model(spec: str, root: str | None = None, device: str = "cpu", download: bool = False) -> Whisper:
