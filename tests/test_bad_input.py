@@ -273,15 +273,17 @@ def test_an_unwritable_report_folder_is_a_usage_error_at_start(project, tmp_path
 def test_a_report_that_cannot_be_written_after_the_run_keeps_the_results(project, tmp_path, monkeypatch):
     import whisper_claims.run_report as run_report
 
-    def full_disk(document, directory):
+    def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
+    monkeypatch.setattr(run_report, "build_reports", full_disk)
     monkeypatch.setattr(run_report, "write_claims_json", full_disk)
     result = run(project, "--whisper-models=random:tiny", f"--claims-report={tmp_path / 'out'}")
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     text = output(result)
     assert "toy    holds width=384 (>= 300)" in text  # the results were printed
-    assert "no report: claims.json could not be written" in text and "No space left on device" in text
+    assert "no report: OSError" in text and "No space left on device" in text
+    assert "claims.json could not be written" in text and "nothing there was replaced" in text
 
 
 # -- the baseline: one reader with `whisper-claims report` ------------------------------------

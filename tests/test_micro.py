@@ -55,7 +55,7 @@ def test_the_training_command_gives_back_its_options(options, tmp_path, monkeypa
 
 
 def test_python_m_micro_is_whisper_claims_micro():
-    result = subprocess.run([sys.executable, "-m", "whisper_claims.micro.train", "train", "--help"],
+    result = subprocess.run([sys.executable, "-m", "whisper_claims.micro", "train", "--help"],
                             capture_output=True, text=True, check=True)
     assert result.stdout.startswith("usage: whisper-claims micro train") and "--n-utterances" in result.stdout
 

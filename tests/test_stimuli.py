@@ -52,7 +52,7 @@ def test_synthesis_is_bit_identical_in_another_process():
     clip = stimuli.synthesize_clip(SENTENCE, "en-gb-scotland+f5", 185, clip_s=2.0)
     code = (
         "import hashlib, json, sys\n"
-        "from whisper_claims import stimuli\n"
+        "from whisper_claims.stimuli import corpus as stimuli\n"
         f"clip = stimuli.synthesize_clip({SENTENCE!r}, 'en-gb-scotland+f5', 185, clip_s=2.0)\n"
         "digest = hashlib.sha256(clip.audio.tobytes())\n"
         "digest.update(json.dumps([(s.start_s, s.end_s, s.label) for s in clip.segments]).encode())\n"
