@@ -227,3 +227,13 @@ def test_bad_baselines_are_usage_errors(project, tmp_path):
     result = run(project, "--fail-on-regression")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--fail-on-regression needs --claims-baseline" in output(result)
+
+
+def test_held_then_inconclusive_is_a_regression_and_back_an_improvement():
+    held, undecided = document([("a", "tiny", "holds", 0.6)]), document([("a", "tiny", "inconclusive", 0.55)])
+    assert kinds(compare(held, undecided, {"a": None})) == [("regression", "a", "tiny")]
+    assert kinds(compare(undecided, held, {"a": None})) == [("improvement", "a", "tiny")]
+    # between fails and inconclusive only the key metric's tolerance counts
+    failed = document([("a", "tiny", "fails", 0.45)])
+    assert compare(failed, undecided, {"a": 0.2}) == [] and compare(undecided, failed, {"a": 0.2}) == []
+    assert kinds(compare(undecided, failed, {"a": 0.05})) == [("regression", "a", "tiny")]

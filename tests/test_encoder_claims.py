@@ -14,8 +14,7 @@ from whisper_claims.claims.figures import draw_figures, matplotlib_available
 from whisper_claims.claims.registry import SIZES, load_registry
 from whisper_claims.claims.runner import measure_claim, run_claim
 from whisper_claims.claims.verdict import Measurement, judge
-from whisper_claims.measure.attention import attention_window
-from whisper_claims.measure.attention import explicit_attention
+from whisper_claims.measure.attention import attention_window, explicit_attention
 from whisper_claims.measure.inference import chop, encode, padding_features, transcribe_features
 from whisper_claims.measure.memo import per_model
 from whisper_claims.models.load import LoadedModel, random_model

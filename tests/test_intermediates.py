@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from whisper_claims.measure import intermediates
-from whisper_claims.measure import memo
+from whisper_claims.measure import intermediates, memo
 from whisper_claims.measure.sae import SAEConfig, SparseAutoencoder, TrainingReport
 from whisper_claims.models.load import random_model
 

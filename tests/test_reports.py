@@ -20,11 +20,9 @@ from PIL import Image
 
 from whisper_claims.cli import main
 from whisper_claims.files import safe_name
-from whisper_claims.report import htmlreport
-from whisper_claims.report import markdown
-from whisper_claims.report import publish
+from whisper_claims.report import htmlreport, markdown, publish
 from whisper_claims.report.badges import COLORS, claim_badge, overall_badge, status_color
-from whisper_claims.report.claims_json import SCHEMA, SCHEMA_VERSION
+from whisper_claims.report.claims_json import SCHEMA, SCHEMA_VERSION, summary_table
 from whisper_claims.report.htmlreport import word_diff
 from whisper_claims.report.merge import merge
 from whisper_claims.report.publish import build_reports
@@ -754,3 +752,49 @@ def test_report_renders_in_a_headless_browser(built, tmp_path):
     assert "dec-embed-sound" in matrix and "enc-chop-start" in matrix and RANDOM in matrix
     assert "rhyme_p_value=0.00123 (&lt; 0.01)" in matrix
     assert elapsed < 120
+
+
+# -- inconclusive verdicts: shown wherever a verdict is ----------------------------------------------
+
+
+def inconclusive_row(model):
+    found = metric(0.44, ">=", 0.5, False)
+    found["interval"] = {"low": 0.29, "high": 0.55, "level": 0.95, "method": "bootstrap", "n_units": 15,
+                         "n_resamples": 2000, "seed": 0, "passed": None}
+    return row("enc-chop-start", model, "inconclusive", "interval straddles the threshold: recall_removed",
+               {"recall_removed": found})
+
+
+def test_an_inconclusive_verdict_is_shown_in_every_report(tmp_path):
+    path, document = make_run(tmp_path / "run", [inconclusive_row("tiny"), inconclusive_row(RANDOM)],
+                              specs=("tiny", RANDOM))
+    out = tmp_path / "site"
+    build_reports([(path, document)], out)
+    md = (out / "claims.md").read_text(encoding="utf-8")
+    assert "| `enc-chop-start` | **inconclusive** `recall_removed=0.44 [0.29, 0.55] (>= 0.5)` |" in md
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'class="st-inconclusive"' in page and "undecided: the interval straddles" in page
+    assert "0.44 [0.29, 0.55]" in page
+    badge = json.loads((out / "badges" / "enc-chop-start.json").read_text(encoding="utf-8"))
+    assert badge["message"] == f"inconclusive: tiny, {RANDOM}" and badge["color"] == "blue"
+    assert summary_table(document)[1].split()[1:] == ["inconclusive", "recall_removed=0.44", "[0.29,", "0.55]",
+                                                      "(>=", "0.5)"] * 2
+
+
+@pytest.mark.parametrize("interval, message", [
+    ({"low": 0.6, "high": 0.5, "passed": None}, "low ≤ high"),
+    ({"low": 0.4, "high": 0.5, "passed": "maybe"}, "low ≤ high and passed"),
+    ([0.4, 0.5], "an object"),
+])
+def test_a_malformed_interval_is_refused(tmp_path, interval, message):
+    path, document = make_run(tmp_path / "run", [inconclusive_row("tiny")], specs=("tiny",))
+    document["rows"][0]["metrics"]["recall_removed"]["interval"] = interval
+    with pytest.raises(ValueError, match=message):
+        build_reports([(path, document)], tmp_path / "site")
+
+
+def test_badge_colours_with_inconclusive_rows():
+    assert status_color(0, 0, 0, inconclusive=2) == "blue"
+    assert status_color(2, 0, 0, inconclusive=1) == "yellow"
+    assert status_color(1, 0, 0, inconclusive=2) == "orange"
+    assert status_color(0, 1, 0, inconclusive=1) == "red"

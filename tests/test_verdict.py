@@ -8,6 +8,7 @@ import torch
 
 from whisper_claims.claims.registry import ClaimSpec, MetricSpec
 from whisper_claims.claims.verdict import Measurement, Verdict, jsonable, judge
+from whisper_claims.measure.intervals import Interval
 from whisper_claims.models.model_info import ModelInfo
 
 
@@ -196,3 +197,50 @@ def test_jsonable_nested_and_plain_values():
 def test_jsonable_unsupported_type_names_it(value, type_name):
     with pytest.raises(TypeError, match=rf"of type {type_name} is not JSON-serialisable"):
         jsonable({"evidence": [value]})
+
+
+# -- intervals: holds and fails need the whole interval on one side ---------------------------------
+
+
+def interval(low, high, n_units=19):
+    return Interval(low, high, "bootstrap", n_units, n_resamples=2000, seed=0)
+
+
+@pytest.mark.parametrize("low, high, status", [
+    (0.92, 0.97, "holds"),  # all of it passes
+    (0.80, 0.89, "fails"),  # none of it passes
+    (0.85, 0.95, "inconclusive"),  # it straddles 0.9
+])
+def test_an_interval_decides_the_metric(low, high, status):
+    verdict = judge(SPEC, info(), Measurement({"accuracy": 0.91, "p_value": 0.001},
+                                              intervals={"accuracy": interval(low, high)}))
+    assert verdict.status == status
+    assert verdict.metric("accuracy").passed is True  # the point estimate, recorded as before
+    if status == "inconclusive":
+        assert verdict.reason == "interval straddles the threshold: accuracy"
+        assert "??   accuracy = 0.91 [0.85, 0.95] (needs >= 0.9" in verdict.describe()
+
+
+def test_a_failing_metric_outweighs_an_undecided_one():
+    verdict = judge(SPEC, info(), Measurement({"accuracy": 0.91, "p_value": 0.2},
+                                              intervals={"accuracy": interval(0.85, 0.95)}))
+    assert verdict.status == "fails" and verdict.reason == "not met: p_value"
+
+
+def test_a_metric_with_no_sampling_unit_keeps_holds_and_fails():
+    verdict = judge(SPEC, info(), Measurement({"accuracy": 0.91, "p_value": 0.001}))
+    assert verdict.status == "holds" and verdict.metric("accuracy").interval is None
+    assert "interval" not in verdict.to_json()["metrics"]["accuracy"]  # records without intervals are unchanged
+
+
+def test_the_interval_is_recorded_with_how_it_was_made_and_its_say():
+    verdict = judge(SPEC, info(), Measurement({"accuracy": 0.91, "p_value": 0.001},
+                                              intervals={"accuracy": interval(0.85, 0.95)}))
+    assert verdict.to_json()["metrics"]["accuracy"]["interval"] == {
+        "low": 0.85, "high": 0.95, "level": 0.95, "method": "bootstrap", "n_units": 19, "n_resamples": 2000,
+        "seed": 0, "passed": None}
+
+
+def test_an_interval_of_no_metric_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="intervals of recall, which are not its metrics"):
+        judge(SPEC, info(), Measurement({"accuracy": 0.91, "p_value": 0.001}, intervals={"recall": interval(0, 1)}))

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models.model_info import ModelInfo
 from .registry import ClaimSpec
 
-STATUSES = ("holds", "fails", "skipped", "error")
+if TYPE_CHECKING:  # the record side reads verdicts without numpy's statistics
+    from ..measure.intervals import Interval
+
+# inconclusive: a metric's interval straddles its threshold (holds and fails need the whole interval on one side)
+STATUSES = ("holds", "fails", "inconclusive", "skipped", "error")
 # evidence a run adds only when it writes a report folder (``figures.with_figures``)
 FIGURES, AUDIO, FIGURES_NOTE = "figures", "audio", "figures_note"
 REPORT_EVIDENCE = (FIGURES, AUDIO, FIGURES_NOTE)
@@ -23,6 +27,9 @@ class Measurement:
     metrics: dict[str, float]
     evidence: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
+    # a metric aggregated over units (clips, words, neurons, seeds) comes with its interval
+    # (``measure.intervals``); one without a sampling unit (one transcript of one clip) has none
+    intervals: dict[str, Interval] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,16 @@ class MetricResult:
     threshold: float  # after per-size overrides
     passed: bool | None  # None when the metric does not apply to this model
     provenance: str
+    interval: Interval | None = None
+    # with an interval: True when all of it passes, False when none of it does, None when it straddles
+    interval_passed: bool | None = None
+
+    @property
+    def outcome(self) -> bool | None:
+        """Whether the metric decides for the claim (True), against it (False), or cannot decide (None)."""
+        if self.passed is None or self.interval is None:
+            return self.passed
+        return self.interval_passed
 
 
 @dataclass(frozen=True)
@@ -55,8 +72,9 @@ class Verdict:
         """A failure message: claim, model, every metric with its value, comparator and threshold."""
         lines = [f"claim {self.claim} {self.status} on model {self.model}" + (f": {self.reason}" if self.reason else "")]
         for m in self.metrics:
-            mark = {True: "ok  ", False: "FAIL", None: "n/a "}[m.passed]
-            lines.append(f"  {mark} {m.name} = {_fmt(m.value)} (needs {m.comparator} {_fmt(m.threshold)}; {m.provenance})")
+            mark = "n/a " if m.passed is None else {True: "ok  ", False: "FAIL", None: "??  "}[m.outcome]
+            shown = _fmt(m.value) + (f" [{_fmt(m.interval.low)}, {_fmt(m.interval.high)}]" if m.interval else "")
+            lines.append(f"  {mark} {m.name} = {shown} (needs {m.comparator} {_fmt(m.threshold)}; {m.provenance})")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -72,6 +90,7 @@ class Verdict:
                     "threshold": m.threshold,
                     "passed": m.passed,
                     "provenance": m.provenance,
+                    **({"interval": {**m.interval.to_json(), "passed": m.interval_passed}} if m.interval else {}),
                 }
                 for m in self.metrics
             },
@@ -88,10 +107,16 @@ def judge(spec: ClaimSpec, info: ModelInfo, measured: Measurement) -> Verdict:
     missing = [name for name in spec.metrics if name not in measured.metrics]
     if missing:
         raise ValueError(f"claim {spec.id}: the claim function returned no value for {', '.join(missing)}")
+    unknown = sorted(set(measured.intervals) - set(spec.metrics))
+    if unknown:
+        raise ValueError(f"claim {spec.id}: the claim function gave intervals of {', '.join(unknown)}, which are "
+                         "not its metrics")
     results = []
     for name, metric in spec.metrics.items():
         value = _finite(measured.metrics[name])
         applies = metric.applies(info.size)
+        interval = measured.intervals.get(name)
+        ends = (metric.passes(interval.low, info.size), metric.passes(interval.high, info.size)) if interval else ()
         results.append(MetricResult(
             name=name,
             value=value,
@@ -99,8 +124,11 @@ def judge(spec: ClaimSpec, info: ModelInfo, measured: Measurement) -> Verdict:
             threshold=metric.threshold_for(info.size),
             passed=metric.passes(value, info.size) if applies else None,
             provenance=metric.provenance,
+            interval=interval,
+            interval_passed=None if not interval or ends[0] != ends[1] else ends[0],
         ))
-    failed = [r.name for r in results if r.passed is False]
+    failed = [r.name for r in results if r.outcome is False]
+    undecided = [r.name for r in results if r.passed is not None and r.outcome is None]
     evidence = measured.evidence
     per_clip = evidence.get("per_clip_metrics")
     if per_clip:
@@ -117,10 +145,11 @@ def judge(spec: ClaimSpec, info: ModelInfo, measured: Measurement) -> Verdict:
     return Verdict(
         claim=spec.id,
         model=info.spec,
-        status="fails" if failed else "holds",
+        status="fails" if failed else "inconclusive" if undecided else "holds",
         metrics=tuple(results),
         evidence=evidence,
-        reason=f"not met: {', '.join(failed)}" if failed else "",
+        reason=(f"not met: {', '.join(failed)}" if failed
+                else f"interval straddles the threshold: {', '.join(undecided)}" if undecided else ""),
     )
 
 

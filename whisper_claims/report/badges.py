@@ -33,8 +33,9 @@ COLORS = {
     "orange": "#fe7d37",
     "red": "#e05d44",
     "lightgrey": "#9f9f9f",
+    "blue": "#007ec6",
 }
-GROUP_ORDER = ("holds", "fails", "error", "skipped")
+GROUP_ORDER = ("holds", "fails", "inconclusive", "error", "skipped")
 SEPARATOR = " · "
 DIRECTORY = "badges"
 
@@ -71,15 +72,16 @@ class Badge:
         return badge.badge_svg_text
 
 
-def status_color(holds: int, fails: int, errors: int, complete: bool = True) -> str:
-    """The colour of a badge from how many judged rows hold, fail or error (see the module table)."""
-    if holds + fails + errors == 0 or holds + fails == 0:
-        return "lightgrey"
-    if fails + errors == 0:
+def status_color(holds: int, fails: int, errors: int, complete: bool = True, inconclusive: int = 0) -> str:
+    """The colour of a badge from how many judged rows hold, fail, are inconclusive or error (see the module
+    table); rows that are all inconclusive have a colour of their own."""
+    if holds + fails == 0:
+        return "blue" if inconclusive else "lightgrey"
+    if fails + errors + inconclusive == 0:
         return "brightgreen" if complete else "green"
     if holds == 0:
         return "red"
-    return "yellow" if holds >= fails + errors else "orange"
+    return "yellow" if holds >= fails + errors + inconclusive else "orange"
 
 
 def claim_badge(report: MergedReport, claim: str) -> Badge:
@@ -90,24 +92,25 @@ def claim_badge(report: MergedReport, claim: str) -> Badge:
         groups[row.status].append(model)
     if not any(groups.values()):
         message = "untested"
-    elif not any(groups[s] for s in ("holds", "fails", "error")):
+    elif not any(groups[s] for s in ("holds", "fails", "inconclusive", "error")):
         message = f"untested (skipped: {', '.join(groups['skipped'])})"
     else:
         message = SEPARATOR.join(f"{status}: {', '.join(models)}" for status, models in groups.items() if models)
-    color = status_color(len(groups["holds"]), len(groups["fails"]), len(groups["error"]))
+    color = status_color(len(groups["holds"]), len(groups["fails"]), len(groups["error"]),
+                         inconclusive=len(groups["inconclusive"]))
     return Badge(name=safe_name(claim), label=claim, message=message, color=color)
 
 
 def overall_badge(report: MergedReport, model: str) -> Badge:
     """``n/N claims hold`` on one model, N being the number of claims of the merged claims tables."""
     statuses = [row.status for _, row in report.model_rows(model)]
-    holds, fails, errors = (statuses.count(s) for s in ("holds", "fails", "error"))
+    holds, fails, errors, undecided = (statuses.count(s) for s in ("holds", "fails", "error", "inconclusive"))
     total = len(report.claims)
     return Badge(
         name="overall-" + safe_name(model),
         label=f"claims on {model}",
         message=f"{holds}/{total} claims hold",
-        color=status_color(holds, fails, errors, complete=holds == total),
+        color=status_color(holds, fails, errors, complete=holds == total, inconclusive=undecided),
     )
 
 

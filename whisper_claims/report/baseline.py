@@ -1,8 +1,9 @@
 """Comparing a run with an earlier ``claims.json``: regressions, improvements, new and removed claims.
 
-A claim × model is a **regression** when it held in the baseline and now fails or errors, or when its
-key metric moved further than the key metric's ``tolerance`` in the thresholds file. A claim that now
-holds where it failed is an **improvement**. Claims present on one side only are **new** or
+A claim × model is a **regression** when it held in the baseline and now fails, is inconclusive or errors,
+or when its key metric moved further than the key metric's ``tolerance`` in the thresholds file. A claim
+that now holds where it failed or was inconclusive is an **improvement**; between fails and inconclusive
+only the key metric's tolerance is checked. Claims present on one side only are **new** or
 **removed**. Rows skipped on either side (no weights, claim does not apply) are not compared.
 
 Apart from changes, every row of both runs is compared value by value (``differences``): a rerun of
@@ -23,7 +24,7 @@ from ..files import sha256_file
 from .claims_json import read_document
 
 KINDS = ("regression", "improvement", "new", "removed")
-JUDGED = ("holds", "fails", "error")
+JUDGED = ("holds", "fails", "inconclusive", "error")
 
 
 @dataclass(frozen=True)

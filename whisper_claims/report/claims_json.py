@@ -147,6 +147,11 @@ def check_document(path: Path, document: Any) -> None:
                     "true, false or null")
             for key in ("comparator", "provenance"):
                 _expect(isinstance(metric.get(key), str), where, f"{m}.{key}", metric.get(key), "a string")
+            interval = metric.get("interval")
+            if interval is not None:
+                _expect(isinstance(interval, dict) and _number(interval.get("low")) and _number(interval.get("high"))
+                        and interval["low"] <= interval["high"] and interval.get("passed") in (True, False, None),
+                        where, f"{m}.interval", interval, "an object with finite low ≤ high and passed")
     if "baseline" in document:
         _check_baseline(where, document["baseline"])
 
@@ -186,14 +191,20 @@ def _expect(ok: bool, where: str, entry: str, value: Any, expected: str) -> None
 
 def shown_metric(row: dict[str, Any], key_metric: str) -> tuple[str, dict[str, Any]] | None:
     """The metric a table cell shows: the key metric, except for a claim that fails, whose cell shows
-    the metric that failed (the key metric when it failed, else the first that did); None for a row
-    without measured metrics."""
+    the metric that failed (the key metric when it failed, else the first that did), and for an
+    inconclusive claim the metric whose interval straddles its threshold; None for a row without measured
+    metrics."""
     metrics = row.get("metrics") or {}
     if row.get("status") in ("skipped", "error") or not metrics:
         return None
     name = key_metric
-    if row.get("status") == "fails" and (metrics.get(key_metric) or {}).get("passed") is not False:
-        name = next((n for n, m in metrics.items() if m.get("passed") is False), key_metric)
+    deciding = {"fails": False, "inconclusive": None}
+    if row.get("status") in deciding:
+        wanted = deciding[row["status"]]
+        outcomes = {n: _outcome(m) for n, m in metrics.items()}
+        if outcomes.get(key_metric, True) is not wanted:
+            name = next((n for n, o in outcomes.items() if o is wanted and metrics[n].get("passed") is not None),
+                        key_metric)
     metric = metrics.get(name)
     if metric is None or metric.get("value") is None:
         return None
@@ -206,7 +217,15 @@ def metric_text(row: dict[str, Any], key_metric: str) -> str:
     if shown is None:
         return ""
     name, metric = shown
-    return f"{name}={metric['value']:.3g} ({metric['comparator']} {metric['threshold']:.3g})"
+    interval = metric.get("interval")
+    ends = f" [{interval['low']:.3g}, {interval['high']:.3g}]" if interval else ""
+    return f"{name}={metric['value']:.3g}{ends} ({metric['comparator']} {metric['threshold']:.3g})"
+
+
+def _outcome(metric: dict[str, Any]) -> bool | None:
+    """A metric's say on the verdict: its interval's when it has one (None: it straddles), else ``passed``."""
+    interval = metric.get("interval")
+    return interval.get("passed") if isinstance(interval, dict) else metric.get("passed")
 
 
 def cell(row: dict[str, Any] | None, key_metric: str) -> str:

@@ -25,7 +25,7 @@ README = "README.md"
 FINDINGS = "docs/findings.md"
 BEGIN = "<!-- verdicts: written by `whisper-claims docs` from the records; edit the records, not this table -->"
 END = "<!-- end of verdicts -->"
-SHOWN = {"holds": "holds", "fails": "fails", "error": "no verdict", "skipped": "n/a"}
+SHOWN = {"holds": "holds", "fails": "fails", "inconclusive": "inconclusive", "error": "no verdict", "skipped": "n/a"}
 COMPARATORS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "="}
 
 

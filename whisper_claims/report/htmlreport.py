@@ -134,6 +134,7 @@ thead th { background: #f6f8fa; }
 .status { font-weight: 700; }
 .st-holds { background: #dafbe1; } .st-fails { background: #ffebe9; }
 .st-error { background: #fff8c5; } .st-skipped { background: #f6f8fa; color: #57606a; }
+.st-inconclusive { background: #ddf4ff; }
 .st-not-run { color: #8c959f; font-style: italic; }
 .metric { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .85em; }
 .badges img { margin: 0 .4rem .3rem 0; vertical-align: middle; }
@@ -149,6 +150,7 @@ article.verdict.st-holds { border-left-color: #1a7f37; background: none; }
 article.verdict.st-fails { border-left-color: #cf222e; background: none; }
 article.verdict.st-error { border-left-color: #bf8700; background: none; }
 article.verdict.st-skipped { border-left-color: #8c959f; background: none; color: inherit; }
+article.verdict.st-inconclusive { border-left-color: #0969da; background: none; }
 del { background: #ffebe9; color: #82071e; }
 ins { background: #dafbe1; color: #116329; text-decoration: none; border-bottom: 2px solid #1a7f37; }
 .transcripts td:first-child { white-space: nowrap; }
@@ -243,9 +245,10 @@ def _matrix(report: MergedReport) -> list[str]:
         counts.append(f"<td>{holding}/{len(report.claims)} hold</td>")
     out += ['<tfoot><tr><th scope="row">claims that hold</th>' + "".join(counts) + "</tr></tfoot>",
             "</table>", "</div>"]
-    out.append('<p class="note">holds: every applicable metric passes its threshold; fails: at least one does '
-               "not; skipped: not run here (no weights, or the claim does not apply to the size); error: the "
-               "claim function raised; not run: no verdict in any claims.json.</p>")
+    out.append('<p class="note">holds: every applicable metric passes its threshold (all of its 95% interval, '
+               "where it has one); fails: at least one does not; inconclusive: none fails but an interval "
+               "straddles its threshold; skipped: not run here (no weights, or the claim does not apply to the "
+               "size); error: the claim function raised; not run: no verdict in any claims.json.</p>")
     out.append("</section>")
     return out
 
@@ -320,8 +323,14 @@ def _verdict(report: MergedReport, media: Media, claim_id: str, model: str, row:
                 "<th>needs</th><th>passed</th><th>provenance of the threshold</th></tr></thead><tbody>"]
         for name, m in data["metrics"].items():
             value = "not measured" if m["value"] is None else f"{m['value']:.4g}"
-            passed = {True: "yes", False: "no", None: "does not apply"}[m["passed"]]
-            cls = {True: "st-holds", False: "st-fails", None: "st-skipped"}[m["passed"]]
+            interval = m.get("interval") if m["passed"] is not None else None
+            if interval:
+                value += f" [{interval['low']:.4g}, {interval['high']:.4g}]"
+                passed, cls = {True: ("yes", "st-holds"), False: ("no", "st-fails"),
+                               None: ("undecided: the interval straddles", "st-inconclusive")}[interval["passed"]]
+            else:
+                passed, cls = {True: ("yes", "st-holds"), False: ("no", "st-fails"),
+                               None: ("does not apply", "st-skipped")}[m["passed"]]
             out.append(f"<tr><td><code>{esc(name)}</code></td><td>{esc(value)}</td>"
                        f"<td>{esc(m['comparator'])} {esc(format(m['threshold'], '.4g'))}</td>"
                        f'<td class="{cls}">{passed}</td><td>{esc(m["provenance"])}</td></tr>')

@@ -47,7 +47,7 @@ class ClaimsRecord:
 
 
 def _rank(verdict: Verdict) -> int:
-    return {"skipped": 0, "holds": 1, "fails": 2, "error": 3}[verdict.status]
+    return {"skipped": 0, "holds": 1, "inconclusive": 2, "fails": 3, "error": 4}[verdict.status]
 
 
 def run_metadata(record: ClaimsRecord, rootdir: Path | None = None) -> dict[str, Any]:
