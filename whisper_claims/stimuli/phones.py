@@ -10,7 +10,18 @@ and anything that is not speech. `to_arpabet` maps the labels of each source to 
     -> ``NG``, ``hv`` -> ``HH``; the flap ``dx`` -> ``D`` (the set has no flap); the glottal
     stop ``q`` -> ``T`` (in English it mostly realises /t/). A label that is not a symbol but
     is two or three consonant symbols run together (praatIO's ``PT``) is split into them, and
-    `map_segments` shares the interval's duration equally between them.
+    `map_segments` shares the interval's duration equally between them. This is lenient, for
+    labels that borrow a TIMIT symbol; TIMIT's own files use ``timit``.
+``timit``
+    TIMIT's 61 phones folded to 39 exactly as Lee & Hon (1989), table `TIMIT_61_TO_39` (the third
+    column of Kaldi's ``egs/timit/s5/conf/phones.60-48-39.map``): ``ao`` -> ``AA``, ``ax``/``ax-h``
+    -> ``AH``, ``axr`` -> ``ER``, ``hv`` -> ``HH``, ``ix`` -> ``IH``, ``el`` -> ``L``, ``em`` ->
+    ``M``, ``en``/``nx`` -> ``N``, ``eng`` -> ``NG``, ``zh`` -> ``SH``, ``ux`` -> ``UW``, the closures
+    ``bcl dcl gcl pcl tcl kcl`` and ``h# pau epi`` -> ``sil``. So TIMIT clips never carry ``AO`` or
+    ``ZH``. The one Lee & Hon class outside `LABELS`, the flap ``dx``, -> ``D`` as above. The
+    glottal stop ``q``, which Lee & Hon delete, has no label of its own: `map_segments` gives its
+    interval to the next segment (in the NLTK TIMIT sample 122 of its 141 ``q`` begin a vowel), or,
+    when the next is silence or there is none, to the previous one (with no neighbour, ``sil``).
 ``ipa``
     IPA, one phone or a run of phones (``tʃ`` -> ``CH``, ``aɪ`` -> ``AY``, ``ɑɹ`` -> ``AA R``);
     length and stress marks, tie bars and other combining diacritics are ignored. Non-English
@@ -59,7 +70,7 @@ SIL = "sil"
 LABELS = PHONES + (SIL,)
 LABEL_INDEX = {label: i for i, label in enumerate(LABELS)}
 VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"})
-SOURCES = ("arpabet", "cmu", "hts", "mfa", "ipa", "espeak", "espeak-nonrhotic", "auto")
+SOURCES = ("arpabet", "cmu", "hts", "mfa", "timit", "ipa", "espeak", "espeak-nonrhotic", "auto")
 
 # silence, pauses, noise and non-speech markers of the sources (compared in lower case)
 SILENCE_LABELS = frozenset({
@@ -73,6 +84,25 @@ _ARPABET_EXTRA = {
     "NX": "N", "ENG": "NG", "HV": "HH", "DX": "D", "Q": "T",
 }
 _ARPABET = {**{p: p for p in PHONES}, **_ARPABET_EXTRA}
+
+# TIMIT's 61 phones -> Lee & Hon's 39 (K.-F. Lee and H.-W. Hon, "Speaker-independent phone recognition
+# using hidden Markov models", IEEE Trans. ASSP 37(11), 1989), as in Kaldi's timit recipe
+# (egs/timit/s5/conf/phones.60-48-39.map, third column); q, deleted there, is None
+TIMIT_61_TO_39 = {
+    "aa": "aa", "ae": "ae", "ah": "ah", "ao": "aa", "aw": "aw", "ax": "ah", "ax-h": "ah", "axr": "er",
+    "ay": "ay", "b": "b", "bcl": "sil", "ch": "ch", "d": "d", "dcl": "sil", "dh": "dh", "dx": "dx",
+    "eh": "eh", "el": "l", "em": "m", "en": "n", "eng": "ng", "epi": "sil", "er": "er", "ey": "ey",
+    "f": "f", "g": "g", "gcl": "sil", "h#": "sil", "hh": "hh", "hv": "hh", "ih": "ih", "ix": "ih",
+    "iy": "iy", "jh": "jh", "k": "k", "kcl": "sil", "l": "l", "m": "m", "n": "n", "ng": "ng", "nx": "n",
+    "ow": "ow", "oy": "oy", "p": "p", "pau": "sil", "pcl": "sil", "q": None, "r": "r", "s": "s",
+    "sh": "sh", "t": "t", "tcl": "sil", "th": "th", "uh": "uh", "uw": "uw", "ux": "uw", "v": "v",
+    "w": "w", "y": "y", "z": "z", "zh": "sh",
+}
+# Lee & Hon's classes as project labels: upper case; their flap dx, which LABELS lacks, as D
+TIMIT = {
+    phone: () if folded is None else (SIL,) if folded == "sil" else ("D",) if folded == "dx" else (folded.upper(),)
+    for phone, folded in TIMIT_61_TO_39.items()
+}
 _ARPABET_LABEL = re.compile(r"([A-Za-z]+)([012])?")
 _CONSONANTS = tuple(sorted((p for p in PHONES if p not in VOWELS), key=len, reverse=True))
 
@@ -195,7 +225,9 @@ def to_arpabet_sequence(label: str, source: str = "auto") -> tuple[str, ...]:
     Returns
     -------
     tuple of str
-        Usually one label; more for a label spanning several phones (``"PT"``, ``"ɑɹ"``, ``"@L"``).
+        Usually one label; more for a label spanning several phones (``"PT"``, ``"ɑɹ"``, ``"@L"``);
+        none for TIMIT's glottal stop ``q`` under ``"timit"`` (`map_segments` gives its time to a
+        neighbour).
 
     Raises
     ------
@@ -211,7 +243,9 @@ def to_arpabet_sequence(label: str, source: str = "auto") -> tuple[str, ...]:
     text = label.strip()
     if text.lower() in SILENCE_LABELS:
         return (SIL,)
-    if source in ("espeak", "espeak-nonrhotic"):
+    if source == "timit":
+        mapped = TIMIT.get(text.lower())
+    elif source in ("espeak", "espeak-nonrhotic"):
         mapped = _from_espeak(text, ESPEAK if source == "espeak" else ESPEAK_NONRHOTIC)
     elif source == "ipa":
         mapped = _from_ipa(text)
@@ -245,6 +279,11 @@ def to_arpabet(label: str, source: str = "auto") -> str:
         `map_segments` for those).
     """
     mapped = to_arpabet_sequence(label, source)
+    if not mapped:
+        raise UnknownLabelError(
+            f"label {label!r} ({source}) has no label of its own (Lee & Hon delete TIMIT's q); "
+            "map_segments gives its interval to a neighbouring segment"
+        )
     if len(mapped) != 1:
         raise UnknownLabelError(
             f"label {label!r} ({source}) is the phones {' '.join(mapped)}, not one phone; "
@@ -307,6 +346,7 @@ def _unknown(label: str, source: str) -> str:
         "espeak-nonrhotic": "an espeak-ng English phoneme mnemonic (whisper_claims.stimuli.phones.ESPEAK)",
         "ipa": "IPA phones (whisper_claims.stimuli.phones.IPA)",
         "auto": "ARPAbet or IPA",
+        "timit": "one of TIMIT's 61 phones (whisper_claims.stimuli.phones.TIMIT_61_TO_39)",
     }.get(source, "an ARPAbet symbol with an optional stress digit 0-2")
     return (
         f"label {label!r} does not map to ARPAbet-39 under source {source!r}: expected {hint}, "
@@ -345,7 +385,10 @@ def map_segments(segments, source: str = "auto", *, where: str = "segments") -> 
     Returns
     -------
     tuple of PhoneSegment
-        A segment whose label spans n phones becomes n segments sharing its duration equally.
+        A segment whose label spans n phones becomes n segments sharing its duration equally. A
+        segment whose label maps to none (TIMIT's ``q``) is merged into the next segment when that
+        one starts where it ends and is not silence, else into the previous one when that one ends
+        where it starts; else it becomes ``"sil"``.
 
     Raises
     ------
@@ -355,20 +398,49 @@ def map_segments(segments, source: str = "auto", *, where: str = "segments") -> 
     segments = tuple(segments)
     if source in ("auto", "mfa"):
         source = detect_source(s.label for s in segments)
-    mapped = []
+    pairs = []
     for segment in segments:
         try:
-            labels = to_arpabet_sequence(segment.label, source)
+            pairs.append((segment, to_arpabet_sequence(segment.label, source)))
         except UnknownLabelError as e:
             raise UnknownLabelError(
                 f"{where}: segment [{segment.start_s:.4f}, {segment.end_s:.4f}) s: {e}"
             ) from None
+    mapped = []
+    for segment, labels in _merge_unlabelled(pairs):
         step = (segment.end_s - segment.start_s) / len(labels)
         for i, label in enumerate(labels):
             start = segment.start_s + i * step
             end = segment.end_s if i == len(labels) - 1 else start + step
             mapped.append(PhoneSegment(start, end, label))
     return tuple(mapped)
+
+
+def _merge_unlabelled(pairs: list) -> list:
+    """Give the time of each (segment, labels) whose labels are empty to a neighbour (see `map_segments`)."""
+    # a q before a vowel is that vowel's glottal onset, so the next segment comes first; backwards,
+    # so that a run of q goes to the phone after it
+    kept: list = []
+    for segment, labels in reversed(pairs):
+        if not labels and kept and kept[-1][1] not in ((), (SIL,)) and _touches(segment.end_s, kept[-1][0].start_s):
+            following, following_labels = kept[-1]
+            kept[-1] = (PhoneSegment(segment.start_s, following.end_s, following.label), following_labels)
+            continue
+        kept.append((segment, labels))
+    merged: list = []
+    for segment, labels in reversed(kept):
+        if not labels:
+            if merged and _touches(merged[-1][0].end_s, segment.start_s):
+                previous, previous_labels = merged[-1]
+                merged[-1] = (PhoneSegment(previous.start_s, segment.end_s, previous.label), previous_labels)
+                continue
+            labels = (SIL,)
+        merged.append((segment, labels))
+    return merged
+
+
+def _touches(end_s: float, start_s: float) -> bool:
+    return abs(end_s - start_s) < 1e-6
 
 
 # ----------------------------------------------------------------------------------------------
