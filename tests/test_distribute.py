@@ -11,6 +11,7 @@ import pytest
 from whisper_claims.claims import distribute
 from whisper_claims.claims.registry import load_registry
 from whisper_claims.claims.verdict import MetricResult, Verdict
+from whisper_claims.measure.intervals import Interval, wilson
 
 PROJECT = Path(__file__).parents[1]
 
@@ -52,8 +53,15 @@ def test_a_workers_rows_reach_the_controller_unchanged():
                       (MetricResult("target_removed", 0.0, ">=", 1.0, False, "the post"),
                        MetricResult("other", None, "<=", 2.0, None, "ours")),
                       {"transcripts": {"full": "hot ones"}, "n": [1, 2]}, "not met: target_removed")
-    sent = distribute.read_worker_output(distribute.worker_output([verdict], {}, {"tiny": "no tiny.pt"}))
-    assert sent["rows"] == [verdict] and sent["unavailable"] == {"tiny": "no tiny.pt"}
+    # an interval and its say travel too (a worker judges; the controller writes what it judged)
+    undecided = Verdict("enc-end-sink-general", "base", "inconclusive",
+                        (MetricResult("median_end_share", 0.49, ">=", 0.3, True, "CLAIMS.md",
+                                      Interval(0.25, 0.59, "bootstrap", 10, n_resamples=2000, seed=0), None),
+                         MetricResult("share", 0.7, ">=", 0.5, True, "ours", wilson(7, 10), None)),
+                        {"n_clips": 19}, "interval straddles the threshold: median_end_share")
+    sent = distribute.read_worker_output(distribute.worker_output([verdict, undecided], {}, {"tiny": "no tiny.pt"}))
+    assert sent["rows"] == [verdict, undecided] and sent["unavailable"] == {"tiny": "no tiny.pt"}
+    assert [row.to_json() for row in sent["rows"]] == [verdict.to_json(), undecided.to_json()]
 
 
 def run_claims(tmp_path: Path, name: str, *args: str) -> subprocess.CompletedProcess:

@@ -15,6 +15,7 @@ import json
 import os
 from typing import Any, Optional
 
+from ..measure.intervals import Interval
 from ..models.dims import KNOWN_DIMS
 from ..models.model_info import ModelInfo
 from .registry import ClaimSpec
@@ -103,6 +104,15 @@ def read_worker_output(text: str) -> dict[str, Any]:
 
 def verdict_from_json(row: dict[str, Any]) -> Verdict:
     """The `Verdict` whose ``to_json()`` is ``row``."""
-    metrics = tuple(MetricResult(name, m["value"], m["comparator"], m["threshold"], m["passed"], m["provenance"])
-                    for name, m in row["metrics"].items())
+    metrics = tuple(_metric_from_json(name, m) for name, m in row["metrics"].items())
     return Verdict(row["claim"], row["model"], row["status"], metrics, row["evidence"], row["reason"])
+
+
+def _metric_from_json(name: str, found: dict[str, Any]) -> MetricResult:
+    interval = found.get("interval")
+    return MetricResult(name, found["value"], found["comparator"], found["threshold"], found["passed"],
+                        found["provenance"],
+                        interval=None if interval is None else Interval(
+                            interval["low"], interval["high"], interval["method"], interval["n_units"],
+                            interval["level"], interval.get("n_resamples", 0), interval.get("seed")),
+                        interval_passed=None if interval is None else interval["passed"])

@@ -232,8 +232,8 @@ def hot_ones_transcripts(report: MergedReport) -> list[str]:
 
 
 def general_claims(report: MergedReport) -> list[str]:
-    """The claims over a clip set: the median's verdict, the quartiles of the key metric, the clips that
-    meet every bar on their own."""
+    """The claims over a clip set: the median's verdict (with its interval), the quartiles of the key metric,
+    the clips that meet every bar on their own, and the independent units the interval resampled."""
     models = judged_models(report)
     rows = []
     for claim_id in GENERAL:
@@ -245,7 +245,8 @@ def general_claims(report: MergedReport) -> list[str]:
             if found:
                 quartiles = found["quartiles"][claim["key_metric"]]
                 cell += (f" (quartiles {short(quartiles[0])}–{short(quartiles[2])}); "
-                         f"{clips_meeting(found, found['share_of_clips_meeting_every_threshold'])} clips")
+                         f"{clips_meeting(found, found['share_of_clips_meeting_every_threshold'])} clips"
+                         + (f" in {found['n_clusters']} units" if "n_clusters" in found else ""))
             cells.append(cell)
         rows.append([code(claim_id, cell=True), *cells])
     return table(["median over the clips; clips meeting every bar", *[code(m) for m in models]], rows)
