@@ -47,9 +47,15 @@ def test_clusters_of_different_sizes_give_the_same_interval_as_a_plain_loop():
     data = np.asarray(values)
     estimates = np.array([np.median(np.concatenate([data[groups[c]] for c in row])) for row in drawn])
     point = np.median(data)
-    estimates = point + (estimates - point) * np.sqrt(4 / 3)
+    estimates = np.clip(point + (estimates - point) * np.sqrt(4 / 3), min(values), max(values))
     assert (found.low, found.high) == tuple(np.quantile(estimates, [0.025, 0.975]))
     assert found.n_units == 4 and found.method == "bootstrap"
+
+
+def test_an_interval_of_a_share_never_leaves_the_values_range():
+    values = [1.0, 1.0, 1.0, 0.98, 1.0, 0.0, 0.97, 1.0, 0.0, 1.0]  # base's end-peak shares: mostly 1, two 0
+    found = bootstrap(values, np.median, seed=0)
+    assert 0.0 <= found.low <= found.high <= 1.0
 
 
 def test_the_same_seed_gives_the_same_interval_and_another_seed_nearly_the_same():

@@ -51,8 +51,8 @@ def bootstrap(values: Sequence[float], statistic: Callable[..., Any] = np.median
     values : sequence of float
         One value per unit of measurement (a clip, a word, a neuron); all finite.
     statistic : callable
-        ``statistic(array)`` → float; called with ``axis=1`` on a 2-D array when every cluster holds one
-        value (``np.median``, ``np.mean`` and ``np.sum`` take it).
+        ``statistic(array)`` → float, a location that stays within the values' range (``np.median``,
+        ``np.mean``); called with ``axis=1`` on a 2-D array when every cluster holds as many values.
     clusters : sequence, optional
         The independent unit of each value (its speaker, its sentence, its clip): whole clusters are drawn
         with replacement, so values that share a cluster are never counted as independent. By default each
@@ -90,9 +90,10 @@ def bootstrap(values: Sequence[float], statistic: Callable[..., Any] = np.median
         estimates = np.array([statistic(np.concatenate([data[members[c]] for c in row])) for row in drawn],
                              dtype=np.float64)
     # the bootstrap's spread is that of k draws with the divisor k; rescaled about the estimate by
-    # sqrt(k / (k - 1)), the usual small-sample correction, so that few clusters do not give too short an interval
+    # sqrt(k / (k - 1)), the usual small-sample correction, so that few clusters do not give too short an
+    # interval; kept within the values' range, which a median or a mean never leaves
     point = float(statistic(data))
-    estimates = point + (estimates - point) * np.sqrt(k / (k - 1))
+    estimates = np.clip(point + (estimates - point) * np.sqrt(k / (k - 1)), data.min(), data.max())
     alpha = (1 - level) / 2
     low, high = np.quantile(estimates, [alpha, 1 - alpha])
     return Interval(float(low), float(high), "bootstrap", k, level, n_resamples, seed)
