@@ -61,8 +61,9 @@ def criterion(metric: dict[str, Any]) -> str:
 
 
 def verdict_cell(row: Row | None, key_metric: str) -> str:
-    """``**holds** 0.74 (≥ 0.5)``: the status and the metric a table shows (the key metric, or for a
-    claim that fails the metric that failed), named when it is not the key metric."""
+    """``**holds** 0.74 [0.66, 0.8] (≥ 0.5)``: the status and the metric a table shows (the key metric, or for
+    a claim that fails the metric that failed), named when it is not the key metric, with its 95% interval
+    where it has one."""
     if row is None:
         return "not run"
     cell = f"**{SHOWN.get(row.status, row.status)}**"
@@ -70,7 +71,9 @@ def verdict_cell(row: Row | None, key_metric: str) -> str:
     if shown is not None:
         name, metric = shown
         label = "" if name == key_metric else f"{code(name, cell=True)} "
-        cell += f" {label}{number(metric['value'])} ({criterion(metric)})"
+        interval = metric.get("interval")
+        ends = f" [{number(interval['low'])}, {number(interval['high'])}]" if interval else ""
+        cell += f" {label}{number(metric['value'])}{ends} ({criterion(metric)})"
     return cell
 
 
