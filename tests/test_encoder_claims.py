@@ -249,6 +249,24 @@ def test_band_scores_tell_a_band_from_uniform_relevance(registry):
     assert evidence["median_band_mass_by_w"]["5"] == pytest.approx(11 / 1500)
 
 
+@pytest.mark.control
+@pytest.mark.parametrize("speech_end", [100, 150, 300, 600])
+def test_relevance_spread_evenly_over_the_speech_fails_locality_on_short_and_long_clips(registry, tiny, speech_end):
+    """Spread evenly over a short clip's speech, relevance passes the post's bar (m(50) ≥ 0.5) with no
+    locality at all; the null on the same frames fails it. Relevance within ±10 frames holds on every length."""
+    spec = registry["enc-relevance-local"]
+    r = torch.zeros(1500, 1500)
+    r[:speech_end, :speech_end] = 1.0
+    spread, evidence = band_scores(r, speech_end, 50, [50])
+    assert spread["margin_over_speech_uniform"] == 0.0
+    assert evidence["speech_uniform_band_mass"] == evidence["speech_permuted_band_mass"] == spread["median_band_mass"]
+    verdict = judge(spec, tiny.info, Measurement(spread, evidence))
+    assert verdict.status == "fails" and verdict.metric("margin_over_speech_uniform").passed is False
+    assert verdict.metric("median_band_mass").passed is (speech_end <= 150)  # the old bar alone held short clips
+    local, evidence = band_scores(banded(1500, 10), speech_end, 50, [50])
+    assert judge(spec, tiny.info, Measurement(local, evidence)).status == "holds"
+
+
 def test_band_scores_leave_out_rows_without_relevance():
     r = banded(100, 2)
     r[:10] = 0

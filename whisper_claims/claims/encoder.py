@@ -22,6 +22,7 @@ from .. import progress
 from ..files import sha256_file
 from ..measure.attention import attention_window, band_mask, explicit_attention, relevance
 from ..measure.inference import chop, encode, padding_features, transcribe_batch, transcribe_features
+from ..measure.intervals import bootstrap
 from ..measure.memo import per_model
 from ..measure.text import normalize, wer, word_edits, word_matches, word_recall
 from ..stimuli.audio import FRAME_S, SAMPLES_PER_FRAME, load_audio, log_mel
@@ -176,6 +177,9 @@ def enc_relevance_local(model: Whisper, *, clip: str | os.PathLike, band: int = 
     -------
     median_band_mass
         Median over speech frames of ``m_i(band)``.
+    margin_over_speech_uniform
+        ``median_band_mass`` less the same median for relevance spread evenly over the clip's speech frames,
+        the null a short clip can otherwise pass with no locality at all (#30).
     """
     run = clip_run(model, clip)
     r = clip_relevance(model, clip, window)
@@ -205,6 +209,15 @@ def band_scores(r: torch.Tensor, speech_end: int, band: int,
     for w in sorted({*band_curve, band}):
         shares, undefined = _shares(r, rows, distance <= w)
         curve[w] = _median(shares)
+    # the null a short clip needs: relevance spread evenly over the clip's speech frames, whose band mass
+    # alone nears 1 as the clip shortens (a ±50-frame band covers most of a 3-s clip)
+    speech = distance[:, : len(rows)] <= band
+    speech_uniform = _median(speech.sum(axis=1) / max(len(rows), 1)) if len(rows) else math.nan
+    # and the row's own mass on the speech frames, spread evenly over them (its distances permuted)
+    mass = r[rows].double().numpy()
+    total = mass.sum(axis=1)
+    on_speech = np.divide(mass[:, : len(rows)].sum(axis=1), total, out=np.zeros_like(total), where=total > 0)
+    permuted = _median((on_speech * speech.sum(axis=1) / max(len(rows), 1))[total > 0])
     evidence = {
         "speech_end_frame": speech_end,
         "rows": len(rows),
@@ -212,8 +225,10 @@ def band_scores(r: torch.Tensor, speech_end: int, band: int,
         "band": band,
         "median_band_mass_by_w": {str(w): curve[w] for w in curve},
         "uniform_band_mass_by_w": {str(w): min(2 * w + 1, n_ctx) / n_ctx for w in curve},
+        "speech_uniform_band_mass": speech_uniform,
+        "speech_permuted_band_mass": permuted,
     }
-    return {"median_band_mass": curve[band]}, evidence
+    return {"median_band_mass": curve[band], "margin_over_speech_uniform": curve[band] - speech_uniform}, evidence
 
 
 def enc_end_sink(model: Whisper, *, clip: str | os.PathLike, margin: int = 25,
@@ -588,19 +603,51 @@ def word_chop_scores(spoken: Sequence[str], full: str, chopped: Sequence[str], c
 
 
 def general_clips(recordings: Sequence[Sequence[str]], sentences: dict) -> list[tuple[object, str]]:
-    """(clip, words spoken) for each recording (pairs of audio, an asset name or a path, and its transcript) and each held-out
-    sentence (``{source, n, seed}``, `whisper_claims.stimuli.word_clips.sentences`), spoken whole."""
-    clips = [(located(audio), text) for audio, text in recordings]
+    """(clip, words spoken) for each recording (audio, an asset name or a path, its transcript and, optionally,
+    its speaker) and each held-out sentence (``{source, n, seed}``, `whisper_claims.stimuli.word_clips.sentences`),
+    spoken whole."""
+    clips = [(located(audio), text) for audio, text, *_ in recordings]
     planned = sentence_plan(sentences["source"], int(sentences["n"]), int(sentences["seed"]))
     clips += [(spoken_sentence(text, voice, rate, name=f"{sentences['source']}/{sentences['seed']}/{i}"), text)
               for i, (text, voice, rate) in enumerate(planned)]
     return clips
 
 
-def over_clips(clips: Sequence[tuple[object, str]], measure, what: str) -> Measurement:
+def clip_clusters(recordings: Sequence[Sequence[str]], sentences: dict) -> list[int]:
+    """The independent unit of each clip of `general_clips`: clips that share a speaker (a recording's third
+    entry, else its own; a synthesized sentence's espeak-ng voice) or a sentence are one cluster, so that
+    four speakers reading one sentence, or one voice reading several, never count as independent clips."""
+    speakers = [str(entry[2]) if len(entry) > 2 else str(entry[0]) for entry in recordings]
+    texts = [entry[1] for entry in recordings]
+    for text, voice, _rate in sentence_plan(sentences["source"], int(sentences["n"]), int(sentences["seed"])):
+        speakers.append(f"espeak-ng {voice}")
+        texts.append(text)
+    parent = list(range(len(texts)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for keys in (speakers, [" ".join(normalize(t).split()) for t in texts]):
+        first: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            parent[root(i)] = root(first.setdefault(key, i))
+    roots = [root(i) for i in range(len(texts))]
+    numbered = {r: n for n, r in enumerate(dict.fromkeys(roots))}
+    return [numbered[r] for r in roots]
+
+
+def over_clips(clips: Sequence[tuple[object, str]], measure, what: str,
+               clusters: Sequence[int] | None = None) -> Measurement:
     """One experiment per clip, summarised: each metric is its median over the clips (NaN values, where
-    a clip leaves a metric undefined, are left out and counted). Every clip's value is kept under
-    ``per_clip_metrics``, from which ``verdict.judge`` adds the share of clips that meet the threshold."""
+    a clip leaves a metric undefined, are left out and counted), with a 95% interval from a bootstrap of the
+    median that resamples ``clusters`` (`clip_clusters`; by default each clip its own). Every clip's value is
+    kept under ``per_clip_metrics``, from which ``verdict.judge`` adds the share of clips that meet the
+    threshold."""
+    clusters = list(range(len(clips))) if clusters is None else list(clusters)
+    if len(clusters) != len(clips):
+        raise ValueError(f"{len(clusters)} cluster labels for {len(clips)} clips")
     per_clip, names = [], []
     for i, (clip, reference) in enumerate(clips):
         metrics, evidence = measure(clip, reference)
@@ -610,29 +657,39 @@ def over_clips(clips: Sequence[tuple[object, str]], measure, what: str) -> Measu
         progress.report(what, i + 1, len(clips))
     values = {m: [row[m] for row in per_clip] for m in names}
     finite = {m: [v for v in vs if math.isfinite(v)] for m, vs in values.items()}
+    intervals = {}
+    for m, vs in values.items():
+        kept = [(v, c) for v, c in zip(vs, clusters) if math.isfinite(v)]
+        if len({c for _, c in kept}) >= 2:
+            intervals[m] = bootstrap([v for v, _ in kept], np.median, clusters=[c for _, c in kept], seed=0)
     return Measurement(
         metrics={m: float(np.median(vs)) if vs else math.nan for m, vs in finite.items()},
         evidence={
             "n_clips": len(clips),
+            "clusters": clusters,
+            "n_clusters": len(set(clusters)),
             "per_clip_metrics": values,
             "undefined_clips": {m: len(values[m]) - len(finite[m]) for m in names},
             "quartiles": {m: [float(q) for q in np.percentile(vs, [25, 50, 75])] if vs else [] for m, vs in finite.items()},
             "per_clip": per_clip,
         },
         artifacts={"clip_values": {"clips": [row["clip"] for row in per_clip], "metrics": values}},
+        intervals=intervals,
     )
 
 
 def enc_relevance_local_general(model: Whisper, *, recordings: Sequence[Sequence[str]], sentences: dict,
                                 band: int = 50) -> Measurement:
-    """`enc_relevance_local` on every clip of a clip set (`general_clips`): median over clips of each
-    clip's median band mass ``m(band)``."""
+    """`enc_relevance_local` on every clip of a clip set (`general_clips`): medians over clips of each
+    clip's median band mass ``m(band)`` and of its margin over relevance spread evenly over its speech."""
     def measure(clip, _reference):
         run = clip_run(model, clip)
-        metrics, _ = band_scores(clip_relevance(model, clip), run.speech_end, band, [band])
-        return metrics, {"speech_end_frame": run.speech_end}
+        metrics, evidence = band_scores(clip_relevance(model, clip), run.speech_end, band, [band])
+        return metrics, {"speech_end_frame": run.speech_end,
+                         "speech_uniform_band_mass": evidence["speech_uniform_band_mass"]}
 
-    return over_clips(general_clips(recordings, sentences), measure, "clips (relevance)")
+    return over_clips(general_clips(recordings, sentences), measure, "clips (relevance)",
+                      clusters=clip_clusters(recordings, sentences))
 
 
 def enc_end_sink_general(model: Whisper, *, recordings: Sequence[Sequence[str]], sentences: dict,
@@ -652,7 +709,8 @@ def enc_end_sink_general(model: Whisper, *, recordings: Sequence[Sequence[str]],
                  "median_end_share_at_energy_end": energy_share["median_end_share"],
                  "end_peak_share_at_energy_end": energy_peaks["end_peak_share"]})
 
-    return over_clips(general_clips(recordings, sentences), measure, "clips (relevance)")
+    return over_clips(general_clips(recordings, sentences), measure, "clips (relevance)",
+                      clusters=clip_clusters(recordings, sentences))
 
 
 def enc_window_general(model: Whisper, *, recordings: Sequence[Sequence[str]], sentences: dict,
@@ -669,4 +727,5 @@ def enc_window_general(model: Whisper, *, recordings: Sequence[Sequence[str]], s
         return metrics, {"full_recall": evidence["full_recall"], "recall": evidence["recall"],
                          "transcripts": evidence["transcripts"]}
 
-    return over_clips(general_clips(recordings, sentences), measure, "clips (windowed transcripts)")
+    return over_clips(general_clips(recordings, sentences), measure, "clips (windowed transcripts)",
+                      clusters=clip_clusters(recordings, sentences))
