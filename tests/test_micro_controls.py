@@ -15,9 +15,10 @@ from whisper_claims.stimuli.assets import all_assets
 pytestmark = [pytest.mark.control, pytest.mark.usefixtures("run_cache")]
 
 # the claims that hold on micro and fail on random:micro (measured: README, "Claims on micro"). Not here:
-# enc-polysemantic holds on micro but also on random:micro (3 neurons), so it is no control at this size.
-HOLD_ON_MICRO = ("enc-relevance-local", "enc-relevance-local-general", "enc-chop-start", "enc-chop-mid",
-                 "enc-chop-mid-keeps", "enc-neuron-phoneme")
+# enc-polysemantic holds on micro but also on random:micro (3 neurons), so it is no control at this size;
+# enc-relevance-local-general is inconclusive on micro since it must beat relevance spread evenly over each
+# clip's speech (#30): micro's 10 short sentences (6 independent units) leave that margin's interval straddling 0
+HOLD_ON_MICRO = ("enc-relevance-local", "enc-chop-start", "enc-chop-mid", "enc-chop-mid-keeps", "enc-neuron-phoneme")
 
 
 @pytest.fixture(scope="module", params=["micro", "random:micro"])
