@@ -8,9 +8,11 @@ import torch
 
 from whisper_claims.claims import encoder as encoder_claims
 from whisper_claims.claims.encoder import (attention_distance, band_scores, chop_scores, clip_run, enc_chop,
-                                           enc_end_sink, enc_relevance_local, enc_window, end_peaks, end_share,
+                                           enc_end_sink, enc_relevance_local, enc_window, end_of_speech, end_peaks, end_share,
+                                           neighbour_frames, transcribes,
                                            window_scores)
 from whisper_claims.claims.figures import draw_figures, matplotlib_available
+from whisper_claims.errors import MethodInvalid
 from whisper_claims.claims.registry import SIZES, load_registry
 from whisper_claims.claims.runner import measure_claim, run_claim
 from whisper_claims.claims.verdict import Measurement, judge
@@ -199,7 +201,8 @@ def test_window_scores_fail_when_recall_rises(registry):
 @pytest.mark.parametrize("claim", ALL_CHOP_CLAIMS)
 def test_chop_scores_on_the_posts_transcripts_hold(registry, tiny, claim):
     spec = registry[claim]
-    metrics, evidence = chop_scores(POST_FULL, POST_CHOPPED[chop_of(claim)], spec.params["target"])
+    # the post shows no neighbour chop: one that changes nothing keeps the target
+    metrics, evidence = chop_scores(POST_FULL, POST_CHOPPED[chop_of(claim)], spec.params["target"], [POST_FULL])
     assert metrics["target_removed"] == 1 and metrics["inserted_words"] == 0
     assert evidence["target_in_full"] == 1 and evidence["target_in_chopped"] == 0
     assert evidence["lost"] == ([] if chop_of(claim) == "start" else ["answer"])
@@ -224,15 +227,46 @@ def test_chop_scores_remove_every_occurrence():
 
 
 def test_chop_scores_count_lost_and_inserted_words_apart():
-    """tiny.en's chop 150-175: the target goes, every other word stays, three words come in its place."""
+    """tiny.en's chop 150-175: every other word stays, three words come in, and 'hot' of the target stays."""
     full = "Hot ones, the show where celebrities answer hot questions while eating even hotter wings."
     chopped = "Hot ones, the show where celebrities answer hot or hot wings while eating even hotter wings."
     metrics, evidence = chop_scores(full, chopped, "hot questions")
-    assert metrics == {"target_removed": 1.0, "lost_words": 0.0, "inserted_words": 3.0}
-    assert sorted(evidence["inserted"]) == ["hot", "or", "wings"]
+    assert metrics["target_removed"] == 0 and math.isnan(metrics["neighbours_keep_target"])
+    assert metrics["lost_words"] == 0 and metrics["inserted_words"] == 3
+    assert sorted(evidence["inserted"]) == ["hot", "or", "wings"] and evidence["target_words_kept"] == ["hot"]
     metrics, evidence = chop_scores(full, "the show where celebrities answer hot", "hot questions")
     assert metrics["lost_words"] == 7 and metrics["inserted_words"] == 0
     assert evidence["lost"] == ["hot", "ones", "while", "eating", "even", "hotter", "wings"]
+
+
+@pytest.mark.control
+def test_a_substitute_that_keeps_a_word_of_the_target_does_not_remove_it(registry, tiny):
+    """#30: base's chop 150-175 put 'hot ones' in place of 'hot questions'; matched as a phrase it counted as
+    removed, word by word it keeps 'hot' and the claim fails."""
+    full = "Hot ones. The show where celebrities answer hot questions while eating even hotter wings."
+    metrics, evidence = chop_scores(full, full.replace("hot questions", "hot ones"), "hot questions", [full])
+    assert metrics["target_removed"] == 0 and evidence["target_in_chopped"] == 0
+    assert evidence["target_words_removed_share"] == 0.5
+    verdict = judge(registry["enc-chop-mid"], tiny.info, Measurement(metrics, evidence))
+    assert verdict.status == "fails" and "target_removed" in verdict.reason
+
+
+@pytest.mark.control
+def test_a_chop_that_removes_everything_fails_specificity(registry, tiny):
+    """#30's neighbour control: a chop anywhere near the words that empties the transcript removes the target,
+    and so do the neighbour chops: the removal is not the target frames' doing."""
+    metrics, evidence = chop_scores(POST_FULL, "", "hot questions", ["", POST_FULL])
+    assert metrics["target_removed"] == 1 and metrics["neighbours_keep_target"] == 0.5
+    assert evidence["neighbour_chops_keeping_target"] == [False, True]
+    verdict = judge(registry["enc-chop-mid"], tiny.info, Measurement(metrics, evidence))
+    assert verdict.status == "fails" and "neighbours_keep_target" in verdict.reason
+
+
+def test_neighbour_frames_are_as_wide_as_the_chop_and_stay_in_the_window():
+    assert neighbour_frames(150, 175, 1500) == [(125, 150), (175, 200)]
+    assert neighbour_frames(0, 50, 1500) == [(50, 100)]  # nothing before the first frame
+    assert neighbour_frames(10, 30, 1500) == [(0, 10), (30, 50)]  # cut short at the window's start
+    assert neighbour_frames(1490, 1500, 1500) == [(1480, 1490)]
 
 
 def banded(n: int, width: int) -> torch.Tensor:
@@ -303,8 +337,22 @@ def test_end_peaks_find_where_each_row_peaks():
 @pytest.mark.control
 @pytest.mark.parametrize("claim", CLAIMS)
 def test_claims_do_not_hold_on_random_weights(registry, tiny, asset, claim):
+    if "min_full_recall" in registry[claim].params:
+        # #30: a model that transcribes nothing of the clip gets no verdict on how its transcript degrades
+        with pytest.raises(MethodInvalid, match="recalls 0.000 of the words spoken, under min_full_recall = 0.5"):
+            run_claim(registry[claim], tiny, asset)
+        return
     verdict = run_claim(registry[claim], tiny, asset)
     assert verdict.status == "fails", verdict.describe()
+
+
+def test_narrow_window_is_judged_only_where_the_unmodified_transcript_recalls_the_words(registry):
+    """The precondition is the window claim's own bar, and an empty transcript never meets it."""
+    for claim, k75 in (("enc-window-narrow", "enc-window-k75"), ("enc-window-narrow-general", "enc-window-k75-general")):
+        assert registry[claim].params["min_full_recall"] == registry[k75].metrics["recall_at_window"].threshold
+    _, evidence = window_scores(POST_FULL, "", {k: "" for k in POST_WINDOWED}, 75)
+    assert evidence["full_recall"] == 0 and not transcribes(evidence["full_recall"], 0.5)
+    assert transcribes(1.0, 0.5) and transcribes(0.0, None) and not transcribes(math.nan, 0.5)
 
 
 @pytest.mark.control

@@ -2,6 +2,7 @@
 clips meeting the bar, and the controls — constructed relevance and transcripts hold or fail as they
 must, and random weights fail."""
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from whisper_claims.claims import encoder as encoder_claims
 from whisper_claims.claims.encoder import clip_clusters, clip_run, general_clips, over_clips
 from whisper_claims.claims.runner import run_claim
 from whisper_claims.claims.verdict import Measurement, judge
+from whisper_claims.errors import MethodInvalid
 from whisper_claims.measure.intervals import bootstrap
 from whisper_claims.models.load import LoadedModel
 from whisper_claims.stimuli.word_clips import WordClip, sentences as sentence_plan
@@ -134,7 +136,7 @@ def test_constructed_relevance_holds_and_uniform_relevance_fails(registry, tiny,
     cannot beat relevance spread over the speech (margin 0): with 3 clips the margin's interval then reaches
     below 0 and the relevance claim may only be inconclusive, never failed."""
     def local_with_sink(model, clip, window=None):
-        end = clip_run(model, clip).speech_end
+        end, _ = encoder_claims.end_of_speech(clip, clip_run(model, clip))  # where the clip's speech stops
         r = banded(1500, 10)
         r[end + 25:, end - 5:end + 5] += 3.0
         return r
@@ -163,6 +165,8 @@ def test_constructed_transcripts_hold_the_window_claims(registry, tiny, small_se
     def name(clip):
         return clip.name if isinstance(clip, WordClip) else str(clip)
 
+    # the unmodified transcript is the words spoken: the narrow-window claim is judged on every clip
+    monkeypatch.setattr(encoder_claims, "clip_run", lambda model, clip: SimpleNamespace(transcript=references[name(clip)]))
     for cutoff, expected in ((50, "holds"), (0, "fails")):
         monkeypatch.setattr(encoder_claims, "windowed_transcript",
                             lambda model, clip, k, cutoff=cutoff: references[name(clip)] if k >= cutoff else "")
@@ -174,12 +178,40 @@ def test_constructed_transcripts_hold_the_window_claims(registry, tiny, small_se
 
 
 @pytest.mark.control
+def test_the_narrow_window_is_judged_only_on_clips_whose_transcript_recalls_their_words(registry, tiny, small_set,
+                                                                                       monkeypatch):
+    """#30: a clip whose unmodified transcript recalls less than the window claim's bar leaves the degradation
+    metrics undefined; with no clip left, there is no verdict."""
+    references = {(clip.name if isinstance(clip, WordClip) else str(clip)): text for clip, text in general_clips(**small_set)}
+    said = {name: (text if i else "") for i, (name, text) in enumerate(references.items())}  # the first says nothing
+
+    def name(clip):
+        return clip.name if isinstance(clip, WordClip) else str(clip)
+
+    monkeypatch.setattr(encoder_claims, "clip_run", lambda model, clip: SimpleNamespace(transcript=said[name(clip)]))
+    monkeypatch.setattr(encoder_claims, "windowed_transcript", lambda model, clip, k: said[name(clip)] if k >= 50 else "")
+    verdict = run_claim(registry["enc-window-narrow-general"], tiny, **small_set)
+    per_clip = verdict.evidence["per_clip_metrics"]
+    assert math.isnan(per_clip["shortest_window_words"][0]) and per_clip["shortest_window_words"][1:] == [0.0, 0.0]
+    assert verdict.evidence["undefined_clips"]["shortest_window_words"] == 1
+    assert verdict.evidence["min_full_recall"] == 0.5
+    monkeypatch.setattr(encoder_claims, "clip_run", lambda model, clip: SimpleNamespace(transcript=""))
+    with pytest.raises(MethodInvalid, match="no clip's unmodified transcript recalls min_full_recall = 0.5"):
+        run_claim(registry["enc-window-narrow-general"], tiny, **small_set)
+
+
+@pytest.mark.control
 @pytest.mark.parametrize("claim", GENERAL)
 def test_general_claims_do_not_hold_on_random_weights(registry, tiny, small_random, small_set, claim):
     """random:tiny for relevance; for transcripts, random weights of a narrow model whose garbage is at
-    most 32 tokens long (random:tiny writes 224 tokens per decode, 18 decodes here)."""
+    most 32 tokens long (random:tiny writes 224 tokens per decode, 18 decodes here). A model that transcribes
+    nothing gets no verdict on how its transcripts degrade (#30)."""
     spec = registry[claim]
     model = LoadedModel(small_random(1), tiny.info) if "window" in claim else tiny
+    if "min_full_recall" in spec.params:
+        with pytest.raises(MethodInvalid, match="no clip's unmodified transcript recalls"):
+            run_claim(spec, model, **small_set)
+        return
     verdict = run_claim(spec, model, **small_set)
     assert verdict.status == "fails", verdict.describe()
     values = verdict.evidence["per_clip_metrics"][spec.key_metric]

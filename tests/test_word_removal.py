@@ -128,6 +128,15 @@ def test_words_the_full_transcript_lacks_are_not_scored():
     assert rows[2]["control_changed"] and rows[2]["control_removed"]
 
 
+def test_a_word_a_neighbour_chop_also_removes_is_not_removed_specifically():
+    spoken, full = ["mary", "rolled", "the", "barrel"], "Mary rolled the barrel."
+    rows = word_chop_scores(spoken, full, ["rolled the barrel", "Mary the barrel", "Mary rolled barrel", full],
+                            [full] * 4, neighbours=[[full], ["the barrel", full], [full, full], [full]])
+    assert [row["removed"] for row in rows] == [True, True, True, False]
+    assert [row["neighbour_removed"] for row in rows] == [False, True, False, False]
+    assert [row["specific"] for row in rows] == [True, False, True, False]
+
+
 # -- controls --------------------------------------------------------------------------------------
 
 
@@ -189,6 +198,23 @@ def test_precision_fails_for_a_decoder_that_reads_the_whole_clip(registry, tiny,
     assert measured.metrics["removed_share"] == 1.0  # every word goes, with the others
     verdict = judge(spec, tiny.info, measured)
     assert verdict.status == "fails", verdict.describe()
+
+
+@pytest.mark.control
+def test_a_chop_that_removes_everything_fails_specificity(registry, tiny, small_recordings, small_random, monkeypatch):
+    """#30: a decoder that loses every word whenever any frame is chopped removes each word, and its neighbours'
+    chops remove it too: the margin over the neighbour chops is 0 and the removal claim fails."""
+    model = small_random(3)
+    planted(monkeypatch, word_clip_set(small_recordings, **_set(SMALL_SENTENCES)), model, whole_clip=True)
+    spec = registry["enc-chop-word"]
+    measured = measure_claim(spec, LoadedModel(model, tiny.info), recordings=small_recordings,
+                             sentences=SMALL_SENTENCES)
+    assert measured.metrics["removed_share"] == 1.0 and measured.evidence["neighbour_removed_share"] == 1.0
+    assert measured.metrics["margin_over_neighbour_chops"] == 0 and measured.evidence["specific_share"] == 0
+    verdict = judge(spec, tiny.info, measured)
+    assert verdict.status == "fails" and "margin_over_neighbour_chops" in verdict.reason, verdict.describe()
+    interval = verdict.metric("removed_share").interval
+    assert interval.method == "bootstrap" and interval.n_units == measured.evidence["n_clips_with_scored_words"]
 
 
 @pytest.mark.control

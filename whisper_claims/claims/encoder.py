@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -19,13 +19,16 @@ import torch
 from whisper.model import Whisper
 
 from .. import progress
+from ..errors import MethodInvalid
 from ..files import sha256_file
 from ..measure.attention import attention_window, band_mask, explicit_attention, relevance
 from ..measure.inference import chop, encode, padding_features, transcribe_batch, transcribe_features
 from ..measure.intervals import bootstrap
 from ..measure.memo import per_model
 from ..measure.text import normalize, wer, word_edits, word_matches, word_recall
+from ..stimuli.alignment_files import find_alignment, read_alignment
 from ..stimuli.audio import FRAME_S, SAMPLES_PER_FRAME, load_audio, log_mel
+from ..stimuli.phones import SIL
 from ..stimuli.word_clips import located, sentences as sentence_plan, short_name, spoken_sentence, word_clip_set
 from .verdict import Measurement
 
@@ -231,15 +234,38 @@ def band_scores(r: torch.Tensor, speech_end: int, band: int,
     return {"median_band_mass": curve[band], "margin_over_speech_uniform": curve[band] - speech_uniform}, evidence
 
 
+def end_of_speech(clip, run: ClipRun) -> tuple[int, str]:
+    """The first encoder frame after the clip's last spoken sound, and how it was found.
+
+    From the clip's own timing where it has one: a synthesized sentence's word events, or the alignment
+    beside an audio file (`alignment_files.find_alignment`; its last segment that is not silence). Otherwise
+    from the signal: the first frame after the last one within ``ENERGY_RANGE_DB`` of the loudest. Never the
+    end of the audio, which may hold room silence (the post's sink is at the end of the speech).
+    """
+    if isinstance(clip, (str, os.PathLike)):
+        alignment = find_alignment(clip)
+        if alignment is not None:
+            spoken = [s for s in read_alignment(alignment) if s.label != SIL]
+            if spoken:
+                return _frame_after(spoken[-1].end_s), f"alignment {alignment.name}"
+    elif getattr(clip, "words", ()):
+        return _frame_after(max(w.end_s for w in clip.words)), clip.origin
+    return run.energy_end, f"signal energy (last frame within {ENERGY_RANGE_DB:g} dB of the loudest)"
+
+
+def _frame_after(end_s: float) -> int:
+    return max(1, math.ceil(end_s / FRAME_S - 1e-6))
+
+
 def enc_end_sink(model: Whisper, *, clip: str | os.PathLike, margin: int = 25,
                  window: Optional[int] = None) -> Measurement:
     """After speech ends, frames attend back to the end of speech.
 
-    Rows ``i >= end + margin`` of ``R - I`` (``end`` is the clip's length in frames) are read two ways,
-    a metric each (two claims): how much of their mass lies in source columns ``[end - margin,
-    end + margin]``, and whether their largest relevance lies there, as the post's sentence has it
-    ("all future positions attend back"). The same with the end estimated from the signal energy is
-    recorded as evidence.
+    Rows ``i >= end + margin`` of ``R - I`` (``end`` is the end of speech, `end_of_speech`: the clip's
+    alignment, else its signal energy) are read two ways, a metric each (two claims): how much of their mass
+    lies in source columns ``[end - margin, end + margin]``, and whether their largest relevance lies there,
+    as the post's sentence has it ("all future positions attend back"). The same read at the end of the
+    audio (which may hold silence) and at the end of the signal's energy is recorded as evidence.
 
     Metrics
     -------
@@ -250,21 +276,22 @@ def enc_end_sink(model: Whisper, *, clip: str | os.PathLike, margin: int = 25,
     """
     run = clip_run(model, clip)
     r = clip_relevance(model, clip, window)
-    measured = {name: {**end_share(r, end, margin), **end_peaks(r, end, margin)}
-                for name, end in (("clip_length", run.speech_end), ("energy", run.energy_end))}
+    end, method = end_of_speech(clip, run)
+    measured = {name: {**end_share(r, at, margin), **end_peaks(r, at, margin)}
+                for name, at in (("speech", end), ("clip_length", run.speech_end), ("energy", run.energy_end))}
     return Measurement(
-        metrics={"median_end_share": measured["clip_length"]["median_end_share"],
-                 "end_peak_share": measured["clip_length"]["end_peak_share"]},
+        metrics={"median_end_share": measured["speech"]["median_end_share"],
+                 "end_peak_share": measured["speech"]["end_peak_share"]},
         evidence={
             "clip": os.path.basename(run.path),
             "margin": margin,
+            "end_of_speech": {**measured["speech"], "method": method},
             "end_from_clip_length": measured["clip_length"],
             "end_from_energy": {**measured["energy"], "range_db": ENERGY_RANGE_DB},
             "uniform_share": (2 * margin + 1) / r.shape[0],
             "attention_window": window,
         },
-        artifacts={"relevance_map": {"map": r[:FIGURE_FRAMES, :FIGURE_FRAMES].numpy(),
-                                     "speech_end": run.speech_end}},
+        artifacts={"relevance_map": {"map": r[:FIGURE_FRAMES, :FIGURE_FRAMES].numpy(), "speech_end": end}},
     )
 
 
@@ -295,13 +322,18 @@ def end_peaks(r: torch.Tensor, end: int, margin: int, first_rows: int = PEAK_FIR
 
 
 def enc_window(model: Whisper, *, clip: str | os.PathLike, reference: str,
-               windows: Sequence[int] = (1500, 100, 75, 50, 20, 10), recall_window: int = 75) -> Measurement:
+               windows: Sequence[int] = (1500, 100, 75, 50, 20, 10), recall_window: int = 75,
+               min_full_recall: Optional[float] = None) -> Measurement:
     """Restricting encoder attention to ±k frames still transcribes, and degrades as k shrinks.
 
     Each ``k`` in ``windows`` masks every encoder layer and head to ``|i - j| <= k`` and decodes the
     clip (once per model: two claims read these transcripts); each transcript is compared with the
     words spoken, ``reference``. Recall of the unmodified model's own ("full") transcript is evidence:
     alone it cannot tell a local encoder from a model that ignores its input.
+
+    ``min_full_recall`` (the degradation claim's precondition): when the unmodified model's transcript
+    recalls fewer of the words spoken, there is nothing for a narrower window to degrade (an empty
+    transcript passes both degradation metrics at every k), so the claim gets no verdict (``MethodInvalid``).
 
     Metrics
     -------
@@ -321,13 +353,28 @@ def enc_window(model: Whisper, *, clip: str | os.PathLike, reference: str,
         windowed[k] = windowed_transcript(model, clip, k)
         progress.report("windowed transcripts (k)", len(windowed), len(ks))
     metrics, evidence = window_scores(reference, run.transcript, windowed, recall_window)
+    if not transcribes(evidence["full_recall"], min_full_recall):
+        raise MethodInvalid(
+            f"the unmodified model's transcript of {os.path.basename(run.path)} ({_shortened(run.transcript)!r}) recalls "
+            f"{evidence['full_recall']:.3f} of the words spoken, under min_full_recall = {min_full_recall}: "
+            "with no transcript to degrade, narrowing the window cannot be judged")
     return Measurement(
         metrics=metrics,
-        evidence={"clip": os.path.basename(run.path), **evidence},
+        evidence={"clip": os.path.basename(run.path), **evidence, "min_full_recall": min_full_recall},
         artifacts={"recall_curve": {"k": list(windowed), "recall": list(evidence["recall"].values()),
                                     "wer": list(evidence["wer"].values())},
                    "transcripts": evidence["transcripts"]},
     )
+
+
+def _shortened(text: str, n_chars: int = 80) -> str:
+    return text if len(text) <= n_chars else text[:n_chars] + "…"
+
+
+def transcribes(full_recall: float, min_full_recall: Optional[float]) -> bool:
+    """Whether a clip's unmodified transcript recalls enough of the words spoken for the window's effect
+    on it to be judged (always, without a ``min_full_recall``)."""
+    return min_full_recall is None or (math.isfinite(full_recall) and full_recall >= min_full_recall)
 
 
 def windowed_transcript(model: Whisper, clip: str | os.PathLike, k: int) -> str:
@@ -383,33 +430,50 @@ def _phrase_starts(words: list[str], phrase: list[str]) -> list[int]:
     return starts
 
 
+def neighbour_frames(start: int, stop: int, n_frames: int) -> list[tuple[int, int]]:
+    """As many frames as ``[start, stop)`` just before it and just after it, within ``[0, n_frames)``: the
+    chops of a specificity control (a side with no room is cut short, or left out at the window's edge)."""
+    width = stop - start
+    before = [(max(0, start - width), start)] if start > 0 else []
+    after = [(stop, min(n_frames, stop + width))] if stop < n_frames else []
+    return before + after
+
+
 def enc_chop(model: Whisper, *, clip: str | os.PathLike, start: int, stop: int, target: str,
              control_start: int) -> Measurement:
     """Replacing encoder output frames ``[start, stop)`` with the padding input's removes exactly the
     words spoken there.
 
-    The chopped features are decoded and aligned with the full transcript. Three claims read the
-    one decode, each a metric: the target is gone, the other words stay, nothing is put in. A control
-    chop of the same width at ``control_start`` (inside the padding) is decoded and recorded.
+    The chopped features are decoded and aligned with the full transcript, word by word (a minimal-edit
+    alignment: "hot ones" in place of "hot questions" keeps "hot"). Three claims read the one decode, each a
+    metric: the target is gone, the other words stay, nothing is put in. Two controls: a chop of the same
+    width at ``control_start`` (inside the padding) is recorded; chops of the same width just before and
+    just after ``[start, stop)`` (`neighbour_frames`) must leave the target in place, or the removal was not
+    specific to the target's own frames.
 
     Metrics
     -------
     target_removed
-        1 when the normalized target phrase is in the full transcript and not in the chopped one.
+        1 when the normalized target is in the full transcript and the alignment loses every one of its words.
+    neighbours_keep_target
+        Share of the neighbour chops whose transcript keeps every word of the target (NaN without the target).
     lost_words
         Words of the full transcript, outside the target, that the chopped transcript lost.
     inserted_words
         Words of the chopped transcript that match no word of the full one (insertions, substitutes).
-    Both are NaN when the full transcript lacks the target.
+    All but ``target_removed`` are NaN when the full transcript lacks the target.
     """
     run = clip_run(model, clip)
     control_stop = control_start + (stop - start)
     chopped = chopped_transcript(model, clip, start, stop)
     control = chopped_transcript(model, clip, control_start, control_stop)
+    neighbours = {frames: chopped_transcript(model, clip, *frames)
+                  for frames in neighbour_frames(start, stop, int(model.dims.n_audio_ctx))}
 
-    metrics, evidence = chop_scores(run.transcript, chopped, target)
+    metrics, evidence = chop_scores(run.transcript, chopped, target, list(neighbours.values()))
     transcripts = {"full": run.transcript, f"chop {start}-{stop}": chopped,
-                   f"control chop {control_start}-{control_stop}": control}
+                   f"control chop {control_start}-{control_stop}": control,
+                   **{f"neighbour chop {a}-{b}": text for (a, b), text in neighbours.items()}}
     return Measurement(
         metrics=metrics,
         evidence={
@@ -420,6 +484,7 @@ def enc_chop(model: Whisper, *, clip: str | os.PathLike, start: int, stop: int, 
             "transcripts": transcripts,
             "control_frames": [control_start, control_stop],
             "control_wer": wer(run.transcript, control),
+            "neighbour_frames": [list(frames) for frames in neighbours],
         },
         artifacts={"transcripts": transcripts},
     )
@@ -436,29 +501,41 @@ def chopped_transcript(model: Whisper, clip: str | os.PathLike, start: int, stop
     return per_model(model, ("chop", run.path, run.sha256, start, stop), compute, persist="encoder-decode")
 
 
-def chop_scores(full: str, chopped: str, target: str) -> tuple[dict[str, float], dict]:
-    """``enc_chop``'s metrics and evidence from the full and the chopped transcript.
+def chop_scores(full: str, chopped: str, target: str,
+                neighbours: Sequence[str] = ()) -> tuple[dict[str, float], dict]:
+    """``enc_chop``'s metrics and evidence from the full and the chopped transcript (and those of the
+    neighbour chops).
 
-    The chopped transcript is aligned with the full one (minimal edits): a word of the full transcript
-    outside the target that the alignment does not find is lost; a chopped word that matches no word
-    of the full transcript (an insertion or a substitute) was put in. Both counts are undefined (NaN,
-    never a pass) when the full transcript lacks the target: with nothing to remove, a chop that
-    changes nothing would otherwise look precise (random:micro's garbage transcript did).
+    The chopped transcript is aligned with the full one (minimal edits), word by word: the target is
+    removed when the alignment loses every word of its occurrences in the full transcript; a word of the
+    full transcript outside the target that the alignment does not find is lost; a chopped word that
+    matches no word of the full transcript (an insertion or a substitute) was put in. All but
+    ``target_removed`` are undefined (NaN, never a pass) when the full transcript lacks the target: with
+    nothing to remove, a chop that changes nothing would otherwise look precise (random:micro's garbage
+    transcript did).
     """
     full_words, chopped_words = normalize(full).split(), normalize(chopped).split()
     phrase = normalize(target).split()
     starts = _phrase_starts(full_words, phrase)
     in_target = [any(0 <= i - start < len(phrase) for start in starts) for i in range(len(full_words))]
-    in_full, in_chopped = len(starts), len(_phrase_starts(chopped_words, phrase))
+    in_full = len(starts)
     edits = word_edits(full_words, chopped_words)
+    target_kept = [w for w, kept, t in zip(full_words, edits.kept, in_target) if kept and t]
     lost = [w for w, kept, t in zip(full_words, edits.kept, in_target) if not kept and not t]
     rest = [w for w, t in zip(full_words, in_target) if not t]
+    neighbour_kept = [all(kept for kept, t in zip(word_edits(full_words, normalize(n).split()).kept, in_target) if t)
+                      for n in neighbours]
     metrics = {
-        "target_removed": float(in_full > 0 and in_chopped == 0),
+        "target_removed": float(in_full > 0 and not target_kept),
+        "neighbours_keep_target": float(np.mean(neighbour_kept)) if in_full and neighbours else math.nan,
         "lost_words": float(len(lost)) if in_full else math.nan,
         "inserted_words": float(len(edits.inserted)) if in_full else math.nan,
     }
-    evidence = {"target": target, "target_in_full": in_full, "target_in_chopped": in_chopped,
+    evidence = {"target": target, "target_in_full": in_full,
+                "target_in_chopped": len(_phrase_starts(chopped_words, phrase)),
+                "target_words_kept": target_kept,
+                "target_words_removed_share": 1 - len(target_kept) / sum(in_target) if in_full else math.nan,
+                "neighbour_chops_keeping_target": [bool(k) for k in neighbour_kept],
                 "rest_of_full": " ".join(rest), "lost": lost, "inserted": list(edits.inserted),
                 "rest_wer": wer(" ".join(rest), chopped)}
     return metrics, evidence
@@ -478,13 +555,21 @@ def enc_chop_words(model: Whisper, *, recordings: Sequence[Sequence[str]], sente
     full transcript has it (the minimal-edit alignment of the words spoken with the transcript pairs it
     unchanged); then, from the alignment of the chopped transcript with the full one: it is removed
     when the alignment loses it, the others are kept when at most ``max_lost`` of them are lost, and
-    nothing is put in when no chopped word is new.
+    nothing is put in when no chopped word is new. The specificity control: the same number of frames
+    chopped just before and just after the word (`neighbour_frames`) must leave it in place; a word removed
+    by its own chop and by neither neighbour's was removed specifically.
+
+    Each share comes with a 95% interval from a bootstrap of the mean that resamples clips (a clip's words
+    share its speaker and its transcript: they are not independent).
 
     Metrics
     -------
     removed_share, kept_share, clean_share
         Shares of scored words whose chop removed them / kept the other words / inserted nothing.
         NaN when no word is scored.
+    margin_over_neighbour_chops
+        ``removed_share`` less the share of scored words that a neighbour chop removes: the null the
+        removal must beat, were chopping any stretch of speech near a word enough to lose it.
     """
     clips = word_clip_set([tuple(pair) for pair in recordings], sentences["source"], int(sentences["n"]),
                           int(sentences["seed"]))
@@ -492,7 +577,7 @@ def enc_chop_words(model: Whisper, *, recordings: Sequence[Sequence[str]], sente
     for i, clip in enumerate(clips):
         chops = word_chops(model, clip, control_start, batch_size)
         scores = word_chop_scores([w.word for w in clip.words], chops["full"], chops["chopped"],
-                                  chops["control"], max_lost)
+                                  chops["control"], max_lost, chops["neighbours"])
         rows += [{"clip": clip.name, "frames": list(frames), **row} for row, frames in zip(scores, chops["frames"])]
         progress.report("clips (each word chopped)", i + 1, len(clips))
     scored = [row for row in rows if row["scored"]]
@@ -503,7 +588,18 @@ def enc_chop_words(model: Whisper, *, recordings: Sequence[Sequence[str]], sente
     recorded = {c.name for c in clips[:len(recordings)]}
     by_source = {name: [row for row in scored if (row["clip"] in recorded) == is_recording]
                  for name, is_recording in (("recordings", True), ("sentences", False))}
-    metrics = {"removed_share": share("removed"), "kept_share": share("kept"), "clean_share": share("clean")}
+    for row in scored:
+        row["removed_over_neighbours"] = float(row["removed"]) - float(row["neighbour_removed"])
+    metrics = {"removed_share": share("removed"), "kept_share": share("kept"), "clean_share": share("clean"),
+               "margin_over_neighbour_chops": share("removed_over_neighbours")}
+    # words of one clip share its speaker and transcript: the clip is the unit resampled
+    intervals = {m: bootstrap([float(row[key]) for row in scored], np.mean, clusters=[row["clip"] for row in scored],
+                              seed=0)
+                 for m, key in (("removed_share", "removed"), ("kept_share", "kept"), ("clean_share", "clean"),
+                                ("margin_over_neighbour_chops", "removed_over_neighbours"))
+                 if len({row["clip"] for row in scored}) >= 2}
+    specific = bootstrap([float(row["specific"]) for row in scored], np.mean,
+                         clusters=[row["clip"] for row in scored], seed=0) if len({r["clip"] for r in scored}) >= 2 else None
     failures = {key: [_word_example(row) for row in scored if not row[key]][:8] for key in ("removed", "kept", "clean")}
     return Measurement(
         metrics=metrics,
@@ -513,6 +609,10 @@ def enc_chop_words(model: Whisper, *, recordings: Sequence[Sequence[str]], sente
             "n_words_scored": len(scored),
             "n_not_in_full_transcript": sum(row["why_unscored"] == "not in the full transcript" for row in rows),
             "precise_share": share("precise"),
+            "n_clips_with_scored_words": len({row["clip"] for row in scored}),
+            "neighbour_removed_share": share("neighbour_removed"),
+            "specific_share": share("specific"),
+            "specific_share_interval": specific.to_json() if specific else None,
             "by_source": {name: {"words": len(of), "removed": share("removed", of), "kept": share("kept", of),
                                  "clean": share("clean", of)} for name, of in by_source.items()},
             "mean_lost_words": share("lost"),
@@ -528,9 +628,11 @@ def enc_chop_words(model: Whisper, *, recordings: Sequence[Sequence[str]], sente
             "examples_not_removed": failures["removed"],
             "examples_lost_others": failures["kept"],
             "examples_inserted": failures["clean"],
+            "examples_removed_by_a_neighbour_chop": [_word_example(row) for row in scored if row["neighbour_removed"]][:8],
         },
         artifacts={"word_removal": {"full": {c.name: word_chops(model, c, control_start, batch_size)["full"]
                                              for c in clips}, "rows": rows}},
+        intervals=intervals,
     )
 
 
@@ -546,7 +648,8 @@ def word_frames(start_s: float, end_s: float) -> tuple[int, int]:
 
 def word_chops(model: Whisper, clip, control_start: int, batch_size: int = 16) -> dict:
     """One clip of `whisper_claims.stimuli.word_clips`: its full transcript, and the transcript with each word's
-    frames chopped, and with a chop of each width at ``control_start``; decoded once per model."""
+    frames chopped, with its neighbours' frames chopped (`neighbour_frames`, one transcript per side), and
+    with a chop of each width at ``control_start``; decoded once per model."""
 
     def compute() -> dict:
         n_ctx = int(model.dims.n_audio_ctx)
@@ -559,12 +662,14 @@ def word_chops(model: Whisper, clip, control_start: int, batch_size: int = 16) -
         run = clip_run(model, clip)  # shared with the claims that read the same clip
         features = run.features
         padding = padding_features(model)
-        chopped = [chop(features, padding, start, stop) for start, stop in frames]
-        chopped += [chop(features, padding, control_start, control_start + w) for w in widths]
-        texts = transcribe_batch(model, torch.stack(chopped), batch_size)
-        control = dict(zip(widths, texts[len(frames):]))
-        return {"full": run.transcript, "frames": frames,
-                "chopped": texts[:len(frames)], "control": [control[stop - start] for start, stop in frames]}
+        sides = [neighbour_frames(start, stop, n_ctx) for start, stop in frames]
+        ranges = list(dict.fromkeys([*frames, *(side for word in sides for side in word),
+                                     *((control_start, control_start + w) for w in widths)]))
+        texts = dict(zip(ranges, transcribe_batch(model, torch.stack([chop(features, padding, *r) for r in ranges]),
+                                                  batch_size)))
+        return {"full": run.transcript, "frames": frames, "chopped": [texts[f] for f in frames],
+                "control": [texts[(control_start, control_start + stop - start)] for start, stop in frames],
+                "neighbour_frames": sides, "neighbours": [[texts[side] for side in word] for word in sides]}
 
     # batch_size is in the key: a batch's composition may change the last bits of its sums
     return per_model(model, ("word chops", clip.name, clip.sha256, control_start, batch_size), compute,
@@ -572,10 +677,11 @@ def word_chops(model: Whisper, clip, control_start: int, batch_size: int = 16) -
 
 
 def word_chop_scores(spoken: Sequence[str], full: str, chopped: Sequence[str], control: Sequence[str],
-                     max_lost: int = 1) -> list[dict]:
-    """Per spoken word, from the full transcript and the transcripts with that word (``chopped``) or a
-    same-width stretch of padding (``control``) chopped: whether it is scored, removed, and what else
-    changed (see `enc_chop_words`)."""
+                     max_lost: int = 1, neighbours: Sequence[Sequence[str]] | None = None) -> list[dict]:
+    """Per spoken word, from the full transcript and the transcripts with that word (``chopped``), a
+    same-width stretch of padding (``control``) or the same width just before and after it (``neighbours``,
+    a list per word) chopped: whether it is scored, removed, and what else changed (see `enc_chop_words`)."""
+    neighbours = [()] * len(spoken) if neighbours is None else neighbours
     full_words = normalize(full).split()
     tokens = [normalize(word).split() for word in spoken]
     reference = [t[0] if len(t) == 1 else None for t in tokens]
@@ -583,7 +689,7 @@ def word_chop_scores(spoken: Sequence[str], full: str, chopped: Sequence[str], c
     matches = iter(word_matches(single, full_words))
     in_full = [next(matches) if w is not None else None for w in reference]
     rows = []
-    for word, token, q, cut, ctrl in zip(spoken, tokens, in_full, chopped, control):
+    for word, token, q, cut, ctrl, sides in zip(spoken, tokens, in_full, chopped, control, neighbours):
         row = {"word": word, "chopped": cut, "scored": q is not None,
                "why_unscored": "" if q is not None else
                "not one word after normalization" if len(token) != 1 else "not in the full transcript"}
@@ -592,9 +698,11 @@ def word_chop_scores(spoken: Sequence[str], full: str, chopped: Sequence[str], c
             lost = sum(not kept for j, kept in enumerate(edits.kept) if j != q)
             control_edits = word_edits(full_words, normalize(ctrl).split())
             removed, kept, clean = not edits.kept[q], lost <= max_lost, not edits.inserted
+            neighbour_removed = any(not word_edits(full_words, normalize(side).split()).kept[q] for side in sides)
             row.update(removed=removed, lost=lost, inserted=len(edits.inserted), kept=kept, clean=clean,
                        precise=removed and kept and clean, control_removed=not control_edits.kept[q],
-                       control_changed=normalize(ctrl) != normalize(full))
+                       control_changed=normalize(ctrl) != normalize(full), neighbour_removed=neighbour_removed,
+                       specific=removed and not neighbour_removed, neighbours=list(sides))
         rows.append(row)
     return rows
 
@@ -694,20 +802,21 @@ def enc_relevance_local_general(model: Whisper, *, recordings: Sequence[Sequence
 
 def enc_end_sink_general(model: Whisper, *, recordings: Sequence[Sequence[str]], sentences: dict,
                          margin: int = 25) -> Measurement:
-    """`enc_end_sink` on every clip of a clip set: medians over clips of each clip's end share and
-    end-peak share, the end being where the clip's audio stops (as in `enc_end_sink`); the same at the
-    end of the signal's energy is in each clip's evidence (recordings end in some room silence)."""
+    """`enc_end_sink` on every clip of a clip set: medians over clips of each clip's end share and end-peak
+    share at its end of speech (`end_of_speech`: the recordings' alignments, the sentences' word events; the
+    signal's energy where a clip has neither); the same at the end of the audio is in each clip's evidence."""
     def measure(clip, _reference):
         run = clip_run(model, clip)
         r = clip_relevance(model, clip)
-        share, peaks = end_share(r, run.speech_end, margin), end_peaks(r, run.speech_end, margin)
-        # recordings end in room silence: the same read at the end of the signal's energy (35 dB range)
-        energy_share, energy_peaks = end_share(r, run.energy_end, margin), end_peaks(r, run.energy_end, margin)
+        end, method = end_of_speech(clip, run)
+        share, peaks = end_share(r, end, margin), end_peaks(r, end, margin)
+        # recordings end in some room silence: the end of the audio is read too, as evidence
+        audio_share, audio_peaks = end_share(r, run.speech_end, margin), end_peaks(r, run.speech_end, margin)
         return ({"median_end_share": share["median_end_share"], "end_peak_share": peaks["end_peak_share"]},
-                {"speech_end_frame": run.speech_end, "post_speech_rows": share["rows"],
-                 "energy_end_frame": run.energy_end,
-                 "median_end_share_at_energy_end": energy_share["median_end_share"],
-                 "end_peak_share_at_energy_end": energy_peaks["end_peak_share"]})
+                {"speech_end_frame": end, "speech_end_method": method, "post_speech_rows": share["rows"],
+                 "audio_end_frame": run.speech_end,
+                 "median_end_share_at_audio_end": audio_share["median_end_share"],
+                 "end_peak_share_at_audio_end": audio_peaks["end_peak_share"]})
 
     return over_clips(general_clips(recordings, sentences), measure, "clips (relevance)",
                       clusters=clip_clusters(recordings, sentences))
@@ -715,17 +824,33 @@ def enc_end_sink_general(model: Whisper, *, recordings: Sequence[Sequence[str]],
 
 def enc_window_general(model: Whisper, *, recordings: Sequence[Sequence[str]], sentences: dict,
                        windows: Sequence[int] = (1500, 100, 75, 50, 20, 10),
-                       recall_window: int = 75) -> Measurement:
-    """`enc_window` on every clip of a clip set, against each clip's words spoken: medians over clips."""
+                       recall_window: int = 75, min_full_recall: Optional[float] = None) -> Measurement:
+    """`enc_window` on every clip of a clip set, against each clip's words spoken: medians over clips.
+
+    With ``min_full_recall``, a clip whose unmodified transcript recalls fewer of its words leaves the
+    degradation metrics undefined (NaN: left out of the medians and counted); when no clip is left, the
+    claim gets no verdict (``MethodInvalid``).
+    """
     if recall_window not in windows:
         raise ValueError(f"recall_window={recall_window} is not one of windows={list(windows)}")
+    degradation = ("max_recall_rise", "shortest_window_words")
 
     def measure(clip, reference):
         run = clip_run(model, clip)
         windowed = {k: windowed_transcript(model, clip, k) for k in sorted(set(windows), reverse=True)}
         metrics, evidence = window_scores(reference, run.transcript, windowed, recall_window)
+        if not transcribes(evidence["full_recall"], min_full_recall):
+            metrics = {m: math.nan if m in degradation else v for m, v in metrics.items()}
         return metrics, {"full_recall": evidence["full_recall"], "recall": evidence["recall"],
                          "transcripts": evidence["transcripts"]}
 
-    return over_clips(general_clips(recordings, sentences), measure, "clips (windowed transcripts)",
-                      clusters=clip_clusters(recordings, sentences))
+    measured = over_clips(general_clips(recordings, sentences), measure, "clips (windowed transcripts)",
+                          clusters=clip_clusters(recordings, sentences))
+    if min_full_recall is not None:
+        full = [row["full_recall"] for row in measured.evidence["per_clip"]]
+        if not any(transcribes(r, min_full_recall) for r in full):
+            raise MethodInvalid(f"no clip's unmodified transcript recalls min_full_recall = {min_full_recall} of "
+                                f"its words (recalls: {', '.join(f'{r:.2f}' for r in full)}): with no transcript to "
+                                "degrade, narrowing the window cannot be judged")
+        measured = replace(measured, evidence={**measured.evidence, "min_full_recall": min_full_recall})
+    return measured

@@ -54,7 +54,7 @@ def _control_end_sink(found: dict[str, Any]) -> str:
 
 
 def _control_every_row(found: dict[str, Any]) -> str:
-    return f"first 175 rows {number(found['end_from_clip_length']['end_peak_share_first_175_rows'])}"
+    return f"first 175 rows {number(found['end_of_speech']['end_peak_share_first_175_rows'])}"
 
 
 def _control_window(found: dict[str, Any]) -> str:
@@ -200,13 +200,14 @@ def hot_ones_relevance(report: MergedReport) -> list[str]:
         sink = evidence(report, "enc-end-sink", model)
         if not local or not sink:
             continue
-        end = sink["end_from_clip_length"]
+        end = sink["end_of_speech"]
         curve = " ".join(short(local["median_band_mass_by_w"][w]) for w in WINDOWS)
         rows.append([code(model), text(local["clip"]), curve,
                      number(local["uniform_band_mass_by_w"]["50"]),
                      f"{number(end['median_end_share'])} (uniform {number(sink['uniform_share'])})",
                      f"{number(end['end_peak_share'])}; {number(end['end_peak_share_first_175_rows'])}",
-                     f"frame {end['end_frame']}; {' / '.join(number(q) for q in end['peak_column_quartiles'])}"])
+                     f"frame {end['end_frame']} ({text(end['method'])}); "
+                     f"{' / '.join(number(q) for q in end['peak_column_quartiles'])}"])
     return table(["", "clip", f"m(w), w = {', '.join(WINDOWS)}", "m(50) of uniform attention",
                   "end share, median over post-speech rows", "rows peaking within ±25 of the end (all; first 175)",
                   "end of speech; quartiles of the rows' peak columns"], rows)
@@ -253,8 +254,8 @@ def general_claims(report: MergedReport) -> list[str]:
 
 
 def end_per_clip(report: MergedReport) -> list[str]:
-    """The share of post-speech rows peaking at the end, per clip, with the end where the clip's audio
-    stops and where its signal energy does."""
+    """The share of post-speech rows peaking at the end, per clip, with the end where the clip's speech
+    stops (its alignment, word events or signal energy) and where its audio does."""
     models = [m for m in judged_models(report) if evidence(report, "enc-end-sink-every-row-general", m)]
     per_model = {m: {c["clip"]: c for c in evidence(report, "enc-end-sink-every-row-general", m)["per_clip"]}
                  for m in models}
@@ -264,10 +265,13 @@ def end_per_clip(report: MergedReport) -> list[str]:
         cells = []
         for model in models:
             c = per_model[model].get(clip)
-            cells.append("—" if c is None else f"{c['speech_end_frame']}, {c['energy_end_frame']}: "
-                         f"{short(c['end_peak_share'])}, {short(c['end_peak_share_at_energy_end'])}")
-        rows.append([code(clip, cell=True), *cells])
-    return table(["clip", *[f"{code(m)}: end frames (audio, energy): shares" for m in models]], rows)
+            cells.append("—" if c is None else f"{c['speech_end_frame']}, {c['audio_end_frame']}: "
+                         f"{short(c['end_peak_share'])}, {short(c['end_peak_share_at_audio_end'])}")
+        methods = {c["speech_end_method"].split(" ")[0] for m in models
+                   for name, c in per_model[m].items() if name == clip}
+        rows.append([code(clip, cell=True), text(", ".join(sorted(methods))), *cells])
+    return table(["clip", "end of speech from",
+                  *[f"{code(m)}: end frames (speech, audio): shares" for m in models]], rows)
 
 
 def metric_value(report: MergedReport, claim: str, model: str, name: str) -> Any:
@@ -286,14 +290,17 @@ def word_chops(report: MergedReport) -> list[str]:
         shares = [metric_value(report, "enc-chop-word", model, "removed_share"),
                   metric_value(report, "enc-chop-word-keeps", model, "kept_share"),
                   metric_value(report, "enc-chop-word-adds-none", model, "clean_share")]
-        rows.append([f"{code(model)}, all", f"{found['n_words_scored']} of {found['n_words_spoken']}",
-                     *[number(v) for v in shares], number(found["precise_share"]), number(found["mean_lost_words"]),
+        rows.append([f"{code(model)}, all", f"{found['n_words_scored']} of {found['n_words_spoken']} "
+                                            f"in {found['n_clips_with_scored_words']} clips",
+                     *[number(v) for v in shares], number(found["neighbour_removed_share"]),
+                     number(found["specific_share"]), number(found["precise_share"]), number(found["mean_lost_words"]),
                      number(found["mean_inserted_words"]), number(found["control_changed_share"])])
         for source, part in found["by_source"].items():
             if part["words"]:
                 rows.append([f"{code(model)}, {source}", str(part["words"]), number(part["removed"]),
-                             number(part["kept"]), number(part["clean"]), "", "", "", ""])
-    return table(["", "scored words", "removed", "rest kept (≤ 1 lost)", "nothing put in", "all three",
+                             number(part["kept"]), number(part["clean"]), "", "", "", "", "", ""])
+    return table(["", "scored words", "removed", "rest kept (≤ 1 lost)", "nothing put in",
+                  "removed by a neighbour chop", "removed by its own chop only", "all three",
                   "other words lost, mean", "words put in, mean", "control chop changed the transcript"], rows)
 
 
@@ -451,7 +458,7 @@ def micro_findings(report: MergedReport) -> list[str]:
     chops, sae = found("enc-chop-word"), found("enc-sae-phoneme").get("sae") or {}
     poly, semantic = found("enc-polysemantic"), found("dec-neuron-semantic")
     rhyme = found("dec-embed-sound").get("rhyme")
-    end = sink["end_from_clip_length"]
+    end = sink["end_of_speech"]
     rows = [
         ["enc-relevance-local", f"m(50) {number(local['median_band_mass_by_w']['50'])} "
                                 f"(uniform attention {number(local['uniform_band_mass_by_w']['50'])})"],
