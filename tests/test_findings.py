@@ -66,6 +66,8 @@ def test_a_cell_shows_the_key_metric_or_names_the_one_that_failed():
     assert findings.verdict_cell(failed, key) == "**fails** `margin` -0.1 (> 0)"
     assert findings.verdict_cell(row("error", {}, "MethodInvalid: dense"), key) == "**no verdict**"
     assert findings.verdict_cell(None, key) == "not run"
+    one_clip = Row({**row("holds", {key: metric(0.74, True)}).data, "evidence": {"clip": "Hot_ones.wav"}}, 0)
+    assert findings.verdict_cell(one_clip, key) == "**holds** 0.74 (≥ 0.5; 1 clip)"
     assert [findings.number(v) for v in (5.0, 8.58e-08, 0.0799999, 2)] == ["5", "8.58e-08", "0.08", "2"]
 
 

@@ -63,7 +63,7 @@ def criterion(metric: dict[str, Any]) -> str:
 def verdict_cell(row: Row | None, key_metric: str) -> str:
     """``**holds** 0.74 [0.66, 0.8] (≥ 0.5)``: the status and the metric a table shows (the key metric, or for
     a claim that fails the metric that failed), named when it is not the key metric, with its 95% interval
-    where it has one."""
+    where it has one, or "1 clip" where it is measured on one clip."""
     if row is None:
         return "not run"
     cell = f"**{SHOWN.get(row.status, row.status)}**"
@@ -73,7 +73,9 @@ def verdict_cell(row: Row | None, key_metric: str) -> str:
         label = "" if name == key_metric else f"{code(name, cell=True)} "
         interval = metric.get("interval")
         ends = f" [{number(interval['low'])}, {number(interval['high'])}]" if interval else ""
-        cell += f" {label}{number(metric['value'])}{ends} ({criterion(metric)})"
+        # a metric of one clip has no sampling unit to resample: its verdict is that clip's (#30)
+        unit = "; 1 clip" if not interval and "clip" in (row.data.get("evidence") or {}) else ""
+        cell += f" {label}{number(metric['value'])}{ends} ({criterion(metric)}{unit})"
     return cell
 
 
