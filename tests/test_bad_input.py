@@ -120,6 +120,7 @@ description = "the clip's length"
 comparator = ">="
 threshold = 1
 provenance = "a toy"
+fixed = {{commit = "abc1234", date = "2026-12-07", after_real = true}}
 """
 
 CLIP_TEST = """\
@@ -198,6 +199,7 @@ description = "how many recordings were found as files"
 comparator = ">="
 threshold = 2
 provenance = "a toy"
+fixed = {{commit = "abc1234", date = "2026-12-07", after_real = true}}
 """
 
 RECORDINGS_TEST = """\

@@ -16,7 +16,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def copy_project(tmp_path: Path) -> Path:
-    for name in (*findings.RECORDS, findings.README, findings.FINDINGS, *BLOCKS):
+    for name in (*findings.RECORDS, findings.README, findings.FINDINGS, findings.THRESHOLDS, *BLOCKS):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT / name, tmp_path / name)
     return tmp_path

@@ -183,7 +183,8 @@ def test_failing_claim_fails_with_every_number(project):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     text = output(result)
     assert "claim toy fails on model random:tiny: not met: width" in text
-    assert "FAIL width = 384 (needs >= 1000; the toy figure, width 300)" in text
+    assert ("FAIL width = 384 (needs >= 1000; the toy figure, width 300; fixed after real measurement "
+            "(commit abc1234, 2026-12-07))") in text
     assert "fails width=384 (>= 1e+03)" in text  # the table cell
 
 
@@ -284,7 +285,9 @@ def test_claims_report(project, tmp_path):
     holds, skipped = document["rows"]  # sorted by (claim, model)
     assert (holds["claim"], holds["model"], holds["status"]) == ("toy", "random:tiny", "holds")
     assert holds["metrics"] == {"width": {"value": 384.0, "comparator": ">=", "threshold": 300.0, "passed": True,
-                                          "provenance": "the toy figure, width 300"}}
+                                          "provenance": "the toy figure, width 300",
+                                          "fixed": {"commit": "abc1234", "date": "2026-12-07", "after_real": True,
+                                                    "note": ""}}}
     weights = loaded.model.decoder.token_embedding.weight[0, :3].tolist()
     assert holds["evidence"] == {"note": "x", "first_weights": weights}
     assert (skipped["model"], skipped["status"], skipped["metrics"]) == ("tiny", "skipped", {})

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from whisper_claims.claims.registry import (COMPARATORS, MARKERS, SIZES, MetricSpec, default_thresholds_path,
+from whisper_claims.claims.registry import (COMPARATORS, MARKERS, SIZES, Fixed, MetricSpec, default_thresholds_path,
                                             load_registry)
 from whisper_claims.errors import ThresholdsError
 
@@ -28,6 +28,7 @@ description = "a metric"
 comparator = ">="
 threshold = 0.5
 provenance = "the post's figure 1"
+fixed = {commit = "abc1234", date = "2026-12-07", after_real = true}
 applies_to = ["tiny", "base"]
 overrides = { base = 0.7 }
 tolerance = 0.05
@@ -37,6 +38,7 @@ description = "another metric"
 comparator = "<"
 threshold = 2
 provenance = "CLAIMS.md"
+fixed = {commit = "abc1234", date = "2026-12-07", after_real = true}
 """
 
 
@@ -138,6 +140,59 @@ def test_missing_metric_field(tmp_path):
     message = load_error(tmp_path, GOOD.replace('provenance = "CLAIMS.md"\n', ""))
     assert "claims.x.metrics.other" in message
     assert "missing 'provenance'" in message
+
+
+FIXED = 'fixed = {commit = "abc1234", date = "2026-12-07", after_real = true}'
+
+
+def test_every_metric_must_say_when_its_threshold_was_fixed(tmp_path):
+    message = load_error(tmp_path, GOOD.replace(FIXED + "\n", "", 1))
+    assert "claims.x.metrics.m: missing 'fixed'" in message
+    assert "when the threshold was fixed" in message and "after_real" in message
+
+
+def test_real_thresholds_say_before_or_after_real_measurement():
+    """The archaeology of claims/thresholds.toml: the bars the issue named (dec-embed-sound's centred
+    cosines, the SAE's) are after; the post's bars set on the first day are before."""
+    registry = load_registry()
+    fixed = {(c, n): m.fixed for c, spec in registry.items() for n, m in spec.metrics.items()}
+    assert all(f is not None for f in fixed.values())
+    assert fixed["dec-embed-sound", "rhyme_p_value"].after_real
+    assert fixed["enc-sae-phoneme", "sae_selective_fraction"].after_real
+    assert not fixed["dec-bigram", "very_continuations"].after_real
+    assert not fixed["enc-relevance-local", "median_band_mass"].after_real
+
+
+@pytest.mark.parametrize("value, expected", [
+    ('"abc1234, 2026-12-07"', "claims.x.metrics.m.fixed: 'abc1234, 2026-12-07', expected {commit ="),
+    ('{commit = "abc1234", date = "2026-12-07", after_real = true, when = "now"}',
+     "claims.x.metrics.m.fixed: unknown key 'when'"),
+    ('{commit = "abc1234", date = "2026-12-07"}', "claims.x.metrics.m.fixed: missing 'after_real'"),
+    ('{commit = "HEAD", date = "2026-12-07", after_real = true}', "claims.x.metrics.m.fixed.commit: 'HEAD'"),
+    ('{commit = "abc1234", date = "7 Dec 2026", after_real = true}', "claims.x.metrics.m.fixed.date: '7 Dec 2026'"),
+    ('{commit = "abc1234", date = 2026-12-07, after_real = true}', "claims.x.metrics.m.fixed.date"),
+    ('{commit = "abc1234", date = "2026-12-07", after_real = "yes"}',
+     "claims.x.metrics.m.fixed.after_real: 'yes', expected true or false"),
+    ('{commit = "abc1234", date = "2026-12-07", after_real = true, note = " "}',
+     "claims.x.metrics.m.fixed.note: expected a non-empty string"),
+    ('{commit = "abc1234", date = "2026-12-07", after_real = false}',
+     "claims.x.metrics.m.fixed.after_real: false, but 2026-12-07 is after the first measurement of a real "
+     "checkpoint (2026-12-02): expected after_real = true"),
+    ('{commit = "abc1234", date = "2026-11-26", after_real = true}',
+     "2026-11-26 is before the first measurement of a real checkpoint"),
+])
+def test_invalid_fixed_is_an_error_naming_the_metric(tmp_path, value, expected):
+    message = load_error(tmp_path, GOOD.replace(FIXED, f"fixed = {value}", 1))
+    assert expected in message, message
+
+
+def test_fixed_on_the_day_of_the_first_real_measurement_may_be_either(tmp_path):
+    for after_real in ("true", "false"):
+        day = FIXED.replace("2026-12-07", "2026-12-02").replace("true", after_real)
+        metric = load_registry(write(tmp_path, GOOD.replace(FIXED, day, 1)))["x"].metrics["m"]
+        assert metric.fixed == Fixed("abc1234", "2026-12-02", after_real == "true")
+        assert metric.fixed.text() == f"fixed {'after' if after_real == 'true' else 'before'} real measurement " \
+                                      "(commit abc1234, 2026-12-02)"
 
 
 def test_missing_claim_field(tmp_path):
@@ -393,6 +448,7 @@ description = "a metric"
 comparator = ">="
 threshold = 0.5
 provenance = "the post's figure 1"
+fixed = {commit = "abc1234", date = "2026-12-07", after_real = true}
 
 [claims.y]
 experiment = "chops"
@@ -407,6 +463,7 @@ description = "another metric"
 comparator = "<"
 threshold = 2
 provenance = "CLAIMS.md"
+fixed = {commit = "abc1234", date = "2026-12-07", after_real = true}
 """
 
 

@@ -41,6 +41,7 @@ description = "heads of the encoder layer with the fewest"
 comparator = ">="
 threshold = 4
 provenance = "a toy: Whisper tiny has 6 heads per layer"
+fixed = {commit = "abc1234", date = "2026-12-07", after_real = true}
 '''
 
 # 3. the thin test: the post's words, the claim id, one line

@@ -24,6 +24,7 @@ description = "n_audio_state times scale"
 comparator = ">="
 threshold = {threshold}
 provenance = "the toy figure, width 300"
+fixed = {{commit = "abc1234", date = "2026-12-07", after_real = true}}
 """
 
 CLAIM_TEST = """\

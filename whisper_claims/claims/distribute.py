@@ -18,7 +18,7 @@ from typing import Any, Optional
 from ..measure.intervals import Interval
 from ..models.dims import KNOWN_DIMS
 from ..models.model_info import ModelInfo
-from .registry import ClaimSpec
+from .registry import ClaimSpec, Fixed
 from .verdict import MetricResult, Verdict
 
 SEPARATOR = "::"
@@ -109,10 +109,11 @@ def verdict_from_json(row: dict[str, Any]) -> Verdict:
 
 
 def _metric_from_json(name: str, found: dict[str, Any]) -> MetricResult:
-    interval = found.get("interval")
+    interval, fixed = found.get("interval"), found.get("fixed")
     return MetricResult(name, found["value"], found["comparator"], found["threshold"], found["passed"],
                         found["provenance"],
                         interval=None if interval is None else Interval(
                             interval["low"], interval["high"], interval["method"], interval["n_units"],
                             interval["level"], interval.get("n_resamples", 0), interval.get("seed")),
-                        interval_passed=None if interval is None else interval["passed"])
+                        interval_passed=None if interval is None else interval["passed"],
+                        fixed=None if fixed is None else Fixed(**fixed))

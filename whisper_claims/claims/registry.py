@@ -5,6 +5,7 @@ Validated when it is read, so that a typo is an error naming the entry, never a 
 from __future__ import annotations
 
 import collections.abc
+import datetime
 import inspect
 import math
 import re
@@ -29,6 +30,10 @@ MARKERS = ("encoder", "decoder")
 # arguments a claim function gets from the runner, never from its entry: the model, and the asset resolver
 RUNNER_ARGUMENTS = ("model", "resolve")
 _FUNCTION = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+# the first measurement of a real checkpoint (tiny.en and base: commit 69f9b74, its record 31f0bd1); a
+# threshold fixed on a later day was fixed after real measurement, one fixed on an earlier day before it
+FIRST_REAL_MEASUREMENT = datetime.date(2026, 12, 2)
+_COMMIT = re.compile(r"[0-9a-f]{7,40}")
 
 _CLAIM_KEYS = {
     "statement": True,  # key -> required
@@ -57,7 +62,28 @@ _METRIC_KEYS = {
     "applies_to": False,
     "overrides": False,
     "tolerance": False,
+    "fixed": True,
 }
+_FIXED_KEYS = {"commit": True, "date": True, "after_real": True, "note": False}
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """When a metric's comparator and threshold (and the params that change what its number means) took
+    their current form, and whether that was after a real checkpoint had been measured."""
+
+    commit: str  # abbreviated hash
+    date: str  # ISO date of the commit
+    after_real: bool  # True: fixed at or after the first measurement of a real checkpoint
+    note: str = ""  # what changed when, or what is ambiguous
+
+    def text(self) -> str:
+        """``fixed after real measurement (commit abc1234, 2026-12-02)``, for reports."""
+        when = "after" if self.after_real else "before"
+        return f"fixed {when} real measurement (commit {self.commit}, {self.date})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"commit": self.commit, "date": self.date, "after_real": self.after_real, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,8 @@ class MetricSpec:
     applies_to: tuple[str, ...] | None = None  # sizes; None = every model
     overrides: dict[str, float] = field(default_factory=dict)  # size -> threshold
     tolerance: float | None = None  # metric drift allowed against a baseline run
+    # when the comparator and threshold took their current form: commit, date, after_real, note (``Fixed``)
+    fixed: Fixed | None = None
 
     def applies(self, size: str | None) -> bool:
         return self.applies_to is None or size in self.applies_to
@@ -463,6 +491,9 @@ def _claim(claim_id: str, entry: Any, experiment: str | None, sources: dict, whe
 
 def _metric(name: str, entry: Any, where: str) -> MetricSpec:
     entry = _table(entry, where)
+    if "fixed" not in entry:  # every metric says when its bar was fixed, so that a new one must too
+        raise ThresholdsError(f'{where}: missing \'fixed\': when the threshold was fixed, {{commit = "abc1234", '
+                              f'date = "YYYY-MM-DD", after_real = true|false}} (see the header of the thresholds file)')
     _check_keys(entry, _METRIC_KEYS, where)
     _string(entry["description"], f"{where}.description")
     _string(entry["provenance"], f"{where}.provenance")
@@ -486,7 +517,38 @@ def _metric(name: str, entry: Any, where: str) -> MetricSpec:
         applies_to=_sizes(entry.get("applies_to", "all"), f"{where}.applies_to"),
         overrides={size: float(value) for size, value in overrides.items()},
         tolerance=None if tolerance is None else float(tolerance),
+        fixed=_fixed(entry["fixed"], f"{where}.fixed"),
     )
+
+
+def _fixed(entry: Any, where: str) -> Fixed:
+    """A metric's ``fixed`` table, checked: a hash, an ISO date, after_real that agrees with the date."""
+    expected = ('expected {commit = "abc1234", date = "YYYY-MM-DD", after_real = true|false, note = "..."} '
+                "(when the threshold was fixed; see the header of the thresholds file)")
+    if not isinstance(entry, dict):
+        raise ThresholdsError(f"{where}: {entry!r}, {expected}")
+    _check_keys(entry, _FIXED_KEYS, where)
+    commit, date, after_real = entry["commit"], entry["date"], entry["after_real"]
+    if not isinstance(commit, str) or not _COMMIT.fullmatch(commit):
+        raise ThresholdsError(f"{where}.commit: {commit!r}, expected a commit hash (7 to 40 lowercase hex digits)")
+    try:
+        day = datetime.date.fromisoformat(date) if isinstance(date, str) and len(date) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ThresholdsError(f"{where}.date: {date!r}, expected the commit's date as a string \"YYYY-MM-DD\"")
+    if not isinstance(after_real, bool):
+        raise ThresholdsError(f"{where}.after_real: {after_real!r}, expected true or false")
+    # on the day itself either can be true: the first real measurement came mid-day
+    if day != FIRST_REAL_MEASUREMENT and after_real != (day > FIRST_REAL_MEASUREMENT):
+        side = "after" if day > FIRST_REAL_MEASUREMENT else "before"
+        raise ThresholdsError(f"{where}.after_real: {str(after_real).lower()}, but {date} is {side} the first "
+                              f"measurement of a real checkpoint ({FIRST_REAL_MEASUREMENT.isoformat()}): expected "
+                              f"after_real = {str(not after_real).lower()}")
+    note = entry.get("note", "")
+    if "note" in entry:
+        _string(note, f"{where}.note")
+    return Fixed(commit=commit, date=date, after_real=after_real, note=note)
 
 
 def _check_keys(entry: dict, allowed: dict[str, bool], where: str) -> None:

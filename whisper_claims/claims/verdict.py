@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..models.model_info import ModelInfo
-from .registry import ClaimSpec
+from .registry import ClaimSpec, Fixed
 
 if TYPE_CHECKING:  # the record side reads verdicts without numpy's statistics
     from ..measure.intervals import Interval
@@ -43,6 +43,7 @@ class MetricResult:
     interval: Interval | None = None
     # with an interval: True when all of it passes, False when none of it does, None when it straddles
     interval_passed: bool | None = None
+    fixed: Fixed | None = None  # when the threshold was fixed (None: a record written before it was kept)
 
     @property
     def outcome(self) -> bool | None:
@@ -74,7 +75,9 @@ class Verdict:
         for m in self.metrics:
             mark = "n/a " if m.passed is None else {True: "ok  ", False: "FAIL", None: "??  "}[m.outcome]
             shown = _fmt(m.value) + (f" [{_fmt(m.interval.low)}, {_fmt(m.interval.high)}]" if m.interval else "")
-            lines.append(f"  {mark} {m.name} = {shown} (needs {m.comparator} {_fmt(m.threshold)}; {m.provenance})")
+            fixed = f"; {m.fixed.text()}" if m.fixed and m.fixed.after_real else ""
+            lines.append(f"  {mark} {m.name} = {shown} "
+                         f"(needs {m.comparator} {_fmt(m.threshold)}; {m.provenance}{fixed})")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -91,6 +94,7 @@ class Verdict:
                     "passed": m.passed,
                     "provenance": m.provenance,
                     **({"interval": {**m.interval.to_json(), "passed": m.interval_passed}} if m.interval else {}),
+                    **({"fixed": m.fixed.to_json()} if m.fixed else {}),
                 }
                 for m in self.metrics
             },
@@ -122,6 +126,7 @@ def judge(spec: ClaimSpec, info: ModelInfo, measured: Measurement) -> Verdict:
             provenance=metric.provenance,
             interval=interval,
             interval_passed=None if not interval or ends[0] != ends[1] else ends[0],
+            fixed=metric.fixed,
         ))
     failed = [r.name for r in results if r.outcome is False]
     undecided = [r.name for r in results if r.passed is not None and r.outcome is None]

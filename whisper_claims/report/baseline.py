@@ -88,11 +88,24 @@ def _by_key(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(r["claim"], r["model"]): r for r in document["rows"]}
 
 
-def _without_report_evidence(row: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+def _comparable(row: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     # a run without --claims-report lists no figures or audio: only what both runs drew is compared
     evidence, theirs = row.get("evidence", {}), other.get("evidence", {})
     dropped = {key for key in REPORT_EVIDENCE if key in evidence and key not in theirs}
-    return {**row, "evidence": {k: v for k, v in evidence.items() if k not in dropped}} if dropped else row
+    row = {**row, "evidence": {k: v for k, v in evidence.items() if k not in dropped}} if dropped else row
+    return _without_one_sided_fixed(row, other)
+
+
+def _without_one_sided_fixed(row: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    # records written before metrics said when their threshold was fixed have no "fixed": that is no change
+    metrics, theirs = row.get("metrics") or {}, other.get("metrics") or {}
+    one_sided = {name for name, metric in metrics.items()
+                 if isinstance(metric, dict) and "fixed" in metric
+                 and not (isinstance(theirs.get(name), dict) and "fixed" in theirs[name])}
+    if not one_sided:
+        return row
+    return {**row, "metrics": {name: {k: v for k, v in metric.items() if k != "fixed"} if name in one_sided
+                               else metric for name, metric in metrics.items()}}
 
 
 def differences(baseline: dict[str, Any], current: dict[str, Any]) -> tuple[int, list[RowDifference]]:
@@ -100,7 +113,8 @@ def differences(baseline: dict[str, Any], current: dict[str, Any]) -> tuple[int,
     claim and model).
 
     Rows skipped in both runs are not compared: their reasons name this machine's folders. A report
-    folder's evidence (figures, audio) is compared only when both runs wrote one.
+    folder's evidence (figures, audio) is compared only when both runs wrote one, and a metric's ``fixed``
+    (when its threshold was fixed) only when both rows have it: older records were written without it.
     """
     before = _by_key(baseline)
     # as claims.json will hold them: tuples as lists, non-finite floats as None
@@ -109,8 +123,8 @@ def differences(baseline: dict[str, Any], current: dict[str, Any]) -> tuple[int,
                     if not (before[key]["status"] == after[key]["status"] == "skipped"))
     found = []
     for key in shared:
-        old = _without_report_evidence(before[key], after[key])
-        new = _without_report_evidence(after[key], before[key])
+        old = _comparable(before[key], after[key])
+        new = _comparable(after[key], before[key])
         if old == new:
             continue
         a, b = _leaves(old), _leaves(new)

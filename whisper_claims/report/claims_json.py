@@ -9,14 +9,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..claims.registry import Fixed
 from ..claims.verdict import STATUSES, jsonable
 from ..files import atomic_path
 
 SCHEMA = "whisper-claims/claims.json"
 SCHEMA_VERSION = 1
 CHANGE_KEYS = ("claim", "model", "kind", "before", "after", "detail")  # of baseline.changes[i]
-
-
+FIXED_KEYS = {"commit", "date", "after_real", "note"}  # of a metric's fixed (registry.Fixed)
 CLAIMS_JSON = "claims.json"
 
 
@@ -147,6 +147,13 @@ def check_document(path: Path, document: Any) -> None:
                     "true, false or null")
             for key in ("comparator", "provenance"):
                 _expect(isinstance(metric.get(key), str), where, f"{m}.{key}", metric.get(key), "a string")
+            fixed = metric.get("fixed")  # absent from records written before thresholds said when they were fixed
+            if fixed is not None:
+                _expect(isinstance(fixed, dict) and isinstance(fixed.get("commit"), str)
+                        and isinstance(fixed.get("date"), str) and isinstance(fixed.get("after_real"), bool)
+                        and isinstance(fixed.get("note", ""), str) and set(fixed) <= FIXED_KEYS,
+                        where, f"{m}.fixed", fixed,
+                        "an object with strings commit, date, note and a boolean after_real")
             interval = metric.get("interval")
             if interval is not None:
                 _expect(isinstance(interval, dict) and _number(interval.get("low")) and _number(interval.get("high"))
@@ -220,6 +227,12 @@ def metric_text(row: dict[str, Any], key_metric: str) -> str:
     interval = metric.get("interval")
     ends = f" [{interval['low']:.3g}, {interval['high']:.3g}]" if interval else ""
     return f"{name}={metric['value']:.3g}{ends} ({metric['comparator']} {metric['threshold']:.3g})"
+
+
+def metric_fixed(metric: dict[str, Any]) -> Fixed | None:
+    """When a record's metric had its threshold fixed; None for records written before they said so."""
+    fixed = metric.get("fixed")
+    return Fixed(**fixed) if isinstance(fixed, dict) else None
 
 
 def _outcome(metric: dict[str, Any]) -> bool | None:

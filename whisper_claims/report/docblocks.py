@@ -1,4 +1,5 @@
-"""The generated blocks of docs/methods.md and docs/micro.md: the tables of numbers the records hold.
+"""The generated blocks of docs/methods.md and docs/micro.md: the tables of numbers the records hold;
+and README.md's block of the thresholds file (`README_BLOCKS`): the thresholds fixed after real measurement.
 
 The prose around them is written by hand and quotes none of these numbers. Each block is one function of
 the merged records giving the block's lines; `BLOCKS` names them per document, and `findings.filled_text`
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .findings import SHOWN, judged_models, number, verdict_cell
+from ..claims.registry import FIRST_REAL_MEASUREMENT, ClaimSpec
+from .findings import COMPARATORS, SHOWN, judged_models, number, verdict_cell
 from .markdown import code, table, text
 from .merge import MergedReport, Row
 
@@ -500,6 +502,34 @@ def micro_findings(report: MergedReport) -> list[str]:
         rows.append(["dec-neuron-semantic", ", ".join(f"{c} {number(semantic[c]['padding']['share'])}"
                                                       for c in ("food", "numbers", "motion"))])
     return table(["claim", f"{code(MICRO)}'s record"], [[code(c, cell=True), v] for c, v in rows])
+
+
+# ---- README.md, from claims/thresholds.toml ------------------------------------------------------------------
+
+def fixed_after_real(registry: dict[str, ClaimSpec]) -> list[str]:
+    """The thresholds whose ``fixed`` says after real measurement, grouped by when and why (one row per
+    commit and note), with how many of all the thresholds they are."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    n_metrics = 0
+    for claim_id, spec in registry.items():
+        for name, metric in spec.metrics.items():
+            n_metrics += 1
+            if metric.fixed is not None and metric.fixed.after_real:
+                fixed = metric.fixed
+                needs = f"{COMPARATORS.get(metric.comparator, metric.comparator)} {number(metric.threshold)}"
+                groups.setdefault((fixed.commit, fixed.date, fixed.note), []).append(
+                    f"{code(claim_id, cell=True)} {code(name, cell=True)} {needs}")
+    n_after = sum(len(metrics) for metrics in groups.values())
+    lines = [f"{n_after} of the {n_metrics} thresholds were fixed after a real checkpoint had been measured "
+             f"(tiny.en and base, first on {FIRST_REAL_MEASUREMENT.isoformat()}):", ""]
+    rows = [[f"{code(commit, cell=True)}, {date}", "<br>".join(metrics), text(note) if note else ""]
+            for (commit, date, note), metrics in groups.items()]
+    return lines + table(["fixed at", "claim, metric and threshold", "what changed then"], rows)
+
+
+README_BLOCKS: dict[str, Callable[[dict[str, ClaimSpec]], list[str]]] = {
+    "thresholds-fixed-after-real": fixed_after_real,
+}
 
 
 BLOCKS: dict[str, dict[str, Callable[[MergedReport], list[str]]]] = {

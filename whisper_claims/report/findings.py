@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..claims.registry import ClaimSpec, load_registry
 from ..files import atomic_path
 from .claims_json import read_documents, shown_metric
 from .markdown import code, table, text
@@ -22,6 +23,7 @@ from .merge import MergedReport, Row, merge
 
 RECORDS = ("fixtures/real/claims.json", "fixtures/micro/claims.json")
 README = "README.md"
+THRESHOLDS = "claims/thresholds.toml"
 FINDINGS = "docs/findings.md"
 BEGIN = "<!-- verdicts: written by `whisper-claims docs` from the records; edit the records, not this table -->"
 END = "<!-- end of verdicts -->"
@@ -181,8 +183,8 @@ def readme_text(current: str, report: MergedReport, where: Path) -> str:
     return head + "\n".join(readme_section(report)) + tail
 
 
-def block_begin(name: str) -> str:
-    return f"<!-- generated: {name} by whisper-claims docs from the records; do not edit -->"
+def block_begin(name: str, source: str = "the records") -> str:
+    return f"<!-- generated: {name} by whisper-claims docs from {source}; do not edit -->"
 
 
 def block_end(name: str) -> str:
@@ -193,17 +195,18 @@ _BLOCK_NAME = re.compile(r"<!-- generated: (\S+) by whisper-claims docs")
 
 
 def filled_text(current: str, blocks: dict[str, Callable[[MergedReport], list[str]]], report: MergedReport,
-                where: Path) -> str:
+                where: Path, source: str = "the records") -> str:
     """``current`` with the text between each block's markers replaced by its function's lines.
 
     Every block of ``blocks`` must appear once, its end marker after its begin marker, and every begin
-    marker in ``current`` must name one of ``blocks``: a ValueError names ``where`` otherwise.
+    marker in ``current`` must name one of ``blocks``: a ValueError names ``where`` otherwise. ``source``
+    is what the begin markers say the blocks are generated from.
     """
     unknown = sorted(set(_BLOCK_NAME.findall(current)) - set(blocks))
     if unknown:
         raise ValueError(f"{where}: generated block(s) {', '.join(unknown)} unknown to whisper-claims docs")
     for name, lines in blocks.items():
-        begin, end = block_begin(name), block_end(name)
+        begin, end = block_begin(name, source), block_end(name)
         if current.count(begin) != 1 or current.count(end) != 1 or current.index(begin) > current.index(end):
             raise ValueError(f"{where}: expected one line {begin!r} and, after it, one line {end!r} around the "
                              f"generated block {name}")
@@ -214,16 +217,26 @@ def filled_text(current: str, blocks: dict[str, Callable[[MergedReport], list[st
 
 def pages(project: Path) -> list[Page]:
     """Every generated page of the project at ``project``, as the committed records give it."""
-    from .docblocks import BLOCKS  # docblocks builds on this module's helpers
+    from .docblocks import BLOCKS, README_BLOCKS  # docblocks builds on this module's helpers
 
     report = read_records(project)
+    registry = load_registry(project / THRESHOLDS)
     readme = project / README
-    out = [Page(readme, readme_text(readme.read_text(encoding="utf-8"), report, readme)),
-           Page(project / FINDINGS, findings_page(report))]
+    text = readme_text(readme.read_text(encoding="utf-8"), report, readme)
+    # the README's blocks of the thresholds file are functions of the registry, not of the records
+    text = filled_text(text, {name: _of_registry(lines, registry) for name, lines in README_BLOCKS.items()},
+                       report, readme, source=THRESHOLDS)
+    out = [Page(readme, text), Page(project / FINDINGS, findings_page(report))]
     for name, blocks in BLOCKS.items():
         path = project / name
         out.append(Page(path, filled_text(path.read_text(encoding="utf-8"), blocks, report, path)))
     return out
+
+
+def _of_registry(lines: Callable[[dict[str, ClaimSpec]], list[str]],
+                 registry: dict[str, ClaimSpec]) -> Callable[[MergedReport], list[str]]:
+    """A block of the registry as `filled_text` takes blocks: a function of the records (ignored)."""
+    return lambda _report: lines(registry)
 
 
 def stale(project: Path) -> list[Path]:

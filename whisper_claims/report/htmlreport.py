@@ -25,7 +25,7 @@ from ..claims.verdict import AUDIO, FIGURES
 from ..files import safe_name
 from ..models.redistributions import describe_source
 from .badges import all_badges
-from .claims_json import baseline_lines
+from .claims_json import baseline_lines, metric_fixed
 from .merge import MergedReport, Row, key_metric_text
 
 REFERENCE_TRANSCRIPT = "full"
@@ -140,6 +140,7 @@ thead th { background: #f6f8fa; }
 .badges img { margin: 0 .4rem .3rem 0; vertical-align: middle; }
 .note { color: #57606a; font-style: italic; }
 .problem { color: #9a6700; }
+.fixed-after { color: #9a6700; font-weight: 600; font-size: .9em; }
 .statement { font-size: 1.1rem; }
 .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(20rem, 1fr)); gap: 1rem; }
 figure { margin: 0; } figure img { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
@@ -309,6 +310,21 @@ def _post_figure_beside(item: EvidenceItem, post_figures: list[str], media: Medi
             f'loading="lazy"></a><figcaption>Beside it, {esc(note)} (<code>{esc(name)}</code>)</figcaption></figure>')
 
 
+def _when_fixed(metric: dict) -> str:
+    """Under a threshold, when it was fixed; marked when after a real checkpoint had been measured (a
+    reader should know the bar was set with real numbers in view). "" for records that do not say."""
+    fixed = metric_fixed(metric)
+    if fixed is None:
+        return ""
+    return f'<br><span class="{"fixed-after" if fixed.after_real else "note"}">{esc(fixed.text())}</span>'
+
+
+def _fixed_note(metric: dict) -> str:
+    """After the provenance: what changed when the threshold was fixed, or what is ambiguous about it."""
+    fixed = metric_fixed(metric)
+    return f'<br><span class="note">When fixed: {esc(fixed.note)}</span>' if fixed and fixed.note else ""
+
+
 def _verdict(report: MergedReport, media: Media, claim_id: str, model: str, row: Row,
              post_figures: list[str] = ()) -> list[str]:
     data = row.data
@@ -332,8 +348,8 @@ def _verdict(report: MergedReport, media: Media, claim_id: str, model: str, row:
                 passed, cls = {True: ("yes", "st-holds"), False: ("no", "st-fails"),
                                None: ("does not apply", "st-skipped")}[m["passed"]]
             out.append(f"<tr><td><code>{esc(name)}</code></td><td>{esc(value)}</td>"
-                       f"<td>{esc(m['comparator'])} {esc(format(m['threshold'], '.4g'))}</td>"
-                       f'<td class="{cls}">{passed}</td><td>{esc(m["provenance"])}</td></tr>')
+                       f"<td>{esc(m['comparator'])} {esc(format(m['threshold'], '.4g'))}{_when_fixed(m)}</td>"
+                       f'<td class="{cls}">{passed}</td><td>{esc(m["provenance"])}{_fixed_note(m)}</td></tr>')
         out.append("</tbody></table></div>")
 
     evidence = data["evidence"]

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from ..models.redistributions import describe_source
-from .claims_json import baseline_lines
+from .claims_json import baseline_lines, metric_fixed, shown_metric
 from .merge import MergedReport, key_metric_text
 
 _ESCAPED = re.compile(r"([\\`*_\[\]<>|&])")
@@ -38,12 +38,39 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+AFTER_REAL_MARK = "†"  # beside a cell whose metric's threshold was fixed after real measurement
+
+
 def matrix_cell(report: MergedReport, claim: str, model: str) -> str:
     row = report.row(claim, model)
     if row is None:
         return "not run"
     metric = key_metric_text(row, report.claims[claim])
-    return f"**{row.status}**" + (f" {code(metric, cell=True)}" if metric else "")
+    mark = _after_real_mark(row.data, report.claims[claim])
+    return f"**{row.status}**" + (f" {code(metric, cell=True)}" if metric else "") + mark
+
+
+def _after_real_mark(row: dict[str, Any], claim: dict[str, Any]) -> str:
+    shown = shown_metric(row, claim["key_metric"])
+    fixed = metric_fixed(shown[1]) if shown else None
+    return f" {AFTER_REAL_MARK}" if fixed and fixed.after_real else ""
+
+
+def fixed_lines(report: MergedReport, claim: str) -> list[str]:
+    """One line per metric of the claim: when its threshold was fixed, from the latest row that says so
+    (records written before thresholds said it have none)."""
+    found: dict[str, Any] = {}
+    for _, row in reversed(report.claim_rows(claim)):
+        for name, metric in (row.data.get("metrics") or {}).items():
+            fixed = metric_fixed(metric)
+            if fixed is not None and name not in found:
+                found[name] = fixed
+    lines = []
+    for name, fixed in found.items():
+        mark = f" {AFTER_REAL_MARK}" if fixed.after_real else ""
+        note = f": {text(fixed.note)}" if fixed.note else ""
+        lines.append(f"- threshold of {code(name)} {fixed.text()}{mark}{note}")
+    return lines
 
 
 def claims_markdown(report: MergedReport) -> str:
@@ -63,6 +90,9 @@ def claims_markdown(report: MergedReport) -> str:
         counts.append(f"{holding}/{len(report.claims)}")
     rows.append(["claims that hold"] + counts)
     out += table(header, rows) + [""]
+    if any(AFTER_REAL_MARK in cell for cells in rows for cell in cells[1:]):
+        out += [f"{AFTER_REAL_MARK} the threshold of the metric shown was fixed after a real checkpoint had been "
+                "measured (`fixed` in claims/thresholds.toml; each claim's thresholds below say when).", ""]
 
     reasons = [(claim, model, row) for claim in report.claims for model, row in report.claim_rows(claim)
                if row.status != "holds"]
@@ -88,7 +118,7 @@ def claims_markdown(report: MergedReport) -> str:
     for claim_id, claim in report.claims.items():
         out += [f"### {code(claim_id)}", "", text(claim["statement"]), "",
                 f"- section of the post: {text(claim['section'])}",
-                f"- key metric: {code(claim['key_metric'])}", ""]
+                f"- key metric: {code(claim['key_metric'])}", *fixed_lines(report, claim_id), ""]
 
     out += ["## Runs", ""]
     for number, source in enumerate(report.sources, start=1):
