@@ -7,13 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from scipy.stats import mannwhitneyu
 
 from whisper_claims.claims.registry import load_registry
 from whisper_claims.claims.runner import measure_claim
 from whisper_claims.claims.verdict import judge
-from whisper_claims.measure.embeddings import single_token
+from whisper_claims.measure.embeddings import pairing_auc, pairing_auc_interval, pairing_test, single_token
 from whisper_claims.measure.inference import tokenizer_for
 from whisper_claims.models.load import LoadedModel, open_model
 
@@ -102,10 +104,17 @@ def test_holds_when_neighbours_and_rhymes_are_planted(planted, spec):
     assert measured.metrics["rug_neighbours_top10"] == 4
     assert measured.metrics["tea_coffee_top5"] == 1
     assert measured.metrics["duck_neighbours_top3"] == 2
-    assert measured.metrics["rhyme_p_value"] < 1e-10
+    # no pairing of 2,000 reaches the planted one: the least p they can give, and its Monte Carlo interval
+    assert measured.metrics["rhyme_p_value"] == 1 / 2001
+    assert measured.intervals["rhyme_p_value"].high < 0.01
     rhyme = measured.evidence["rhyme"]["centred"]
     assert rhyme["median_cosine_rhyming"] > 0.9 > 0.2 > abs(rhyme["median_cosine_crossed"])
-    assert rhyme["auc"] == 1.0
+    assert rhyme["auc"] == 1.0 and rhyme["n_exceeding"] == 0 and rhyme["mann_whitney_p"] < 1e-10
+    assert rhyme["auc_interval"]["low"] > 0.95
+    # the eye-rhymes were not planted: rhymes are closer than every one of them
+    eye = measured.evidence["eye_rhyme"]
+    assert eye["n_pairs"] == len(spec.params["eye_rhyme_pairs"]) >= 10
+    assert eye["centred"]["auc_rhymes_over_eye_rhymes"] == 1.0 and eye["centred"]["p_value"] > 0.01
     assert set(measured.evidence["rug_neighbours_top10"]["found"][:4]) == {"lug", "mug", "tug", "rut"}
 
 
@@ -124,6 +133,28 @@ def test_shuffled_rhyme_pairs_do_not_hold(planted, spec):
     assert [verdict.metric(n).passed for n in NEIGHBOUR_METRICS] == [True, True, True]
 
 
+def test_planted_eye_rhymes_show_that_spelling_could_explain_closeness(planted, spec):
+    # eye-rhymes moved next to each other too: as close as the rhymes, the control says spelling could do it
+    model = copy.deepcopy(planted.model)
+    tokenizer = tokenizer_for(model)
+    weight = model.decoder.token_embedding.weight
+    with torch.no_grad():
+        for a, b in spec.params["eye_rhyme_pairs"]:
+            weight[single_token(tokenizer, " " + b)] = weight[single_token(tokenizer, " " + a)] * 1.01
+    measured, _ = measure(LoadedModel(model, planted.info), spec)
+    eye = measured.evidence["eye_rhyme"]["centred"]
+    assert eye["p_value"] == 1 / 2001 and eye["auc"] == 1.0
+    assert eye["auc_rhymes_over_eye_rhymes"] < 0.2  # rhymes no closer than eye-rhymes
+
+
+def test_too_few_eye_rhymes_are_recorded_untested(tiny, spec):
+    measured, verdict = measure(tiny, spec, eye_rhyme_pairs=[["good", "food"], ["xylophonically", "zzyzx"]])
+    eye = measured.evidence["eye_rhyme"]
+    assert eye["n_pairs"] == 1 and eye["dropped_pairs"] == ["xylophonically/zzyzx"]
+    assert "not tested" in eye["note"] and "centred" not in eye
+    assert verdict.metric("rhyme_p_value").value == measured.metrics["rhyme_p_value"]
+
+
 def test_opposite_rhyme_embeddings_do_not_hold(planted, spec):
     # the test is one-sided: rhyming words pointing away from each other are not "close"
     model = copy.deepcopy(planted.model)
@@ -136,7 +167,7 @@ def test_opposite_rhyme_embeddings_do_not_hold(planted, spec):
     measured, verdict = measure(loaded, spec)
     assert measured.evidence["rhyme"]["centred"]["median_cosine_rhyming"] < -0.9
     assert verdict.metric("rhyme_p_value").passed is False
-    assert measured.metrics["rhyme_p_value"] > 0.99
+    assert measured.metrics["rhyme_p_value"] == 1.0  # every pairing reaches an AUC of 0
 
 
 # -- evidence -----------------------------------------------------------------------------
@@ -263,3 +294,50 @@ def test_zero_rows_are_no_neighbours_and_no_rhyme_pairs(tiny, spec):
     for method in ("centred", "raw"):
         for found in measured.evidence["neighbours"][method].values():
             assert not zeroed & {n["token"] for n in found}
+
+
+# -- the pairing test on constructed cosines -------------------------------------------------------------
+
+
+def word_effects(seed, n=40, boost=0.0):
+    """Cosines of n first with n second words: each word's own pull (frequency, hubness) dominates, plus
+    ``boost`` on the pairs themselves."""
+    rng = np.random.default_rng(seed)
+    cosines = rng.normal(size=n)[:, None] + rng.normal(size=n)[None, :] + 0.3 * rng.normal(size=(n, n))
+    return cosines + boost * np.eye(n)
+
+
+def test_pairing_auc_is_the_mann_whitney_auc():
+    cosines = word_effects(0, boost=0.3)
+    crossed = cosines[~np.eye(40, dtype=bool)]
+    u = mannwhitneyu(np.diag(cosines), crossed).statistic
+    assert pairing_auc(cosines) == pytest.approx(u / (40 * len(crossed)))
+
+
+def test_close_pairs_give_a_small_permutation_p():
+    test = pairing_test(word_effects(1, boost=0.5), n_permutations=2000, seed=0)
+    assert test.p_value == 1 / 2001 and test.n_exceeding == 0
+    assert test.auc > test.null_quantiles["q99"]
+    assert pairing_auc_interval(word_effects(1, boost=0.5)).low > 0.5
+
+
+def test_random_pairs_give_no_small_permutation_p():
+    # over many pairings of words whose cosines do not depend on the pairing, p < 0.05 about 5% of the time
+    ps = np.array([pairing_test(word_effects(seed), n_permutations=400, seed=0).p_value for seed in range(60)])
+    assert 0 < np.mean(ps < 0.05) <= 0.12 and np.median(ps) > 0.3
+    one = pairing_test(word_effects(1), n_permutations=2000, seed=0)
+    assert one.p_value > 0.05 and one.null_quantiles["q50"] == pytest.approx(0.5, abs=0.01)
+    interval = pairing_auc_interval(word_effects(1))
+    assert interval.low < 0.5 < interval.high and interval.n_units == 40 and interval.n_resamples == 2000
+
+
+def test_the_pairing_test_keeps_each_words_use_count():
+    # each word is on the diagonal once, whichever the pairing: word effects cancel out of the permuted AUCs,
+    # so their spread is that of the pairing alone, far below the Mann–Whitney test's for 40 against 1,560
+    cosines = word_effects(2)
+    test = pairing_test(cosines, n_permutations=2000, seed=0)
+    mann_whitney_sd = math.sqrt((40 + 1560 + 1) / (12 * 40 * 1560))
+    assert test.null_quantiles["q95"] - test.null_quantiles["q50"] < 1.645 * mann_whitney_sd
+    assert pairing_test(cosines, n_permutations=2000, seed=0) == test  # seeded
+    with pytest.raises(ValueError, match="at least 3 pairs"):
+        pairing_test(cosines[:2, :2])

@@ -17,8 +17,9 @@ from whisper_claims.claims.figures import draw_figures, matplotlib_available
 from whisper_claims.claims.runner import measure_claim
 from whisper_claims.claims.verdict import judge
 from whisper_claims.files import PACKAGE_DATA
-from whisper_claims.measure.decoder_neurons import (neuron_module, rank_neurons, shuffled_labels, token_activations,
-                                                    top_positions)
+from whisper_claims.measure.decoder_neurons import (category_nulls, neuron_module, permutation_p, project,
+                                                    random_directions, rank_neurons, shuffled_best_shares,
+                                                    shuffled_labels, token_activations, top_positions)
 from whisper_claims.measure.hooks import capture
 from whisper_claims.measure.inference import next_token_logits, padding_features, tokenizer_for
 from whisper_claims.models.load import LoadedModel, random_model
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.control
 BIGRAM_METRICS = ("very_continuations", "traffic_continuations", "good_continuations")
 NEURON_RANKS = ("neuron10_food_rank", "neuron12_numbers_rank", "neuron14_motion_rank")
 SHARES = ("food_best_share", "numbers_best_share", "motion_best_share")
+MARGINS = tuple(f"{c}_margin_over_{null}" for c in ("food", "numbers", "motion")
+                for null in ("shuffled_labels", "random_directions"))
 # a Whisper small enough to build and run in milliseconds: 24 encoder frames (0.48 s of audio), 16 text positions
 SMALL = ModelDimensions(n_mels=80, n_audio_ctx=24, n_audio_state=32, n_audio_head=4, n_audio_layer=1,
                         n_vocab=51865, n_text_ctx=16, n_text_state=32, n_text_head=4, n_text_layer=3)
@@ -54,11 +57,16 @@ def test_registry_entries_match_the_claim_functions(registry):
     assert [bigram.metrics[m].threshold for m in BIGRAM_METRICS] == [3, 2, 3]
     neurons = registry["dec-neuron-semantic"]
     assert neurons.params["expected_neurons"] == {"food": 10, "numbers": 12, "motion": 14}
-    assert set(neurons.metrics) == set(SHARES) | set(NEURON_RANKS)
+    assert set(neurons.metrics) == set(SHARES) | set(NEURON_RANKS) | set(MARGINS)
     for name in NEURON_RANKS:
         assert neurons.metrics[name].applies_to == ("tiny",)
     for name in SHARES:
         assert neurons.metrics[name].applies_to is None and neurons.metrics[name].threshold == 0.5
+    for name in MARGINS:  # ours (#30): the nulls are extra metrics, the post's thresholds stay
+        metric = neurons.metrics[name]
+        assert (metric.comparator, metric.threshold, metric.applies_to) == (">", 0, None)
+        assert metric.provenance.startswith("ours (#30), provisional")
+    assert neurons.params["shuffles"] >= 100
 
 
 # -- dec-bigram: the prompt and the top tokens ---------------------------------------------------------------
@@ -220,6 +228,11 @@ def test_general_bigrams_do_not_hold_on_random_weights(tiny, registry):
     assert verdict.status == "fails" and verdict.metric("continuation_share").passed is False
     assert measured.evidence["n_pairs"] == len(spec.params["pairs"]) >= 50
     assert all(len(pair["top"]) == 20 for pair in measured.evidence["pairs"])
+    share = measured.intervals["continuation_share"]  # the prompts are the sampling unit
+    assert (share.method, share.n_units) == ("wilson", measured.evidence["n_pairs"]) and share.high < 0.5
+    lift = measured.intervals["lift_over_other_prompts"]
+    assert (lift.method, lift.n_units, lift.n_resamples) == ("bootstrap", measured.evidence["n_pairs"], 2000)
+    assert lift.low <= measured.metrics["lift_over_other_prompts"] <= lift.high < 0.3
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +264,8 @@ def test_general_bigrams_hold_where_planted(planted_general, registry):
     assert measured.metrics["continuation_share"] == 1.0
     # shared continuations (' to' after according, due, able) are the only ones seen after other prompts
     assert measured.evidence["baseline_share"] < 0.05
+    assert measured.intervals["continuation_share"].low > 0.9
+    assert measured.intervals["lift_over_other_prompts"].low > 0.9
 
 
 def test_general_bigrams_fail_for_a_decoder_that_ignores_the_prompt(planted_general, registry):
@@ -267,6 +282,7 @@ def test_general_bigrams_fail_for_a_decoder_that_ignores_the_prompt(planted_gene
     measured, verdict = measure(LoadedModel(model, planted_general.info), spec)
     assert measured.metrics["continuation_share"] == 1.0 and verdict.metric("continuation_share").passed
     assert measured.metrics["lift_over_other_prompts"] < 0.05
+    assert measured.intervals["lift_over_other_prompts"].high < 0.3  # wholly below: fails, not inconclusive
     assert verdict.status == "fails" and verdict.reason == "not met: lift_over_other_prompts"
 
 
@@ -414,6 +430,65 @@ def test_ranking_input_errors():
         rank_neurons(activations, tokens, in_category, top=500)
 
 
+# -- dec-neuron-semantic: the nulls on constructed tables -------------------------------------------------------
+
+
+def test_shuffled_best_shares_are_rank_neurons_on_shuffled_labels():
+    tokens, in_category, activations = constructed_table()
+    activations[:, 7] += 3.0 * in_category
+    fast = shuffled_best_shares(activations, tokens, in_category, 20, range(5))
+    slow = [rank_neurons(activations, tokens, shuffled_labels(tokens, in_category, seed), 20).share.max()
+            for seed in range(5)]
+    assert list(fast) == slow
+
+
+def nulls(activations, tokens, in_category):
+    directions = random_directions(activations.shape[1], activations.shape[1])
+    return category_nulls(activations, project(activations, directions), tokens, in_category, top=20, shuffles=100)
+
+
+def test_a_selective_neuron_beats_both_nulls():
+    tokens, in_category, activations = constructed_table()
+    activations[:, 7] += 3.0 * in_category
+    found = nulls(activations, tokens, in_category)
+    assert found.share == 1.0 and len(found.shuffled) == 100
+    assert found.margin_over_shuffled_labels > 0.5 and found.margin_over_random_directions > 0.3
+    assert found.p_value == 1 / 101  # no shuffle reaches it: the least p that 100 shuffles can give
+
+
+def test_no_selective_neuron_beats_neither_null():
+    tokens, in_category, activations = constructed_table()
+    found = nulls(activations, tokens, in_category)
+    assert found.share <= 0.3
+    assert found.margin_over_shuffled_labels <= 0 and found.margin_over_random_directions <= 0
+    assert found.p_value > 0.5
+
+
+def test_a_category_spread_over_every_neuron_fails_the_direction_null():
+    # the category is in the activations, but along a direction that no single neuron carries: the label
+    # null passes (the category is special), the direction null does not (neurons are no better than any basis)
+    tokens, in_category, activations = constructed_table()
+    spread = np.full(activations.shape[1], 1 / math.sqrt(activations.shape[1]), dtype=np.float32)
+    activations += 3.0 * in_category[:, None] * spread
+    found = nulls(activations, tokens, in_category)
+    assert found.margin_over_shuffled_labels > 0 and found.p_value < 0.05
+    assert found.margin_over_random_directions < 0
+
+
+def test_random_directions_and_permutation_p():
+    directions = random_directions(64, 10, seed=3)
+    assert directions.shape == (64, 10) and directions.dtype == np.float32
+    assert np.allclose(np.linalg.norm(directions, axis=0), 1, atol=1e-6)
+    assert np.array_equal(directions, random_directions(64, 10, seed=3))
+    assert not np.array_equal(directions, random_directions(64, 10, seed=4))
+    with pytest.raises(ValueError, match="random_directions = 0"):
+        random_directions(64, 0)
+    assert permutation_p([0.1, 0.2, 0.3], 0.5) == 0.25 and permutation_p([0.1, 0.2, 0.3], 0.2) == 0.75
+    tokens, in_category, activations = constructed_table()
+    with pytest.raises(ValueError, match="shuffles = 0"):
+        category_nulls(activations, activations, tokens, in_category, shuffles=0)
+
+
 # -- dec-neuron-semantic: hooked activations against a plain computation --------------------------------------
 
 
@@ -489,29 +564,45 @@ def test_neuron_claim_does_not_hold_on_random_weights(tiny, registry):
         record = measured.evidence[category]["padding"]
         assert 0.05 < record["base_rate_types"] < 0.15  # reported beside the share
         assert record["share"] < 0.5 and len(record["top_tokens"]) == 20
-        assert max(record["chance_best_share"]) < 0.5
+        shuffled = record["shuffled_labels"]
+        # the best of 1536 neurons on random token sets: the 95th percentile below the post's 0.5, not far
+        assert len(shuffled["best_shares"]) == 100 and 0.25 <= shuffled["quantile_95"] < 0.5
+        assert shuffled["p_resolution"] == 1 / 101 and shuffled["p_value"] > 0.05
+        assert record["random_directions_best_share"] < 0.5
+        assert measured.metrics[f"{category}_margin_over_shuffled_labels"] <= 0
+        # k of 20 top types: an exact interval on the share, wholly below 0.5 or straddling it
+        interval = measured.intervals[f"{category}_best_share"]
+        assert interval.method == "clopper-pearson" and interval.n_units == 20 and interval.low < 0.5
         assert record["expected_neuron"]["rank"] > 5
         example = record["top_tokens"][0]
         assert set(example) == {"token", "word", "context", "activation", "in_category"}
         assert f"[{example['word']}]" in example["context"]
     assert measured.evidence["conditions"] == ["padding"]
     assert measured.evidence["module"] == "decoder.blocks.0.mlp.1"
+    assert measured.evidence["random_directions"]["n_directions"] == 1536  # as many as the layer's neurons
 
 
 @pytest.fixture(scope="module")
 def planted_neurons(tiny, registry, corpus):
     """random:tiny with food, number and motion tokens sharing one direction each in the token embedding,
-    read by neurons 10, 12 and 14."""
+    read by neurons 10, 12 and 14 and by no other neuron (the directions are projected out of the other
+    neurons' weights), so that single neurons, not the layer's neuron space as a whole, carry the categories."""
     model = copy.deepcopy(tiny.model)
     table = tokenize(tokenizer_for(model), corpus.sentences, corpus.categories)
     g = torch.Generator().manual_seed(0)
+    planted = registry["dec-neuron-semantic"].params["expected_neurons"]
     with torch.no_grad():
         embedding = model.decoder.token_embedding.weight
         first = model.decoder.blocks[0].mlp[0]
-        for category, neuron in registry["dec-neuron-semantic"].params["expected_neurons"].items():
+        directions = []
+        for category, neuron in planted.items():
             direction = torch.randn(model.dims.n_text_state, generator=g)
             direction = (direction - direction.mean()) / (direction - direction.mean()).norm()
             embedding[torch.as_tensor(np.unique(table.tokens[table.labels[category]]))] += 0.3 * direction
+            directions.append(direction)
+        basis, _ = torch.linalg.qr(torch.stack(directions, dim=1))  # [n_text_state, 3], orthonormal
+        first.weight -= (first.weight @ basis) @ basis.T
+        for direction, neuron in zip(directions, planted.values()):
             first.weight[neuron] = 5.0 * direction
             first.bias[neuron] = 0.0
     return LoadedModel(model, tiny.info)
@@ -525,7 +616,12 @@ def test_neuron_claim_holds_for_planted_neurons(planted_neurons, registry):
         record = measured.evidence[category]["padding"]
         assert record["best_neuron"] == neuron and record["share"] >= 0.8
         assert record["enrichment"] > 5
-        assert max(record["chance_best_share"]) < 0.5  # the labels, not the neuron, carry the result
+        assert record["shuffled_labels"]["quantile_95"] < 0.5  # the labels, not the neuron, carry the result
+        assert record["shuffled_labels"]["p_value"] == 1 / 101
+        assert measured.metrics[f"{category}_margin_over_shuffled_labels"] > 0.3
+        # the planted direction is read by one neuron: a random direction of the layer catches little of it
+        assert measured.metrics[f"{category}_margin_over_random_directions"] > 0.3
+        assert measured.intervals[f"{category}_best_share"].low > 0.5
 
 
 def fake_speech(text: str) -> np.ndarray:
@@ -563,7 +659,8 @@ def test_speech_audio_is_a_second_condition(registry, tmp_path):
         heard.append(text)
         return fake_speech(text)
 
-    params = {**registry["dec-neuron-semantic"].params, "corpus": str(corpus), "top": 5, "shuffles": 0}
+    params = {**registry["dec-neuron-semantic"].params, "corpus": str(corpus), "top": 5, "shuffles": 5,
+              "random_directions": 16}
     measured = dec_neuron_semantic(model, **params, speech=speech)
     assert heard == list(load_corpus(corpus).sentences) and len(heard) == 15
     assert measured.evidence["conditions"] == ["padding", "speech"]
@@ -571,6 +668,11 @@ def test_speech_audio_is_a_second_condition(registry, tmp_path):
     for category in ("food", "numbers", "motion"):
         shares = [measured.evidence[category][c]["share"] for c in ("padding", "speech")]
         assert measured.metrics[f"{category}_best_share"] == min(shares)
+        for null in ("shuffled_labels", "random_directions"):  # each margin the lower over the conditions
+            margins = [measured.evidence[category][c]["share"] - (
+                measured.evidence[category][c]["shuffled_labels"]["quantile_95"] if null == "shuffled_labels"
+                else measured.evidence[category][c]["random_directions_best_share"]) for c in ("padding", "speech")]
+            assert measured.metrics[f"{category}_margin_over_{null}"] == pytest.approx(min(margins), abs=1e-4)
     ranks = [measured.evidence["food"][c]["expected_neuron"]["rank"] for c in ("padding", "speech")]
     assert measured.metrics["neuron10_food_rank"] == max(ranks)
     # the speech condition decodes against each sentence's own encoder output, not padding
@@ -588,6 +690,8 @@ def test_unknown_expected_category_or_neuron_is_an_error(tiny, registry):
         measure(tiny, registry["dec-neuron-semantic"], expected_neurons={"fruit": 3})
     with pytest.raises(ValueError, match=r"\{'food': 1536\}: decoder.blocks.0.mlp.1 has neurons 0 to 1535"):
         measure(tiny, registry["dec-neuron-semantic"], expected_neurons={"food": 1536})
+    with pytest.raises(ValueError, match=r"shuffles = 0: the label-shuffle null needs at least 1"):
+        measure(tiny, registry["dec-neuron-semantic"], shuffles=0)
 
 
 # -- figures ---------------------------------------------------------------------------------------------------

@@ -14,9 +14,12 @@ from whisper.model import Whisper
 from whisper.tokenizer import Tokenizer
 
 from .. import progress
-from ..measure.decoder_neurons import neuron_module, rank_neurons, shuffled_labels, token_activations, top_positions
-from ..measure.embeddings import nearest_tokens, pair_cosines, single_token, trained_rows
+from ..measure import decoder_neurons
+from ..measure.decoder_neurons import neuron_module, rank_neurons, token_activations, top_positions
+from ..measure.embeddings import (cross_cosines, nearest_tokens, pairing_auc_interval, pairing_test, single_token,
+                                  trained_rows)
 from ..measure.inference import encode, next_token_logits, padding_features, tokenizer_for
+from ..measure.intervals import Interval, bootstrap, clopper_pearson, wilson
 from ..measure.memo import per_model
 from ..stimuli.audio import log_mel
 from ..stimuli.decoder_corpus import DEFAULT_CORPUS, context, load_corpus, tokenize
@@ -47,9 +50,26 @@ class Continuation(TypedDict):
     prompt: str
     expected: list[str]
 
+def _word_pairs(tokenizer: Tokenizer, known: torch.Tensor,
+                pairs: Sequence[Sequence[str]]) -> tuple[list[tuple[int, int]], list[str], list[str]]:
+    """Token ids of the word pairs whose words (with a leading space) are single tokens with trained
+    rows; and the pairs dropped as not single tokens, and as zero rows (``a/b``)."""
+    ids, dropped, untrained = [], [], []
+    for a, b in pairs:
+        pair = (single_token(tokenizer, " " + a), single_token(tokenizer, " " + b))
+        if None in pair:
+            dropped.append(f"{a}/{b}")
+        elif not (known[pair[0]] and known[pair[1]]):
+            untrained.append(f"{a}/{b}")  # a zero row: a word the model never learnt
+        else:
+            ids.append(pair)
+    return ids, dropped, untrained
+
+
 def dec_embed_sound(model: Whisper, *, neighbour_checks: list[NeighbourCheck], rhyme_pairs: list[list[str]],
                     figure_queries: list[str], n_neighbours: int = 24, min_pairs: int = 20,
-                    centred: bool = True) -> Measurement:
+                    centred: bool = True, eye_rhyme_pairs: Sequence[Sequence[str]] = (),
+                    n_permutations: int = 2000) -> Measurement:
     """Token embeddings cluster by sound: ' rug' sits near lug, mug, tug; rhyming words are close.
 
     Parameters
@@ -65,12 +85,22 @@ def dec_embed_sound(model: Whisper, *, neighbour_checks: list[NeighbourCheck], r
     centred : bool
         Cosines of the rows minus the mean text-token row (``embeddings.unit_embeddings``), the method
         the metrics use; the evidence has every number both ways (``raw`` and ``centred``).
+    eye_rhyme_pairs : list of [str, str]
+        Control, evidence only: words spelled alike at the end that do not rhyme (good/food). Tested as
+        the rhyme pairs are; eye-rhymes as close as rhymes would say spelling, not sound, explains it.
+    n_permutations : int
+        Permutations of the pairing test (``embeddings.pairing_test``, seed 0).
 
     Metrics
     -------
-    One per neighbour check, and ``rhyme_p_value``: one-sided Mann–Whitney U test that cosines of
-    rhyming pairs exceed cosines of the same words paired across rhymes (word a of pair i with word
-    b of pair j, i ≠ j), so that word frequency or part of speech cannot explain the difference.
+    One per neighbour check, and ``rhyme_p_value``: permutation p (``embeddings.pairing_test``) that
+    rhyming pairs' cosines exceed those of the same words paired across rhymes (word a of pair i with
+    word b of pair j, i ≠ j), so that word frequency or part of speech cannot explain the difference; the
+    statistic is the Mann–Whitney AUC of the rhyming against the crossed cosines, the null deals the
+    second words to the first words at random, so that each word's reuse across crossed pairs is kept.
+    Its interval is the Monte Carlo one of a p from ``n_permutations`` draws (Clopper–Pearson on the
+    count reaching the observed AUC, plus one). The Mann–Whitney p, which takes the crossed pairs as
+    independent, is kept in the evidence.
     """
     tokenizer = tokenizer_for(model)
     methods = {"centred": True, "raw": False}
@@ -98,34 +128,64 @@ def dec_embed_sound(model: Whisper, *, neighbour_checks: list[NeighbourCheck], r
                 {"token": n.text, "cosine": round(n.cosine, 4)}
                 for n in nearest_tokens(model, query, n_neighbours, tokenizer, centre)]
 
-    ids, dropped, untrained = [], [], []
     known = trained_rows(model)
-    for a, b in rhyme_pairs:
-        pair = (single_token(tokenizer, " " + a), single_token(tokenizer, " " + b))
-        if None in pair:
-            dropped.append(f"{a}/{b}")
-        elif not (known[pair[0]] and known[pair[1]]):
-            untrained.append(f"{a}/{b}")  # a zero row: a word the model never learnt
-        else:
-            ids.append(pair)
+    ids, dropped, untrained = _word_pairs(tokenizer, known, rhyme_pairs)
     if len(ids) < min_pairs:
         raise ValueError(f"only {len(ids)} rhyme pairs are single tokens with trained embeddings in this model "
                          f"(not single tokens: {len(dropped)}, zero rows: {len(untrained)}); need {min_pairs}")
-    crossed_ids = [(a, b) for i, (a, _) in enumerate(ids) for j, (_, b) in enumerate(ids) if i != j]
-    evidence["rhyme"] = {"n_pairs": len(ids), "n_crossed_pairs": len(crossed_ids), "dropped_pairs": dropped,
-                         "untrained_pairs": untrained}
+    n = len(ids)
+    evidence["rhyme"] = {"n_pairs": n, "n_crossed_pairs": n * (n - 1), "dropped_pairs": dropped,
+                         "untrained_pairs": untrained, "n_permutations": n_permutations, "seed": 0,
+                         "p_resolution": 1 / (1 + n_permutations)}
+    rhyme_cosines = {}
     for name, centre in methods.items():
-        rhyme = pair_cosines(model, ids, centre, tokenizer.eot).numpy()
-        crossed = pair_cosines(model, crossed_ids, centre, tokenizer.eot).numpy()
-        test = mannwhitneyu(rhyme, crossed, alternative="greater")
+        cosines = cross_cosines(model, ids, centre, tokenizer.eot)
+        rhyme_cosines[name] = np.diag(cosines)
+        crossed = cosines[~np.eye(n, dtype=bool)]
+        test = pairing_test(cosines, n_permutations, seed=0)
         evidence["rhyme"][name] = {
-            "p_value": float(test.pvalue),
-            "median_cosine_rhyming": float(np.median(rhyme)),
+            # the method fix of #30: the permutation p; the rank test's, which takes the 1,560 crossed
+            # pairs of 80 words as independent, beside it
+            "p_value": test.p_value,
+            "n_exceeding": test.n_exceeding,
+            "mann_whitney_p": float(mannwhitneyu(rhyme_cosines[name], crossed, alternative="greater").pvalue),
+            "median_cosine_rhyming": float(np.median(rhyme_cosines[name])),
             "median_cosine_crossed": float(np.median(crossed)),
-            "auc": float(test.statistic / (len(rhyme) * len(crossed))),
+            "auc": test.auc,
+            "auc_interval": pairing_auc_interval(cosines, seed=0).to_json(),
+            "null_auc": test.null_quantiles,
         }
+    evidence["eye_rhyme"] = _eye_rhymes(model, tokenizer, known, eye_rhyme_pairs, rhyme_cosines, n_permutations)
     metrics["rhyme_p_value"] = evidence["rhyme"][chosen]["p_value"]
-    return Measurement(metrics, evidence, artifacts={"embedding_neighbours": evidence["neighbours"][chosen]})
+    # the p's own Monte Carlo error: its count of permutations reaching the AUC, plus one, of n + 1
+    intervals = {"rhyme_p_value": clopper_pearson(1 + evidence["rhyme"][chosen]["n_exceeding"], 1 + n_permutations)}
+    return Measurement(metrics, evidence, artifacts={"embedding_neighbours": evidence["neighbours"][chosen]},
+                       intervals=intervals)
+
+
+def _eye_rhymes(model: Whisper, tokenizer: Tokenizer, known: torch.Tensor, pairs: Sequence[Sequence[str]],
+                rhyme_cosines: dict[str, np.ndarray], n_permutations: int) -> dict:
+    """dec-embed-sound's spelling control: the eye-rhyme pairs tested as the rhymes are, and how often a
+    rhyming pair is closer than an eye-rhyming one."""
+    ids, dropped, untrained = _word_pairs(tokenizer, known, pairs)
+    found: dict = {"pairs": [f"{a}/{b}" for a, b in pairs], "n_pairs": len(ids), "dropped_pairs": dropped,
+                   "untrained_pairs": untrained}
+    if len(ids) < 3:  # fewer pairs have too few pairings to permute
+        found["note"] = f"{len(ids)} usable eye-rhyme pairs: not tested (need 3)"
+        return found
+    for name, centre in {"centred": True, "raw": False}.items():
+        cosines = cross_cosines(model, ids, centre, tokenizer.eot)
+        eye = np.diag(cosines)
+        test = pairing_test(cosines, n_permutations, seed=0)
+        versus = mannwhitneyu(rhyme_cosines[name], eye)
+        found[name] = {
+            "p_value": test.p_value, "auc": test.auc,
+            "median_cosine_eye_rhyming": float(np.median(eye)),
+            "median_cosine_crossed": float(np.median(cosines[~np.eye(len(ids), dtype=bool)])),
+            # 0.5: rhymes no closer than eye-rhymes, so spelling could explain the closeness
+            "auc_rhymes_over_eye_rhymes": float(versus.statistic / (len(eye) * len(rhyme_cosines[name]))),
+        }
+    return found
 
 
 # -- dec-bigram -----------------------------------------------------------------------------------------
@@ -249,9 +309,11 @@ def dec_bigram_general(model: Whisper, *, pairs: list[Continuation], top: int = 
 
     Metrics
     -------
-    ``continuation_share``: the share of prompts followed by one of their continuations.
+    ``continuation_share``: the share of prompts followed by one of their continuations (Wilson interval
+    over the prompts).
     ``lift_over_other_prompts``: that share minus the baseline share, so that a decoder which ranks the
-    same common words high after any prompt (a prior, not a bigram) does not pass.
+    same common words high after any prompt (a prior, not a bigram) does not pass; the mean over prompts
+    of (followed − rate after the other prompts), with a bootstrap interval over the prompts.
     """
     tokenizer = tokenizer_for(model)
     features = padding_features(model)
@@ -286,7 +348,12 @@ def dec_bigram_general(model: Whisper, *, pairs: list[Continuation], top: int = 
                   for (entry, _, _), hit, rate, ids in zip(usable, hits, elsewhere, ranked)],
         "missed": [entry["prompt"] for (entry, _, _), hit in zip(usable, hits) if not hit],
     }
-    return Measurement({"continuation_share": share, "lift_over_other_prompts": share - baseline}, evidence)
+    # the prompt is the sampling unit: each one's hit, and its own lift over the other prompts
+    intervals = {"continuation_share": wilson(int(sum(hits)), len(hits)),
+                 "lift_over_other_prompts": bootstrap([float(h) - r for h, r in zip(hits, elsewhere)], np.mean,
+                                                      seed=0)}
+    return Measurement({"continuation_share": share, "lift_over_other_prompts": share - baseline}, evidence,
+                       intervals=intervals)
 
 
 # -- dec-neuron-semantic ----------------------------------------------------------------------------------
@@ -330,7 +397,7 @@ def _examples(acts: np.ndarray, table, sentences: Sequence[str], tokenizer: Toke
 
 def dec_neuron_semantic(model: Whisper, *, corpus: str = DEFAULT_CORPUS, layer: int = 0, top: int = 20,
                         expected_neurons: dict[str, int] | None = None, speech: Speech | None = None,
-                        shuffles: int = 1) -> Measurement:
+                        shuffles: int = 100, random_directions: int | None = None) -> Measurement:
     """First-layer decoder neurons are semantic: for food, numbers and motion verbs, some neuron's
     highest-activating tokens are mostly words of that category.
 
@@ -351,12 +418,23 @@ def dec_neuron_semantic(model: Whisper, *, corpus: str = DEFAULT_CORPUS, layer: 
         conditions. Without it only padding audio (30 s of zero samples) is used. Costs one encoder
         pass per sentence.
     shuffles : int
-        Chance baselines recorded as evidence: the best share after moving the category labels to
-        other token ids at random (``decoder_neurons.shuffled_labels``), seeds 0 … shuffles − 1.
+        Label-shuffle null: the best share over all neurons after moving the category labels to other
+        token ids at random (``decoder_neurons.shuffled_labels``), seeds 0 … shuffles − 1; at least 1.
+    random_directions : int, optional
+        Direction null: that many random unit directions of the layer's neuron space
+        (``decoder_neurons.random_directions``, seed 0), each scored like a neuron on the activations
+        projected onto it (standardised per neuron first: ``decoder_neurons.project``), the best share
+        taken as for the neurons. Default: as many as the layer has
+        neurons, since the real score is the best of all of them.
 
     Metrics
     -------
-    ``<category>_best_share``: the best neuron's share (the lowest over audio conditions);
+    ``<category>_best_share``: the best neuron's share (the lowest over audio conditions), with a
+    Clopper–Pearson interval on its k of ``top`` token types;
+    ``<category>_margin_over_shuffled_labels``: that share minus the 95th percentile of the shuffles'
+    best shares (the permutation p, resolution 1 / (1 + shuffles), is in the evidence);
+    ``<category>_margin_over_random_directions``: that share minus the best random direction's share
+    (both margins the lowest over audio conditions);
     ``neuron<n>_<category>_rank``: rank of neuron n for its category, 1 = best (the highest over
     audio conditions).
     """
@@ -390,28 +468,47 @@ def dec_neuron_semantic(model: Whisper, *, corpus: str = DEFAULT_CORPUS, layer: 
         "speech": "matching speech from the given synthesizer" if speech else "not given: padding audio only",
         "top": top,
     }
+    n_directions = n_neurons if random_directions is None else random_directions
+    directions = decoder_neurons.random_directions(n_neurons, n_directions, seed=0)
+    projected = {condition: decoder_neurons.project(acts, directions) for condition, acts in conditions.items()}
+    evidence["random_directions"] = {"n_directions": n_directions, "seed": 0,
+                                     "method": "Gaussian, normalised to unit length, of the activations "
+                                               "standardised per neuron"}
+    intervals: dict[str, Interval] = {}
     for category in data.categories:
         labels = table.labels[category]
         shares, ranks, per_condition = [], [], {}
+        over_shuffles, over_directions = [], []
         for condition, acts in conditions.items():
             ranking = rank_neurons(acts, table.tokens, labels, top)
             best = ranking.best
-            chance = [float(rank_neurons(acts, table.tokens, shuffled_labels(table.tokens, labels, seed), top)
-                            .share.max()) for seed in range(shuffles)]
+            share = float(ranking.share[best])
+            nulls = decoder_neurons.category_nulls(acts, projected[condition], table.tokens, labels, top, shuffles)
             record = {
                 "best_neuron": best,
-                "share": float(ranking.share[best]),
+                "share": share,
+                "share_k": int(round(share * top)),
                 "auroc": round(float(ranking.auroc[best]), 4),
                 "base_rate_types": round(ranking.base_rate, 4),
                 "base_rate_positions": round(ranking.base_rate_positions, 4),
-                "enrichment": round(float(ranking.share[best]) / ranking.base_rate, 3),
+                "enrichment": round(share / ranking.base_rate, 3),
                 "n_types": ranking.n_types,
-                "chance_best_share": chance,
+                "shuffled_labels": {
+                    "n_shuffles": shuffles, "seeds": f"0-{shuffles - 1}",
+                    "best_shares": [round(float(c), 4) for c in nulls.shuffled],
+                    "quantile_95": round(nulls.shuffled_95, 4),
+                    # the best neuron's share is itself a maximum over neurons: so is each shuffle's
+                    "p_value": nulls.p_value,
+                    "p_resolution": 1 / (1 + shuffles),
+                },
+                "random_directions_best_share": nulls.direction_share,
                 "best_neurons": [{"neuron": int(n), "share": float(ranking.share[n]),
                                   "auroc": round(float(ranking.auroc[n]), 4)} for n in ranking.order[:5]],
                 "top_tokens": _examples(acts, table, data.sentences, tokenizer, labels, best, top),
             }
-            shares.append(float(ranking.share[best]))
+            shares.append(share)
+            over_shuffles.append(nulls.margin_over_shuffled_labels)
+            over_directions.append(nulls.margin_over_random_directions)
             if category in expected_neurons:
                 neuron = expected_neurons[category]
                 ranks.append(ranking.rank(neuron))
@@ -419,8 +516,13 @@ def dec_neuron_semantic(model: Whisper, *, corpus: str = DEFAULT_CORPUS, layer: 
                     "neuron": neuron, "rank": ranking.rank(neuron), "share": float(ranking.share[neuron]),
                     "top_tokens": _examples(acts, table, data.sentences, tokenizer, labels, neuron, top)}
             per_condition[condition] = record
-        metrics[f"{category}_best_share"] = min(shares)
+        worst = int(np.argmin(shares))
+        metrics[f"{category}_best_share"] = shares[worst]
+        # the top types are the trials of the share: k of `top` (one neuron's list; no other sampling unit)
+        intervals[f"{category}_best_share"] = clopper_pearson(int(round(shares[worst] * top)), top)
+        metrics[f"{category}_margin_over_shuffled_labels"] = min(over_shuffles)
+        metrics[f"{category}_margin_over_random_directions"] = min(over_directions)
         if category in expected_neurons:
             metrics[f"neuron{expected_neurons[category]}_{category}_rank"] = float(max(ranks))
         evidence[category] = per_condition
-    return Measurement(metrics, evidence)
+    return Measurement(metrics, evidence, intervals=intervals)

@@ -160,8 +160,7 @@ def rank_neurons(activations: np.ndarray, tokens: np.ndarray, in_category: np.nd
     if n_types < top:
         raise ValueError(f"only {n_types} token types; need at least top={top}")
     maxima = type_maxima(activations, types, n_types)  # [n_types, n_neurons]
-    best_types = np.argpartition(-maxima, top - 1, axis=0)[:top]  # [top, n_neurons], unordered
-    share = type_in[best_types].mean(axis=0)
+    share = type_in[top_types(maxima, top)].mean(axis=0)
     ranks = rankdata(maxima, axis=0)  # average ranks for ties
     n_in, n_out = int(type_in.sum()), int((~type_in).sum())
     auroc = (ranks[type_in].sum(axis=0) - n_in * (n_in + 1) / 2) / (n_in * n_out)
@@ -169,6 +168,21 @@ def rank_neurons(activations: np.ndarray, tokens: np.ndarray, in_category: np.nd
     order = np.lexsort((neurons, -auroc, -share))
     return NeuronRanking(order=order, share=share, auroc=auroc, top=top, base_rate=float(type_in.mean()),
                          base_rate_positions=float(in_category.mean()), n_types=n_types)
+
+
+def top_types(maxima: np.ndarray, top: int) -> np.ndarray:
+    """``[top, n_neurons]`` indices of each neuron's ``top`` highest types (unordered) from ``type_maxima``."""
+    return np.argpartition(-maxima, top - 1, axis=0)[:top]
+
+
+def category_shares(activations: np.ndarray, tokens: np.ndarray, in_category: np.ndarray,
+                    top: int = 20) -> np.ndarray:
+    """``[n_neurons]``: ``rank_neurons``'s share alone (no AUROC, no ranking), for nulls scored many times."""
+    types, type_in = token_types(np.asarray(tokens), np.asarray(in_category, dtype=bool))
+    if len(type_in) < top:
+        raise ValueError(f"only {len(type_in)} token types; need at least top={top}")
+    maxima = type_maxima(np.asarray(activations, dtype=np.float32), types, len(type_in))
+    return type_in[top_types(maxima, top)].mean(axis=0)
 
 
 def top_positions(activations: np.ndarray, tokens: np.ndarray, in_category: np.ndarray, neuron: int,
@@ -199,3 +213,97 @@ def shuffled_labels(tokens: np.ndarray, in_category: np.ndarray, seed: int) -> n
     labelled = np.zeros(len(ids), dtype=bool)
     labelled[inverse[np.asarray(in_category, dtype=bool)]] = True
     return np.random.default_rng(seed).permutation(labelled)[inverse.reshape(-1)]
+
+
+def shuffled_best_shares(activations: np.ndarray, tokens: np.ndarray, in_category: np.ndarray, top: int,
+                         seeds: Sequence[int]) -> np.ndarray:
+    """The best neuron's share under each seed's ``shuffled_labels``: the label-shuffle null of ``rank_neurons``.
+
+    Equal to ``rank_neurons(activations, tokens, shuffled_labels(tokens, in_category, seed), top).share.max()``
+    for every seed, but each neuron's ``top`` types are found once: with labels moved whole token ids at a
+    time every type is a token id, so only the labels change between shuffles.
+
+    Returns
+    -------
+    np.ndarray
+        ``[len(seeds)]`` best shares.
+    """
+    tokens = np.asarray(tokens)
+    ids, inverse = np.unique(tokens, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if len(ids) < top:
+        raise ValueError(f"only {len(ids)} token ids; need at least top={top}")
+    labelled = np.zeros(len(ids), dtype=bool)
+    labelled[inverse[np.asarray(in_category, dtype=bool)]] = True
+    best_types = top_types(type_maxima(np.asarray(activations, dtype=np.float32), inverse, len(ids)), top)
+    return np.array([np.random.default_rng(seed).permutation(labelled)[best_types].mean(axis=0).max()
+                     for seed in seeds])
+
+
+def random_directions(n_neurons: int, n_directions: int, seed: int = 0) -> np.ndarray:
+    """``n_directions`` random unit vectors of the ``n_neurons``-dimensional neuron space ``[n_neurons,
+    n_directions]`` float32, Gaussian and normalised (no QR: in over a thousand dimensions random directions
+    are all but orthogonal, and QR of a 1536-square matrix costs seconds on two cores)."""
+    if n_directions < 1:
+        raise ValueError(f"random_directions = {n_directions}: expected at least 1")
+    directions = np.random.default_rng(seed).standard_normal((n_neurons, n_directions))
+    return (directions / np.linalg.norm(directions, axis=0, keepdims=True)).astype(np.float32)
+
+
+def project(activations: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Activations ``[n_positions, n_neurons]`` standardised per neuron (mean 0, sd 1; a constant neuron stays
+    0), then projected onto ``directions`` ``[n_neurons, n_directions]``.
+
+    Without the standardising a neuron with a far larger range than the others would leak into every random
+    direction and carry its category into the direction null; a neuron's own share does not change under
+    it (its top types are the same)."""
+    activations = np.asarray(activations, dtype=np.float32)
+    sd = activations.std(axis=0)
+    scaled = (activations - activations.mean(axis=0)) / np.where(sd > 0, sd, 1)
+    return scaled @ directions
+
+
+def permutation_p(null: Sequence[float], observed: float) -> float:
+    """``(1 + #{null ≥ observed}) / (1 + n)``: a permutation p-value that is never 0; its resolution is
+    ``1 / (1 + n)``."""
+    null = np.asarray(null, dtype=np.float64)
+    return float((1 + np.sum(null >= observed - 1e-12)) / (1 + len(null)))
+
+
+@dataclass(frozen=True)
+class CategoryNulls:
+    """The best neuron's share for a category against two nulls of the same layer."""
+
+    share: float  # the best neuron's share
+    shuffled: np.ndarray  # [n_shuffles] best share over all neurons under each label shuffle
+    direction_share: float  # best share over the random directions, each scored as a neuron is
+
+    @property
+    def shuffled_95(self) -> float:
+        return float(np.quantile(self.shuffled, 0.95))
+
+    @property
+    def margin_over_shuffled_labels(self) -> float:
+        """Share minus the shuffles' 95th percentile: > 0 is a one-sided test at about 0.05."""
+        return self.share - self.shuffled_95
+
+    @property
+    def margin_over_random_directions(self) -> float:
+        return self.share - self.direction_share
+
+    @property
+    def p_value(self) -> float:
+        """Permutation p of the share against the shuffles (resolution ``1 / (1 + n_shuffles)``)."""
+        return permutation_p(self.shuffled, self.share)
+
+
+def category_nulls(activations: np.ndarray, projected: np.ndarray, tokens: np.ndarray, in_category: np.ndarray,
+                   top: int = 20, shuffles: int = 100) -> CategoryNulls:
+    """The best neuron's share (``rank_neurons``) against label shuffles (``shuffled_best_shares``, seeds 0 …
+    shuffles − 1) and against random directions: ``projected`` is ``project(activations, random_directions(...))``,
+    whose columns are scored as neurons are and the best taken, as the neurons' best is."""
+    if shuffles < 1:
+        raise ValueError(f"shuffles = {shuffles}: the label-shuffle null needs at least 1")
+    share = float(category_shares(activations, tokens, in_category, top).max())
+    return CategoryNulls(share, shuffled_best_shares(activations, tokens, in_category, top, range(shuffles)),
+                         float(category_shares(projected, tokens, in_category, top).max()))

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from scipy.stats import rankdata
 from whisper.model import Whisper
 from whisper.tokenizer import Tokenizer
 
 from .inference import tokenizer_for
+from .intervals import LEVEL, N_RESAMPLES, Interval
 
 
 @dataclass(frozen=True)
@@ -77,3 +80,92 @@ def pair_cosines(model: Whisper, pairs: list[tuple[int, int]], centred: bool = F
     a = torch.tensor([p[0] for p in pairs])
     b = torch.tensor([p[1] for p in pairs])
     return (unit[a] * unit[b]).sum(dim=1)
+
+
+def cross_cosines(model: Whisper, pairs: list[tuple[int, int]], centred: bool = False,
+                  n_text: int | None = None) -> np.ndarray:
+    """``[n_pairs, n_pairs]`` cosines of every first word with every second word: entry ``[i, j]`` is
+    ``cos(pairs[i][0], pairs[j][1])``, so the diagonal holds the pairs themselves (``centred``: see
+    ``unit_embeddings``)."""
+    unit = unit_embeddings(model, centred, n_text)
+    a = unit[torch.tensor([p[0] for p in pairs])]
+    b = unit[torch.tensor([p[1] for p in pairs])]
+    return (a @ b.T).double().numpy()
+
+
+@dataclass(frozen=True)
+class PairingTest:
+    """Whether the pairs of a word list are closer than the same words paired otherwise."""
+
+    auc: float  # P(a pair's cosine > a crossed pair's cosine), ties half: the Mann–Whitney U / (n × n(n − 1))
+    p_value: float  # (1 + #{permuted AUC ≥ auc}) / (1 + n_permutations)
+    n_exceeding: int  # permutations whose AUC reached the observed one
+    n_permutations: int
+    seed: int
+    null_quantiles: dict[str, float]  # the permuted AUCs' 50th, 95th and 99th percentiles
+
+
+def pairing_auc(cosines: np.ndarray, order: np.ndarray | None = None) -> np.ndarray | float:
+    """AUC of the paired cosines ``cosines[i, order[i]]`` against every other entry (the crossed pairs).
+
+    Parameters
+    ----------
+    cosines : np.ndarray
+        ``[n, n]``, as ``cross_cosines`` gives.
+    order : np.ndarray, optional
+        ``[n]`` or ``[n_orders, n]``: the second word of each first word (default: the diagonal).
+    """
+    n = len(cosines)
+    ranks = rankdata(cosines.ravel()).reshape(n, n)  # joint ranks, ties averaged; one ranking serves every order
+    order = np.arange(n) if order is None else np.asarray(order)
+    paired = ranks[np.arange(n), order].sum(axis=-1)
+    auc = (paired - n * (n + 1) / 2) / (n * n * (n - 1))
+    return float(auc) if np.ndim(auc) == 0 else auc
+
+
+def pairing_test(cosines: np.ndarray, n_permutations: int = 2000, seed: int = 0) -> PairingTest:
+    """Permutation test that the pairs' cosines exceed the crossed pairs': the second words are dealt
+    to the first words at random and the AUC recomputed.
+
+    Every word keeps its one use as a pair member and its n − 1 uses in crossed pairs, so crossed pairs
+    that share a word are never taken as independent, as a Mann–Whitney test of the pairs against the
+    crossed pairs takes them: its p then has no exact meaning (where each word's own pull dominates the
+    cosines it is too large, since in every pairing each word is on the diagonal once and those pulls
+    cancel). The p-value's resolution is ``1 / (1 + n_permutations)``.
+    """
+    n = len(cosines)
+    if cosines.shape != (n, n) or n < 3:
+        raise ValueError(f"pairing_test: a square matrix of at least 3 pairs, got shape {cosines.shape}")
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations = {n_permutations}: expected at least 1")
+    observed = pairing_auc(cosines)
+    rng = np.random.default_rng(seed)
+    orders = np.argsort(rng.random((n_permutations, n)), axis=1)
+    null = pairing_auc(cosines, orders)
+    exceeding = int(np.sum(null >= observed - 1e-12))
+    return PairingTest(observed, (1 + exceeding) / (1 + n_permutations), exceeding, n_permutations, seed,
+                       {f"q{q}": round(float(np.quantile(null, q / 100)), 4) for q in (50, 95, 99)})
+
+
+def pairing_auc_interval(cosines: np.ndarray, n_resamples: int = N_RESAMPLES, seed: int = 0) -> Interval:
+    """Bootstrap interval of ``pairing_auc`` that resamples whole pairs (each word is in one pair, so
+    this clusters by word): a pair drawn twice counts twice as a pair and never as its own crossed pair.
+
+    Percentile interval with ``intervals.bootstrap``'s small-sample rescaling, kept within [0, 1].
+    """
+    n = len(cosines)
+    diagonal = np.diag(cosines)
+    # wins[i, k, l]: pair i beats crossed pair (k, l), ties half; k == l is no crossed pair
+    wins = (diagonal[:, None, None] > cosines[None]) + 0.5 * (diagonal[:, None, None] == cosines[None])
+    wins[:, np.arange(n), np.arange(n)] = 0
+    drawn = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    counts = np.stack([np.bincount(row, minlength=n) for row in drawn]).astype(np.float64)  # [r, n]
+    by_pair = np.tensordot(counts, wins, axes=([1], [2]))  # [r, i, k]: Σ_l counts[l] wins[i, k, l]
+    numerator = np.einsum("ri,rik,rk->r", counts, by_pair, counts)
+    total = counts.sum(axis=1)
+    denominator = total * (total ** 2 - (counts ** 2).sum(axis=1))
+    estimates = numerator / denominator
+    point = pairing_auc(cosines)
+    estimates = np.clip(point + (estimates - point) * np.sqrt(n / (n - 1)), 0.0, 1.0)
+    low, high = np.quantile(estimates, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
+    return Interval(float(low), float(high), "bootstrap", n, LEVEL, n_resamples, seed)
