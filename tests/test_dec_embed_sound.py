@@ -115,6 +115,8 @@ def test_holds_when_neighbours_and_rhymes_are_planted(planted, spec):
     eye = measured.evidence["eye_rhyme"]
     assert eye["n_pairs"] == len(spec.params["eye_rhyme_pairs"]) >= 10
     assert eye["centred"]["auc_rhymes_over_eye_rhymes"] == 1.0 and eye["centred"]["p_value"] > 0.01
+    margin = measured.intervals["margin_over_eye_rhymes"]
+    assert measured.metrics["margin_over_eye_rhymes"] > 0.3 and margin.low > 0 and margin.n_units == 40 + eye["n_pairs"]
     assert set(measured.evidence["rug_neighbours_top10"]["found"][:4]) == {"lug", "mug", "tug", "rut"}
 
 
@@ -145,6 +147,10 @@ def test_planted_eye_rhymes_show_that_spelling_could_explain_closeness(planted, 
     eye = measured.evidence["eye_rhyme"]["centred"]
     assert eye["p_value"] == 1 / 2001 and eye["auc"] == 1.0
     assert eye["auc_rhymes_over_eye_rhymes"] < 0.2  # rhymes no closer than eye-rhymes
+    # the spelling null of #30: eye-rhymes stand out as much as the rhymes, so the claim fails on it
+    verdict = judge(spec, planted.info, measured)
+    assert measured.metrics["margin_over_eye_rhymes"] == 0 and verdict.metric("margin_over_eye_rhymes").passed is False
+    assert verdict.status == "fails" and "margin_over_eye_rhymes" in verdict.reason
 
 
 def test_too_few_eye_rhymes_are_recorded_untested(tiny, spec):
@@ -152,6 +158,7 @@ def test_too_few_eye_rhymes_are_recorded_untested(tiny, spec):
     eye = measured.evidence["eye_rhyme"]
     assert eye["n_pairs"] == 1 and eye["dropped_pairs"] == ["xylophonically/zzyzx"]
     assert "not tested" in eye["note"] and "centred" not in eye
+    assert math.isnan(measured.metrics["margin_over_eye_rhymes"])  # no control, no pass
     assert verdict.metric("rhyme_p_value").value == measured.metrics["rhyme_p_value"]
 
 

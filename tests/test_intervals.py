@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from whisper_claims.measure.intervals import Interval, bootstrap, clopper_pearson, wilson
+from whisper_claims.measure.intervals import Interval, bootstrap, clopper_pearson, clustered_share, wilson
 
 N_DRAWS = 1000  # simulated data sets per coverage check
 
@@ -103,3 +103,26 @@ def test_the_json_form_says_how_the_interval_was_made():
 def test_bad_input_is_refused_saying_what_was_expected(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("share, rho, n_clusters, size", [(0.9, 0.3, 20, 7), (0.6, 0.2, 10, 10), (0.95, 0.1, 21, 7)])
+def test_a_clustered_share_covers_the_true_share_about_95_percent_of_the_time(share, rho, n_clusters, size):
+    """Words of a clip succeed together (a beta-binomial share per clip, intra-cluster correlation rho)."""
+    rng = np.random.default_rng(1)
+    covered = 0
+    for _ in range(1000):
+        per_cluster = rng.beta(share * (1 - rho) / rho, (1 - share) * (1 - rho) / rho, size=n_clusters)
+        outcomes = np.concatenate([rng.random(size) < p for p in per_cluster])
+        found = clustered_share(outcomes, np.repeat(np.arange(n_clusters), size))
+        covered += found.low <= share <= found.high
+    assert 0.92 <= covered / 1000 <= 0.98
+
+
+def test_one_failing_unit_keeps_a_clustered_share_below_every_unit():
+    """A bar of every unit (≥ 1) fails on its first counterexample, however few clips carry the failures."""
+    outcomes = [True] * 130 + [False] * 7
+    found = clustered_share(outcomes, [0] * 7 + [1] * 7 + [2] * 7 + [3 + i % 18 for i in range(116)])
+    assert found.high < 1 and found.method == "clopper-pearson, clustered" and found.n_units == 21
+    assert clustered_share([True] * 10, [0, 1] * 5).high == 1.0
+    with pytest.raises(ValueError, match="needs at least 2"):
+        clustered_share([True, False], [0, 0])

@@ -5,6 +5,7 @@ Each function takes the model and the claim's ``params`` from ``claims/threshold
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence, TypedDict
 
 import numpy as np
@@ -16,7 +17,7 @@ from whisper.tokenizer import Tokenizer
 from .. import progress
 from ..measure import decoder_neurons
 from ..measure.decoder_neurons import neuron_module, rank_neurons, token_activations, top_positions
-from ..measure.embeddings import (cross_cosines, nearest_tokens, pairing_auc_interval, pairing_test, single_token,
+from ..measure.embeddings import (cross_cosines, nearest_tokens, pairing_auc_difference, pairing_auc_interval, pairing_test, single_token,
                                   trained_rows)
 from ..measure.inference import encode, next_token_logits, padding_features, tokenizer_for
 from ..measure.intervals import Interval, bootstrap, clopper_pearson, wilson
@@ -100,7 +101,10 @@ def dec_embed_sound(model: Whisper, *, neighbour_checks: list[NeighbourCheck], r
     second words to the first words at random, so that each word's reuse across crossed pairs is kept.
     Its interval is the Monte Carlo one of a p from ``n_permutations`` draws (Clopper–Pearson on the
     count reaching the observed AUC, plus one). The Mann–Whitney p, which takes the crossed pairs as
-    independent, is kept in the evidence.
+    independent, is kept in the evidence. ``margin_over_eye_rhymes``: the rhymes' AUC over their crossed
+    pairs less the eye-rhymes' over theirs (pairs spelled alike, said differently: good/food), with a
+    bootstrap interval that resamples the pairs of each set; NaN (no pass) with fewer than 3 usable
+    eye-rhyme pairs.
     """
     tokenizer = tokenizer_for(model)
     methods = {"centred": True, "raw": False}
@@ -159,6 +163,14 @@ def dec_embed_sound(model: Whisper, *, neighbour_checks: list[NeighbourCheck], r
     metrics["rhyme_p_value"] = evidence["rhyme"][chosen]["p_value"]
     # the p's own Monte Carlo error: its count of permutations reaching the AUC, plus one, of n + 1
     intervals = {"rhyme_p_value": clopper_pearson(1 + evidence["rhyme"][chosen]["n_exceeding"], 1 + n_permutations)}
+    # the spelling null: rhymes must stand out from their crossed pairs more than eye-rhymes do from theirs
+    eye_ids, _, _ = _word_pairs(tokenizer, known, eye_rhyme_pairs)
+    if len(eye_ids) >= 3:
+        margin, interval = pairing_auc_difference(cross_cosines(model, ids, centred, tokenizer.eot),
+                                                  cross_cosines(model, eye_ids, centred, tokenizer.eot), seed=0)
+        metrics["margin_over_eye_rhymes"], intervals["margin_over_eye_rhymes"] = margin, interval
+    else:
+        metrics["margin_over_eye_rhymes"] = math.nan  # no control, no pass
     return Measurement(metrics, evidence, artifacts={"embedding_neighbours": evidence["neighbours"][chosen]},
                        intervals=intervals)
 

@@ -23,7 +23,7 @@ from ..errors import MethodInvalid
 from ..files import sha256_file
 from ..measure.attention import attention_window, band_mask, explicit_attention, relevance
 from ..measure.inference import chop, encode, padding_features, transcribe_batch, transcribe_features
-from ..measure.intervals import bootstrap
+from ..measure.intervals import bootstrap, clustered_share
 from ..measure.memo import per_model
 from ..measure.text import normalize, wer, word_edits, word_matches, word_recall
 from ..stimuli.alignment_files import find_alignment, read_alignment
@@ -559,8 +559,9 @@ def enc_chop_words(model: Whisper, *, recordings: Sequence[Sequence[str]], sente
     chopped just before and just after the word (`neighbour_frames`) must leave it in place; a word removed
     by its own chop and by neither neighbour's was removed specifically.
 
-    Each share comes with a 95% interval from a bootstrap of the mean that resamples clips (a clip's words
-    share its speaker and its transcript: they are not independent).
+    Each share comes with a 95% interval on the clips as independent units (a clip's words share its
+    speaker and its transcript): Clopper–Pearson on the effective sample size (`intervals.clustered_share`),
+    the margin a bootstrap of the mean that resamples clips.
 
     Metrics
     -------
@@ -592,14 +593,18 @@ def enc_chop_words(model: Whisper, *, recordings: Sequence[Sequence[str]], sente
         row["removed_over_neighbours"] = float(row["removed"]) - float(row["neighbour_removed"])
     metrics = {"removed_share": share("removed"), "kept_share": share("kept"), "clean_share": share("clean"),
                "margin_over_neighbour_chops": share("removed_over_neighbours")}
-    # words of one clip share its speaker and transcript: the clip is the unit resampled
-    intervals = {m: bootstrap([float(row[key]) for row in scored], np.mean, clusters=[row["clip"] for row in scored],
-                              seed=0)
-                 for m, key in (("removed_share", "removed"), ("kept_share", "kept"), ("clean_share", "clean"),
-                                ("margin_over_neighbour_chops", "removed_over_neighbours"))
-                 if len({row["clip"] for row in scored}) >= 2}
-    specific = bootstrap([float(row["specific"]) for row in scored], np.mean,
-                         clusters=[row["clip"] for row in scored], seed=0) if len({r["clip"] for r in scored}) >= 2 else None
+    # words of one clip share its speaker and transcript: the clip is the independent unit. The shares' bar is
+    # every word, which one word refutes: a Clopper–Pearson interval on the clips' effective sample size ends
+    # below 1 once a word fails, where a bootstrap of the clips may draw only clips without one
+    clips_of = [row["clip"] for row in scored]
+    several = len(set(clips_of)) >= 2
+    intervals = {m: clustered_share([bool(row[key]) for row in scored], clips_of)
+                 for m, key in (("removed_share", "removed"), ("kept_share", "kept"), ("clean_share", "clean"))
+                 if several}
+    if several:
+        intervals["margin_over_neighbour_chops"] = bootstrap([row["removed_over_neighbours"] for row in scored],
+                                                             np.mean, clusters=clips_of, seed=0)
+    specific = clustered_share([bool(row["specific"]) for row in scored], clips_of) if several else None
     failures = {key: [_word_example(row) for row in scored if not row[key]][:8] for key in ("removed", "kept", "clean")}
     return Measurement(
         metrics=metrics,

@@ -153,6 +153,24 @@ def pairing_auc_interval(cosines: np.ndarray, n_resamples: int = N_RESAMPLES, se
 
     Percentile interval with ``intervals.bootstrap``'s small-sample rescaling, kept within [0, 1].
     """
+    estimates = pairing_auc_draws(cosines, n_resamples, seed)
+    low, high = np.quantile(estimates, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
+    return Interval(float(low), float(high), "bootstrap", len(cosines), LEVEL, n_resamples, seed)
+
+
+def pairing_auc_difference(first: np.ndarray, second: np.ndarray, n_resamples: int = N_RESAMPLES,
+                           seed: int = 0) -> tuple[float, Interval]:
+    """``pairing_auc(first) - pairing_auc(second)`` for two sets of pairs with no word in common, and its
+    bootstrap interval: each set's pairs resampled on its own (seeds ``seed`` and ``seed + 1``)."""
+    draws = pairing_auc_draws(first, n_resamples, seed) - pairing_auc_draws(second, n_resamples, seed + 1)
+    low, high = np.quantile(draws, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
+    return (pairing_auc(first) - pairing_auc(second),
+            Interval(float(low), float(high), "bootstrap", len(first) + len(second), LEVEL, n_resamples, seed))
+
+
+def pairing_auc_draws(cosines: np.ndarray, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """``n_resamples`` bootstrap draws of ``pairing_auc`` (see `pairing_auc_interval`), rescaled about the
+    estimate by ``sqrt(n / (n - 1))`` and kept within [0, 1]."""
     n = len(cosines)
     diagonal = np.diag(cosines)
     # wins[i, k, l]: pair i beats crossed pair (k, l), ties half; k == l is no crossed pair
@@ -166,6 +184,4 @@ def pairing_auc_interval(cosines: np.ndarray, n_resamples: int = N_RESAMPLES, se
     denominator = total * (total ** 2 - (counts ** 2).sum(axis=1))
     estimates = numerator / denominator
     point = pairing_auc(cosines)
-    estimates = np.clip(point + (estimates - point) * np.sqrt(n / (n - 1)), 0.0, 1.0)
-    low, high = np.quantile(estimates, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
-    return Interval(float(low), float(high), "bootstrap", n, LEVEL, n_resamples, seed)
+    return np.clip(point + (estimates - point) * np.sqrt(n / (n - 1)), 0.0, 1.0)

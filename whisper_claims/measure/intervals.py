@@ -22,7 +22,7 @@ class Interval:
 
     low: float
     high: float
-    method: str  # "bootstrap", "wilson" or "clopper-pearson"
+    method: str  # "bootstrap", "wilson", "clopper-pearson" or "clopper-pearson, clustered"
     n_units: int  # resampled clusters, or trials of a share
     level: float = LEVEL
     n_resamples: int = 0  # bootstrap only
@@ -116,6 +116,43 @@ def clopper_pearson(successes: int, n: int, level: float = LEVEL) -> Interval:
     low = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, n - successes + 1))
     high = 1.0 if successes == n else float(beta.ppf(1 - alpha / 2, successes + 1, n - successes))
     return Interval(low, high, "clopper-pearson", n, level)
+
+
+def clustered_share(outcomes: Sequence[bool], clusters: Sequence[Hashable], level: float = LEVEL) -> Interval:
+    """
+    Clopper–Pearson interval of a share of units that come in clusters (the words of one clip): computed on
+    Kish's effective sample size ``n / deff``, where the design effect ``deff`` (at least 1) is the ratio of
+    the share's between-cluster variance to the binomial variance.
+
+    Unlike a bootstrap of the clusters, its upper end stays below 1 once one unit fails: a bar of "every
+    unit" (a share ≥ 1) fails on its first counterexample, whatever the resampling would draw.
+
+    Raises
+    ------
+    ValueError
+        No outcome, fewer than 2 clusters, or clusters of another length than the outcomes.
+    """
+    y = np.asarray(outcomes, dtype=np.float64)
+    labels = list(clusters)
+    if y.ndim != 1 or len(y) == 0 or len(labels) != len(y) or not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError(f"clustered_share: expected one 0/1 outcome per cluster label, got {len(y)} outcomes and "
+                         f"{len(labels)} labels")
+    groups: dict[Hashable, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(label, []).append(index)
+    m, n, p = len(groups), len(y), float(y.mean())
+    if m < 2:
+        raise ValueError(f"clustered_share: {m} independent unit(s); an interval needs at least 2")
+    # the ratio estimator's variance over clusters (successes minus p times size, per cluster)
+    residuals = np.array([y[g].sum() - p * len(g) for g in groups.values()])
+    between = m / (m - 1) * float((residuals ** 2).sum()) / n ** 2
+    deff = max(1.0, between / (p * (1 - p) / n)) if 0 < p < 1 else 1.0
+    n_eff = n / deff
+    k_eff = p * n_eff
+    alpha = 1 - level
+    low = 0.0 if p == 0 else float(beta.ppf(alpha / 2, k_eff, n_eff - k_eff + 1))
+    high = 1.0 if p == 1 else float(beta.ppf(1 - alpha / 2, k_eff + 1, n_eff - k_eff))
+    return Interval(low, high, "clopper-pearson, clustered", m, level)
 
 
 def _check_share(successes: int, n: int) -> None:
