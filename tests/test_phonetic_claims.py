@@ -155,13 +155,18 @@ def test_neuron_table_finds_the_posts_labels_when_planted(registry, monkeypatch,
 def test_polysemantic_holds_for_a_planted_k_then_g_neuron(registry, monkeypatch):
     model = open_model("random:tiny:3")
     # noise 0.1 on every unit: a random direction of the layer is then mostly noise (the planted neurons
-    # weigh ~1/40 in it), so the control basis finds no polysemantic direction
-    planted_detectors(monkeypatch, {3: {"K": 2.0, "G": 1.0}, 1: {"JH": 1.0}}, noise=0.1)
+    # weigh ~1/40 in it), so the control bases find no polysemantic direction. Five such neurons of 50:
+    # the count's interval (50 × Clopper–Pearson) must clear 1, which one or two of 50 do not
+    pairs = {3: ("K", "G"), 5: ("L", "R"), 7: ("IY", "IH"), 9: ("P", "B"), 11: ("AE", "EH")}
+    planted_detectors(monkeypatch, {1: {"JH": 1.0}, **{n: {top: 2.0, below: 1.0} for n, (top, below) in pairs.items()}},
+                      noise=0.1)
     measured = measure_claim(registry["enc-polysemantic"], model, **small("enc-polysemantic", mine_k=200))
     verdict = judge(registry["enc-polysemantic"], model.info, measured)
     assert verdict.holds, verdict.describe()
-    assert measured.evidence["polysemantic"] == [3]  # neuron 1 fires on one phoneme only
+    assert measured.evidence["polysemantic"] == sorted(pairs)  # neuron 1 fires on one phoneme only
     assert measured.evidence["random_basis_polysemantic"] == []
+    null = measured.evidence["random_bases"]  # a direction of a basis can still mix the planted neurons
+    assert len(null["values"]) == 20 and null["median"] == 0 and null["p_value"] == pytest.approx(1 / 21)
     bands = measured.evidence["neurons"][3]["bands"]
     assert bands[0]["dominant"] == "K" and any(b["dominant"] == "G" for b in bands[1:])
 

@@ -28,8 +28,10 @@ from ..measure.mining import (Layer, Mined, Projection, clip_activations, corpus
                               project, top_k_agreement)
 from ..measure.sae import (SAEConfig, SparseAutoencoder, TrainingReport, activation_scale, calibrated_l1,
                            recurring_features, train_sae)
-from ..measure.selectivity import (SILENCE, UnitSelectivity, band_dominants, phoneme_tuning, polysemantic,
-                                   random_orthogonal_basis, top_labels, tuning_agreement, unit_selectivity)
+from ..measure.intervals import Interval, bootstrap, clopper_pearson, wilson
+from ..measure.selectivity import (SILENCE, UnitSelectivity, band_dominants, difference_bootstrap, margin_over_bases,
+                                   phoneme_tuning, polysemantic, random_orthogonal_basis, random_orthogonal_bases,
+                                   top_labels, tuning_agreement, unit_selectivity)
 from ..stimuli.audio import check_fits, load_audio
 from ..stimuli.corpus import CorpusOptions, StimulusClip, build_corpus, load_reference_speech
 from ..threads import invariant
@@ -42,6 +44,9 @@ else:  # pragma: no cover  (Python 3.10: pyproject installs tomli there)
 
 POST_TABLE = PACKAGE_DATA / "post_neuron_table.toml"
 RANDOM_BASIS = "random_basis"
+# random bases of the layer the neurons are compared with (issue #30: one basis's share moves by a few
+# neurons from seed to seed, as much as the margins it decided)
+N_BASES = 20
 PASS_SHARD = 250  # clips per shard of the corpus pass on disk (~190 MB on tiny.en)
 REAL_MIN_FRAMES = 5  # a phoneme enters a unit's real-speech tuning with at least this many frames in each corpus
 
@@ -119,19 +124,21 @@ def _audio_sha256(clips: Sequence[StimulusClip]) -> str:
 
 
 def mined_corpus(model: Whisper, corpus: dict, layer: str, *, k: int, trim: bool, per_clip: bool,
-                 n_directions: int, basis_seed: int,
+                 n_directions: int, basis_seed: int, n_bases: int = 1,
                  pass_layers: Optional[Sequence[str]] = None) -> tuple[tuple[StimulusClip, ...], Mined]:
-    """The corpus and the mining of ``layer`` over it: its units and a random orthogonal basis of
-    ``n_directions`` directions (the control basis), each with its top-``k`` frames."""
+    """The corpus and the mining of ``layer`` over it: its units and ``n_bases`` random orthogonal bases
+    of ``n_directions`` directions each (the control bases, seeds ``basis_seed`` on, side by side in the
+    ``RANDOM_BASIS`` view: ``selectivity.random_orthogonal_bases``), each with its top-``k`` frames."""
     clips, stored = corpus_pass(model, corpus, layer, pass_layers, trim)
     n_units = Layer.parse(layer, model).n_units(model)
 
     def compute() -> Mined:
-        basis = random_orthogonal_basis(n_units, n_directions, seed=basis_seed)
-        return mine_activations(stored.clip_activations(layer), len(clips), k, views={RANDOM_BASIS: basis},
+        bases = random_orthogonal_bases(n_units, n_directions, n_bases, seed=basis_seed)
+        return mine_activations(stored.clip_activations(layer), len(clips), k, views={RANDOM_BASIS: bases},
                                 per_clip=per_clip)
 
-    key = ("mined", corpus_options(corpus), layer, k, trim, per_clip, n_directions, basis_seed, stored.layers)
+    key = ("mined", corpus_options(corpus), layer, k, trim, per_clip, n_directions, basis_seed, n_bases,
+           stored.layers)
     return clips, per_model(model, key, compute)
 
 
@@ -169,8 +176,8 @@ def _corpus_evidence(options: CorpusOptions, clips: Sequence[StimulusClip]) -> d
 
 def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: int = 50, top_k: int = 20,
                        mine_k: int = 200, alpha: float = 0.01, n_permutations: int = 2000, trim: bool = False,
-                       per_clip: bool = True, basis_seed: int = 0, agreement_clips: int = 100,
-                       pass_layers: Optional[Sequence[str]] = None) -> Measurement:
+                       per_clip: bool = True, basis_seed: int = 0, n_bases: int = N_BASES,
+                       agreement_clips: int = 100, pass_layers: Optional[Sequence[str]] = None) -> Measurement:
     """Encoder MLP neurons are phoneme-selective: the top frames of most of neurons ``0 … n_examined-1``
     share one phoneme far more than shuffled labels would, and more often than random directions do.
 
@@ -183,18 +190,24 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
     Metrics
     -------
     selective_fraction
-        Share of the examined neurons that are selective.
+        Share of the examined neurons that are selective; 95% Wilson interval over the ``n_examined``
+        neurons.
     margin_over_random_basis
-        ``selective_fraction`` minus the same share for ``n_examined`` directions of a random orthogonal
-        basis of the same layer (the original code's control).
+        ``selective_fraction`` minus the median of the same share over ``n_bases`` random orthogonal
+        bases of ``n_examined`` directions of the same layer (seeds ``basis_seed`` on; the original code
+        drew one); 95% bootstrap interval resampling the neurons and, independently, the bases
+        (``selectivity.margin_over_bases``). Every basis's share and the neurons' permutation-style
+        p-value among them are in the evidence (``random_bases``).
     """
     clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, per_clip=per_clip,
-                                n_directions=n_examined, basis_seed=basis_seed, pass_layers=pass_layers)
+                                n_directions=n_examined, basis_seed=basis_seed, n_bases=n_bases,
+                                pass_layers=pass_layers)
     units = range(n_examined)
     neurons = _selectivity(mined, "units", clips, units, top_k, n_permutations, seed=0)
-    basis = _selectivity(mined, RANDOM_BASIS, clips, units, top_k, n_permutations, seed=0)
-    fraction = float(np.mean([r.selective(alpha) for r in neurons]))
-    basis_fraction = float(np.mean([r.selective(alpha) for r in basis]))
+    bases = _bases(mined, clips, n_examined, n_bases, top_k, n_permutations)
+    metrics, intervals, null = against_bases(neurons, bases, alpha)
+    metrics["margin_over_random_basis"] = metrics.pop("margin")
+    intervals["margin_over_random_basis"] = intervals.pop("margin")
     listen_to = [r.unit for r in sorted(neurons, key=lambda r: r.p_value)[:5]]  # the most selective
     agreement = trim_agreement(model, clips[:agreement_clips], layer, top_k, per_clip) if trim else None
     _, stored = corpus_pass(model, corpus, layer, pass_layers, trim)
@@ -205,20 +218,43 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
         basis_real, _ = real_speech(model, layer, clips, stored, units, view=directions)  # the mined basis
         real["random_basis"] = {key: basis_real[key] for key in ("median_rho", "share_positive_p05")}
     return Measurement(
-        metrics={"selective_fraction": fraction, "margin_over_random_basis": fraction - basis_fraction},
+        metrics=metrics,
         evidence={
             "layer": layer, "top_k": top_k, "alpha": alpha, "input": _input(trim), "per_clip": per_clip,
             "corpus": _corpus_evidence(corpus_options(corpus), clips),
-            "random_basis_selective_fraction": basis_fraction,
+            "random_basis_selective_fraction": null["median"],  # the median over the bases
+            "random_bases": {**null, "seeds": [basis_seed + b for b in range(n_bases)]},
             "trimmed_vs_padded_top_k_agreement": agreement,
             "neurons": _summary(neurons, alpha),
-            "random_basis": _summary(basis, alpha),
+            "random_basis": _summary(bases[0], alpha),  # the first basis (seed basis_seed), direction by direction
             "real_speech": real,
         },
+        intervals=intervals,
         artifacts={"listening": _listening(mined.top["units"], clips, listen_to, default_prefix(layer),
                                            f"{layer} neuron"),
                    "listening_real": real_listening},
     )
+
+
+def _bases(mined: Mined, clips, n_directions: int, n_bases: int, top_k: int,
+           n_permutations: int) -> list[list[UnitSelectivity]]:
+    """Selectivity of every direction of the ``n_bases`` mined random bases, basis by basis, each
+    direction numbered within its basis (one permutation null for all of them)."""
+    found = _selectivity(mined, RANDOM_BASIS, clips, range(n_directions * n_bases), top_k, n_permutations, seed=0)
+    return [[replace(r, unit=r.unit - b * n_directions) for r in found[b * n_directions: (b + 1) * n_directions]]
+            for b in range(n_bases)]
+
+
+def against_bases(units: Sequence[UnitSelectivity], bases: Sequence[Sequence[UnitSelectivity]],
+                  alpha: float) -> tuple[dict[str, float], dict[str, Interval], dict]:
+    """The examined units' ``selective_fraction`` (Wilson interval) and its ``margin`` over the median
+    share of the random ``bases`` (``margin_over_bases``), and the null's evidence."""
+    selective = [float(r.selective(alpha)) for r in units]
+    basis_fractions = [float(np.mean([r.selective(alpha) for r in basis])) for basis in bases]
+    margin, interval, null = margin_over_bases(selective, basis_fractions, seed=0)
+    fraction = float(np.mean(selective))
+    return ({"selective_fraction": fraction, "margin": margin},
+            {"selective_fraction": wilson(int(sum(selective)), len(selective)), "margin": interval}, null)
 
 
 def _input(trim: bool) -> str:
@@ -313,7 +349,7 @@ def _clip_max(model: Whisper, path: Path, layer: str, unit: int, trim: bool) -> 
 
 def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], Path], top_k: int = 20,
                      mine_k: int = 200, trim: bool = False, per_clip: bool = True, percentile: float = 90.0,
-                     n_examined: int = 50, basis_seed: int = 0,
+                     n_examined: int = 50, basis_seed: int = 0, n_bases: int = N_BASES,
                      pass_layers: Optional[Sequence[str]] = None) -> Measurement:
     """The post's table of ``encoder.blocks.2.mlp.1`` neurons 0–49 replicates, and each neuron responds
     to the post's own listening clips far above the corpus (tiny only: indices belong to tiny).
@@ -324,15 +360,18 @@ def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], P
     -------
     named_match_fraction
         Of the neurons CLAIMS.md names (0 m, 1 jh/ch/sh, 3 k, 8 l, 14 r, 19 p, 32 d, 34 n, 40 s), the
-        share whose measured dominant phoneme is one of the post's.
+        share whose measured dominant phoneme is one of the post's; 95% Wilson interval over them.
     published_clips_above_percentile
         Share of the post's clips for a neuron (blocks 2 and 3) whose maximum activation of that neuron
-        exceeds the ``percentile``-th percentile of its maxima over the corpus clips.
+        exceeds the ``percentile``-th percentile of its maxima over the corpus clips; 95% bootstrap
+        interval resampling the neurons (a neuron's clips are not independent of each other).
     """
     table = _post_table()
     layer = table["layer"]
+    # the mining of enc-neuron-phoneme and enc-polysemantic (the same key), not a second one
     clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, per_clip=per_clip,
-                                n_directions=n_examined, basis_seed=basis_seed, pass_layers=pass_layers)
+                                n_directions=n_examined, basis_seed=basis_seed, n_bases=n_bases,
+                                pass_layers=pass_layers)
     labels = {int(n): entry for n, entry in table["labels"].items()}
     measured = {r.unit: r for r in _selectivity(mined, "units", clips, sorted(labels), top_k, 2, seed=0)}
     rows, named_hits = [], []
@@ -362,9 +401,13 @@ def enc_neuron_table(model: Whisper, *, corpus: dict, resolve: Callable[[str], P
                                   "corpus_percentile": rank, "threshold_at_percentile": threshold,
                                   "above": value > threshold})
     labelled = [row["match"] for row in rows if row["match"] is not None]
+    above = [float(row["above"]) for row in clip_rows]
     return Measurement(
         metrics={"named_match_fraction": float(np.mean(named_hits)),
-                 "published_clips_above_percentile": float(np.mean([row["above"] for row in clip_rows]))},
+                 "published_clips_above_percentile": float(np.mean(above))},
+        intervals={"named_match_fraction": wilson(int(sum(named_hits)), len(named_hits)),
+                   "published_clips_above_percentile": bootstrap(
+                       above, np.mean, clusters=[(row["layer"], row["neuron"]) for row in clip_rows], seed=0)},
         evidence={"layer": layer, "input": _input(trim), "percentile": percentile,
                   "labelled_match_fraction": float(np.mean(labelled)), "neurons": rows,
                   "published_clips": clip_rows, "corpus": _corpus_evidence(corpus_options(corpus), clips)},
@@ -375,7 +418,7 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
                      mine_k: int = 200, n_bands: int = 4, min_share: float = 0.2, min_frames: int = 10,
                      min_top_share: float = 0.6,
                      alpha: float = 0.01, n_permutations: int = 10000, trim: bool = False, per_clip: bool = True,
-                     basis_seed: int = 0, focus: Optional[dict] = None,
+                     basis_seed: int = 0, n_bases: int = N_BASES, focus: Optional[dict] = None,
                      pass_layers: Optional[Sequence[str]] = None) -> Measurement:
     """Neurons respond to different sounds at different activation levels.
 
@@ -385,28 +428,34 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
     all of them), its highest band of at least ``min_frames`` frames sounds like one phoneme (share
     ≥ ``min_top_share``: "initially these neurons appeared to respond to a single phoneme"), and a
     lower band is dominated by another phoneme with share ≥ ``min_share``. The same criterion is
-    applied to ``n_examined`` directions of a random orthogonal basis of the same layer (the control).
+    applied to ``n_bases`` random orthogonal bases of ``n_examined`` directions of the same layer (seeds
+    ``basis_seed`` on: the control).
     ``focus`` (tiny) names a neuron whose top band should be one phoneme with another below:
     ``{"neuron": 3, "top": "K", "below": "G", "min_share": 0.1}``.
 
     Metrics
     -------
     polysemantic_neurons
-        How many examined neurons are polysemantic.
+        How many examined neurons are polysemantic; 95% interval ``n_examined`` × the Clopper–Pearson
+        interval of their share (the rate among neurons like these, as a count of ``n_examined``).
     margin_over_random_basis
-        ``polysemantic_neurons`` minus the number of random-basis directions that pass the criterion.
+        ``polysemantic_neurons`` minus the median over the bases of the number of their directions that
+        pass the criterion; 95% bootstrap interval resampling the neurons and, independently, the bases
+        (``selectivity.margin_over_bases``; every basis's count and the p-value in ``random_bases``).
     focus_top_and_below
         1 when the focus neuron's top band is dominated by ``top`` and ``below`` reaches ``min_share``
         in a lower band, else 0 (NaN without ``focus``).
     """
     clips, mined = mined_corpus(model, corpus, layer, k=mine_k, trim=trim, per_clip=per_clip,
-                                n_directions=n_examined, basis_seed=basis_seed, pass_layers=pass_layers)
+                                n_directions=n_examined, basis_seed=basis_seed, n_bases=n_bases,
+                                pass_layers=pass_layers)
     criterion = dict(n_bands=n_bands, min_share=min_share, min_frames=min_frames, min_top_share=min_top_share,
                      alpha=alpha / n_examined)
-    neurons = _band_rows(mined, "units", clips, n_examined, top_k, n_permutations, **criterion)
-    basis = _band_rows(mined, RANDOM_BASIS, clips, n_examined, top_k, n_permutations, **criterion)
-    n_neurons = sum(row["polysemantic"] for row in neurons)
-    n_basis = sum(row["polysemantic"] for row in basis)
+    neurons = _band_rows(mined, "units", clips, range(n_examined), top_k, n_permutations, **criterion)
+    every = _band_rows(mined, RANDOM_BASIS, clips, range(n_examined * n_bases), top_k, n_permutations, **criterion)
+    bases = [every[b * n_examined: (b + 1) * n_examined] for b in range(n_bases)]
+    basis = bases[0]  # the first basis (seed basis_seed): its directions are numbered 0 … n_examined - 1
+    metrics, intervals, null = polysemantic_against_bases(neurons, bases)
     focus_value = float("nan")
     if focus is not None:
         bands = neurons[focus["neuron"]]["bands"]
@@ -417,21 +466,38 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
     real, real_listening = real_speech(model, layer, clips, stored, found, listen_to=found,
                                        prefix=default_prefix(layer), what=f"{layer} polysemantic neuron")
     return Measurement(
-        metrics={"polysemantic_neurons": float(n_neurons), "margin_over_random_basis": float(n_neurons - n_basis),
-                 "focus_top_and_below": focus_value},
+        metrics={**metrics, "focus_top_and_below": focus_value},
         evidence={"layer": layer, "n_bands": n_bands, "min_share": min_share, "input": _input(trim),
                   "polysemantic": found,
-                  "random_basis_polysemantic": [n["unit"] for n in basis if n["polysemantic"]], "focus": focus,
+                  # the first basis (seed basis_seed); every basis's count is in random_bases
+                  "random_basis_polysemantic": [n["unit"] for n in basis if n["polysemantic"]],
+                  "random_bases": {**null, "seeds": [basis_seed + b for b in range(n_bases)]}, "focus": focus,
                   "neurons": neurons, "random_basis": basis, "real_speech": real,
                   "corpus": _corpus_evidence(corpus_options(corpus), clips)},
         artifacts={"listening_real": real_listening},
+        intervals=intervals,
     )
 
 
-def _band_rows(mined: Mined, view: str, clips, n_examined: int, top_k: int, n_permutations: int, *, n_bands: int,
-               min_share: float, min_frames: int, min_top_share: float, alpha: float) -> list[dict]:
+def polysemantic_against_bases(neurons: Sequence[dict], bases: Sequence[Sequence[dict]]
+                               ) -> tuple[dict[str, float], dict[str, Interval], dict]:
+    """``polysemantic_neurons`` (``n`` × Clopper–Pearson interval of the share) and
+    ``margin_over_random_basis`` (over the median count of the ``bases``: ``margin_over_bases``) of
+    ``_band_rows``, and the null's evidence."""
+    n = len(neurons)
+    flags = [float(row["polysemantic"]) for row in neurons]
+    counts = [float(sum(row["polysemantic"] for row in basis)) for basis in bases]
+    margin, interval, null = margin_over_bases(flags, counts, scale=n, seed=0)
+    share = clopper_pearson(int(sum(flags)), n)
+    count = Interval(n * share.low, n * share.high, share.method, n, share.level)
+    return ({"polysemantic_neurons": float(sum(flags)), "margin_over_random_basis": margin},
+            {"polysemantic_neurons": count, "margin_over_random_basis": interval}, null)
+
+
+def _band_rows(mined: Mined, view: str, clips, units: Sequence[int], top_k: int, n_permutations: int, *,
+               n_bands: int, min_share: float, min_frames: int, min_top_share: float, alpha: float) -> list[dict]:
     """Per unit of ``view``: selective at ``alpha``, its activation bands and whether it is polysemantic."""
-    selectivity = _selectivity(mined, view, clips, range(n_examined), top_k, n_permutations, seed=0)
+    selectivity = _selectivity(mined, view, clips, units, top_k, n_permutations, seed=0)
     top = mined.top[view]
     frame_labels = _labels(clips)
     rows = []
@@ -468,10 +534,11 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
     Metrics
     -------
     sae_selective_fraction
-        Share of live SAE features that are selective.
+        Share of live SAE features that are selective; 95% Wilson interval over the live features.
     margin_over_residual_basis
         ``sae_selective_fraction`` minus the share of the residual stream's own dimensions that are
-        (the residual stream is not a privileged basis, so its dimensions should be less phonetic).
+        (the residual stream is not a privileged basis, so its dimensions should be less phonetic);
+        95% bootstrap interval resampling the features and, independently, the dimensions.
     """
     _check_bar(sae_bar)
     if not isinstance(n_seeds, int) or n_seeds < 1:
@@ -523,8 +590,13 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
     live = [f for f in range(config.n_features) if float(mined.top["sae"].values[f, 0]) > 0]
     features = _selectivity(mined, "sae", clips, live, top_k, n_permutations, seed=0) if live else []
     dims = _selectivity(mined, "units", clips, range(mined.top["units"].values.shape[0]), top_k, n_permutations, seed=0)
-    fraction = float(np.mean([r.selective(alpha) for r in features])) if features else float("nan")
-    basis = float(np.mean([r.selective(alpha) for r in dims]))
+    selective = [float(r.selective(alpha)) for r in features]
+    dims_selective = [float(r.selective(alpha)) for r in dims]
+    fraction = float(np.mean(selective)) if features else float("nan")
+    basis = float(np.mean(dims_selective))
+    intervals = {"sae_selective_fraction": wilson(int(sum(selective)), len(selective)),
+                 "margin_over_residual_basis": difference_bootstrap(selective, dims_selective, np.mean, np.mean,
+                                                                    seed=0)} if len(features) >= 2 else {}
     listen_to = [r.unit for r in sorted(features, key=lambda r: r.p_value)[:5]]  # the most selective
     real, real_listening = real_speech(model, layer, clips, stored, [r.unit for r in features],
                                        view=autoencoder.encode, listen_to=listen_to,
@@ -540,6 +612,7 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
             "corpus": _corpus_evidence(options, clips),
         },
         artifacts={"listening_real": real_listening},
+        intervals=intervals,
     )
 
 
