@@ -91,7 +91,7 @@ def test_real_dec_embed_sound_entry():
     for name in ("rug_neighbours_top10", "tea_coffee_top5", "duck_neighbours_top3"):
         assert spec.metrics[name].applies_to == ("tiny",)
     checks = {c["metric"] for c in spec.params["neighbour_checks"]}
-    assert checks | {"rhyme_p_value"} == set(spec.metrics)
+    assert checks | {"rhyme_p_value", "margin_over_eye_rhymes"} == set(spec.metrics)
     words = [w for pair in spec.params["rhyme_pairs"] for w in pair]
     assert len(words) == len(set(words)) == 80
 
