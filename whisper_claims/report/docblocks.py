@@ -93,8 +93,8 @@ def _control_neurons(found: dict[str, Any]) -> str:
 
 
 def _control_polysemantic(found: dict[str, Any]) -> str:
-    return (f"neurons {', '.join(map(str, found['polysemantic'])) or 'none'}; random basis "
-            f"{', '.join(map(str, found['random_basis_polysemantic'])) or 'none'}")
+    return (f"neurons {', '.join(map(str, found['polysemantic'])) or 'none'}; random bases' median count "
+            f"{number(found['random_bases']['median'])}")
 
 
 def _control_sae(found: dict[str, Any]) -> str:
@@ -326,7 +326,7 @@ def attention_distance(report: MergedReport) -> list[str]:
 
 
 def phonetic(report: MergedReport) -> list[str]:
-    """enc-neuron-phoneme and enc-polysemantic against the directions of a random basis of the layer."""
+    """enc-neuron-phoneme and enc-polysemantic against the directions of random bases of the layer."""
     rows = []
     for model in judged_models(report):
         neurons = evidence(report, "enc-neuron-phoneme", model)
@@ -338,10 +338,12 @@ def phonetic(report: MergedReport) -> list[str]:
                      number(neurons["random_basis_selective_fraction"]),
                      f"{', '.join(map(str, poly['polysemantic'])) or 'none'} "
                      f"**{status(report.row('enc-polysemantic', model))}**",
-                     ", ".join(map(str, poly["random_basis_polysemantic"])) or "none",
+                     f"{', '.join(map(str, poly['random_basis_polysemantic'])) or 'none'}; median count of "
+                     f"{poly['random_bases']['n_bases']} bases {number(poly['random_bases']['median'])}",
                      "met" if metric_value(report, "enc-polysemantic", model, "focus_top_and_below") else "not met"])
-    return table(["", "neurons 0–49 selective", "random-basis directions selective", "polysemantic neurons",
-                  "polysemantic random-basis directions", "neuron 3: K at the top, G below"], rows)
+    return table(["", "neurons 0–49 selective", "random-basis directions selective (median of the bases)",
+                  "polysemantic neurons", "polysemantic random-basis directions (first basis; median count)",
+                  "neuron 3: K at the top, G below"], rows)
 
 
 def sae_lines(report: MergedReport) -> list[str]:
@@ -485,7 +487,7 @@ def micro_findings(report: MergedReport) -> list[str]:
                      f"chop at frame {chops['control_start']} changed {number(chops['control_changed_share'])}"])
     if poly:
         rows.append(["enc-polysemantic", f"neurons {', '.join(map(str, poly['polysemantic'])) or 'none'}; random "
-                     f"basis {', '.join(map(str, poly['random_basis_polysemantic'])) or 'none'}"])
+                     f"bases' median count {number(poly['random_bases']['median'])}"])
     if sae:
         recur = sae["recurring_features"]
         rows.append(["enc-sae-phoneme", f"L0 {number(100 * sae['mean_l0'] / sae['n_features'])}% of "
