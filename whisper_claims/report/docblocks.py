@@ -186,10 +186,13 @@ def embed_sound(report: MergedReport) -> list[str]:
                           for q, ns in near["centred"].items() if q != " rug" and ns and ns[0]["cosine"])
         if not near["centred"][" rug"][0]["cosine"]:  # an untrained (zero) row has no neighbours
             rug = raw = "untrained row"
+        eye = found.get("eye_rhyme", {}).get("centred", {})
         rows.append([code(model), f"{number(rhyme['centred']['p_value'])} **{status_text}**",
-                     number(rhyme["raw"]["p_value"]), rhyme_pairs(rhyme),
+                     number(rhyme["raw"]["p_value"]), number(rhyme["centred"].get("mann_whitney_p")),
+                     f"{number(rhyme['centred'].get('auc'))} / {number(eye.get('auc'))}", rhyme_pairs(rhyme),
                      f"{short(found['mean_text_row_norm'])} / {short(found['mean_row_norm'])}", rug, raw, first])
-    return table(["", "rhyme p, centred (the metric)", "rhyme p, raw", "rhyme pairs judged",
+    return table(["", "rhyme p, centred (the metric)", "rhyme p, raw", "Mann–Whitney p, centred (before #30)",
+                  "AUC over crossed pairs: rhymes / eye-rhymes", "rhyme pairs judged",
                   "norm of the mean text row / mean row norm", "' rug', centred: top 5", "' rug', raw: top 3",
                   "nearest, centred"], rows)
 
