@@ -1,8 +1,10 @@
 """The encoder claims: chopping and padding features against plain code, the scores on the post's own
 transcripts, and the controls — every claim fails on random weights, and holds where it must."""
 import math
+from types import SimpleNamespace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -491,3 +493,24 @@ def test_relevance_local_draws_how_far_each_head_attends(registry, tiny, asset, 
     figures = draw_figures("enc-relevance-local", "random:tiny", measured.artifacts, tmp_path)
     drawn = [f for f in figures if "head_distance" in f["path"]]
     assert len(drawn) == 1 and (tmp_path / drawn[0]["path"]).stat().st_size > 0
+
+
+def test_the_end_of_speech_comes_from_the_clips_own_timing_else_its_energy(tmp_path, asset):
+    """#30: a recording's alignment, a synthesized sentence's word events, else the signal's energy; never the
+    end of the audio, which may hold room silence."""
+    import soundfile
+
+    from whisper_claims.stimuli.word_clips import TimedWord, WordClip
+
+    librispeech = asset("speech/librispeech/2277-149896-0005.wav")
+    run = SimpleNamespace(energy_end=999)
+    frame, method = end_of_speech(librispeech, run)
+    assert method == "alignment 2277-149896-0005.TextGrid" and frame < math.ceil(5.6 / 0.02)
+    audio = np.zeros(16000 * 3, dtype=np.float32)
+    audio[:16000] = 0.1 * np.sin(np.arange(16000) / 5)  # 1 s of tone, then 2 s of silence
+    alone = tmp_path / "tone.wav"  # no alignment beside it
+    soundfile.write(alone, audio, 16000)
+    assert end_of_speech(alone, SimpleNamespace(energy_end=encoder_claims._energy_end(audio))) == (
+        50, "signal energy (last frame within 35 dB of the loudest)")
+    clip = WordClip("s", audio, (TimedWord("tone", 0.0, 0.5), TimedWord("more", 0.5, 1.01)), "espeak-ng events")
+    assert end_of_speech(clip, run) == (51, "espeak-ng events")
