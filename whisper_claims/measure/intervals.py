@@ -125,7 +125,9 @@ def clustered_share(outcomes: Sequence[bool], clusters: Sequence[Hashable], leve
     the share's between-cluster variance to the binomial variance.
 
     Unlike a bootstrap of the clusters, its upper end stays below 1 once one unit fails: a bar of "every
-    unit" (a share ≥ 1) fails on its first counterexample, whatever the resampling would draw.
+    unit" (a share ≥ 1) fails on its first counterexample, whatever the resampling would draw. When every
+    unit succeeds (or every one fails) no clip differs from another and the interval is that point, as a
+    bootstrap of the clusters gives: the share describes the units measured, and none contradicts it.
 
     Raises
     ------
@@ -143,15 +145,17 @@ def clustered_share(outcomes: Sequence[bool], clusters: Sequence[Hashable], leve
     m, n, p = len(groups), len(y), float(y.mean())
     if m < 2:
         raise ValueError(f"clustered_share: {m} independent unit(s); an interval needs at least 2")
+    if p in (0.0, 1.0):
+        return Interval(p, p, "clopper-pearson, clustered", m, level)
     # the ratio estimator's variance over clusters (successes minus p times size, per cluster)
     residuals = np.array([y[g].sum() - p * len(g) for g in groups.values()])
     between = m / (m - 1) * float((residuals ** 2).sum()) / n ** 2
-    deff = max(1.0, between / (p * (1 - p) / n)) if 0 < p < 1 else 1.0
+    deff = max(1.0, between / (p * (1 - p) / n))
     n_eff = n / deff
     k_eff = p * n_eff
     alpha = 1 - level
-    low = 0.0 if p == 0 else float(beta.ppf(alpha / 2, k_eff, n_eff - k_eff + 1))
-    high = 1.0 if p == 1 else float(beta.ppf(1 - alpha / 2, k_eff + 1, n_eff - k_eff))
+    low = float(beta.ppf(alpha / 2, k_eff, n_eff - k_eff + 1))
+    high = float(beta.ppf(1 - alpha / 2, k_eff + 1, n_eff - k_eff))
     return Interval(low, high, "clopper-pearson, clustered", m, level)
 
 

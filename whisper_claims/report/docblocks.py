@@ -219,8 +219,8 @@ def hot_ones_relevance(report: MergedReport) -> list[str]:
 
 
 def hot_ones_transcripts(report: MergedReport) -> list[str]:
-    """The window and chop claims on their clip: words per window k, recall at k = 75, each chop's words
-    lost and put in."""
+    """The window and chop claims on their clip: words per window k, recall at k = 75, each chop's target
+    (word by word), the words lost and put in, and how many neighbour chops keep the target."""
     rows = []
     for model in judged_models(report):
         window = evidence(report, "enc-window-k75", model)
@@ -229,12 +229,22 @@ def hot_ones_transcripts(report: MergedReport) -> list[str]:
         if not window or not start or not mid:
             continue
         chops = [f"{text(c['target'])} ({c['chop_frames'][0]}–{c['chop_frames'][1]}): "
-                 f"{'removed' if not c['target_in_chopped'] else 'kept'}; lost {words(c['lost'])}; "
-                 f"put in {words(c['inserted'])}" for c in (start, mid)]
+                 f"{_target_fate(c)}; lost {words(c['lost'])}; put in {words(c['inserted'])}; neighbour chops "
+                 f"{', '.join(f'{a}–{b}' for a, b in c['neighbour_frames'])} keep it: "
+                 f"{sum(c['neighbour_chops_keeping_target'])} of {len(c['neighbour_chops_keeping_target'])}"
+                 for c in (start, mid)]
         rows.append([code(model), " ".join(str(window["words"][k]) for k in KS),
                      " ".join(short(window["recall"][k]) for k in KS), *chops])
     return table(["", f"words, k = {', '.join(KS)}", "recall of the words spoken, same k", "start chop",
                   "middle chop"], rows)
+
+
+def _target_fate(chop: dict[str, Any]) -> str:
+    """What the chop did to its target, word by word (#30): removed, or which of its words stayed."""
+    if not chop["target_in_full"]:
+        return "not in the full transcript"
+    kept = chop["target_words_kept"]
+    return "removed" if not kept else f"not removed (kept {words(kept)})"
 
 
 def general_claims(report: MergedReport) -> list[str]:
