@@ -479,7 +479,7 @@ def test_an_interrupted_run_keeps_the_earlier_report_and_its_own_rows(project, m
         time.sleep(0.1)
     assert started.exists(), child.communicate()[0]
     child.send_signal(signal.SIGINT)
-    out, _ = child.communicate(timeout=120)
+    out, _ = child.communicate(timeout=300)  # 11 s alone; once over 120 s in a full -n 2 run
     assert child.returncode == pytest.ExitCode.INTERRUPTED, out
 
     # the earlier report is untouched, byte for byte; the interrupted run's row is kept, and marked
