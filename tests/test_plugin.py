@@ -474,7 +474,9 @@ def test_an_interrupted_run_keeps_the_earlier_report_and_its_own_rows(project, m
     child = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--claims-thresholds",
                               str(project.path / "thresholds.toml"), "--whisper-root", str(project.path / "empty-root"),
                               "--whisper-models", specs, f"--claims-report={report}"],
-                             cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             # Ctrl-C's default, whatever this worker inherited: an ignored SIGINT is inherited too
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not started.exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
