@@ -135,15 +135,22 @@ def test_shuffled_rhyme_pairs_do_not_hold(planted, spec):
     assert [verdict.metric(n).passed for n in NEIGHBOUR_METRICS] == [True, True, True]
 
 
-def test_planted_eye_rhymes_show_that_spelling_could_explain_closeness(planted, spec):
-    # eye-rhymes moved next to each other too: as close as the rhymes, the control says spelling could do it
+def with_second_rows(planted, pairs, row):
+    """A copy of ``planted`` whose second word of each pair has the embedding row ``row(first, second)``."""
     model = copy.deepcopy(planted.model)
     tokenizer = tokenizer_for(model)
     weight = model.decoder.token_embedding.weight
     with torch.no_grad():
-        for a, b in spec.params["eye_rhyme_pairs"]:
-            weight[single_token(tokenizer, " " + b)] = weight[single_token(tokenizer, " " + a)] * 1.01
-    measured, _ = measure(LoadedModel(model, planted.info), spec)
+        for a, b in pairs:
+            first, second = single_token(tokenizer, " " + a), single_token(tokenizer, " " + b)
+            weight[second] = row(weight[first].clone(), weight[second].clone())
+    return LoadedModel(model, planted.info)
+
+
+def test_planted_eye_rhymes_show_that_spelling_could_explain_closeness(planted, spec):
+    # eye-rhymes moved next to each other too: as close as the rhymes, the control says spelling could do it
+    moved = with_second_rows(planted, spec.params["eye_rhyme_pairs"], lambda first, second: first * 1.01)
+    measured, _ = measure(moved, spec)
     eye = measured.evidence["eye_rhyme"]["centred"]
     assert eye["p_value"] == 1 / 2001 and eye["auc"] == 1.0
     assert eye["auc_rhymes_over_eye_rhymes"] < 0.2  # rhymes no closer than eye-rhymes
@@ -164,13 +171,7 @@ def test_too_few_eye_rhymes_are_recorded_untested(tiny, spec):
 
 def test_opposite_rhyme_embeddings_do_not_hold(planted, spec):
     # the test is one-sided: rhyming words pointing away from each other are not "close"
-    model = copy.deepcopy(planted.model)
-    tokenizer = tokenizer_for(model)
-    weight = model.decoder.token_embedding.weight
-    with torch.no_grad():
-        for a, b in spec.params["rhyme_pairs"]:
-            weight[single_token(tokenizer, " " + b)] *= -1
-    loaded = LoadedModel(model, planted.info)
+    loaded = with_second_rows(planted, spec.params["rhyme_pairs"], lambda first, second: -second)
     measured, verdict = measure(loaded, spec)
     assert measured.evidence["rhyme"]["centred"]["median_cosine_rhyming"] < -0.9
     assert verdict.metric("rhyme_p_value").passed is False
