@@ -12,6 +12,7 @@ import pytest
 import torch
 from scipy.stats import mannwhitneyu
 
+from whisper_claims.errors import MethodInvalid
 from whisper_claims.claims.registry import load_registry
 from whisper_claims.claims.runner import measure_claim
 from whisper_claims.claims.verdict import judge
@@ -160,13 +161,10 @@ def test_planted_eye_rhymes_show_that_spelling_could_explain_closeness(planted, 
     assert verdict.status == "fails" and "margin_over_eye_rhymes" in verdict.reason
 
 
-def test_too_few_eye_rhymes_are_recorded_untested(tiny, spec):
-    measured, verdict = measure(tiny, spec, eye_rhyme_pairs=[["good", "food"], ["xylophonically", "zzyzx"]])
-    eye = measured.evidence["eye_rhyme"]
-    assert eye["n_pairs"] == 1 and eye["dropped_pairs"] == ["xylophonically/zzyzx"]
-    assert "not tested" in eye["note"] and "centred" not in eye
-    assert math.isnan(measured.metrics["margin_over_eye_rhymes"])  # no control, no pass
-    assert verdict.metric("rhyme_p_value").value == measured.metrics["rhyme_p_value"]
+def test_too_few_eye_rhymes_give_no_verdict(tiny, spec):
+    # without the spelling control sound cannot be told from spelling: no verdict, the rhyme test's numbers said
+    with pytest.raises(MethodInvalid, match=r"has 1 of 2 \(not single tokens: 1, zero rows: 0\).*rhyme_p_value"):
+        measure(tiny, spec, eye_rhyme_pairs=[["good", "food"], ["xylophonically", "zzyzx"]])
 
 
 def test_opposite_rhyme_embeddings_do_not_hold(planted, spec):

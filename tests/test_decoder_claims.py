@@ -570,6 +570,8 @@ def test_neuron_claim_does_not_hold_on_random_weights(tiny, registry):
         assert shuffled["p_resolution"] == 1 / 101 and shuffled["p_value"] > 0.05
         assert record["random_directions_best_share"] < 0.5
         assert measured.metrics[f"{category}_margin_over_shuffled_labels"] <= 0
+        # its interval reaches no higher than the share's upper end above the null: never wholly above 0
+        assert measured.intervals[f"{category}_margin_over_shuffled_labels"].low < 0
         # k of 20 top types: an exact interval on the share, wholly below 0.5 or straddling it
         interval = measured.intervals[f"{category}_best_share"]
         assert interval.method == "clopper-pearson" and interval.n_units == 20 and interval.low < 0.5
@@ -622,6 +624,13 @@ def test_neuron_claim_holds_for_planted_neurons(planted_neurons, registry):
         # the planted direction is read by one neuron: a random direction of the layer catches little of it
         assert measured.metrics[f"{category}_margin_over_random_directions"] > 0.3
         assert measured.intervals[f"{category}_best_share"].low > 0.5
+        # each margin's interval is the share's, less its null: wholly above 0, so the margins hold
+        share = measured.intervals[f"{category}_best_share"]
+        for null, reference in (("shuffled_labels", record["shuffled_labels"]["quantile_95"]),
+                                ("random_directions", record["random_directions_best_share"])):
+            margin = measured.intervals[f"{category}_margin_over_{null}"]
+            assert (margin.low, margin.high) == pytest.approx((share.low - reference, share.high - reference))
+            assert margin.low > 0 and margin.method == "clopper-pearson, less a fixed null"
 
 
 def fake_speech(text: str) -> np.ndarray:

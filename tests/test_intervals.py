@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from whisper_claims.measure.intervals import Interval, bootstrap, clopper_pearson, clustered_share, wilson
+from whisper_claims.measure.intervals import Interval, bootstrap, clopper_pearson, clustered_share, less, wilson
 
 N_DRAWS = 1000  # simulated data sets per coverage check
 
@@ -127,3 +127,11 @@ def test_one_failing_unit_keeps_a_clustered_share_below_every_unit():
     assert (clustered_share([True] * 10, [0, 1] * 5).low, clustered_share([False] * 4, [0, 1] * 2).high) == (1.0, 0.0)
     with pytest.raises(ValueError, match="needs at least 2"):
         clustered_share([True, False], [0, 0])
+
+
+def test_a_margin_over_a_fixed_null_moves_the_interval_by_the_null():
+    share = clopper_pearson(12, 20)
+    margin = less(share, 0.35)
+    assert (margin.low, margin.high) == pytest.approx((share.low - 0.35, share.high - 0.35))
+    assert margin.method == "clopper-pearson, less a fixed null" and margin.n_units == 20
+    assert margin.to_json()["method"] == "clopper-pearson, less a fixed null"

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from whisper_claims.claims import encoder as encoder_claims
-from whisper_claims.claims.encoder import enc_chop_words, word_chop_scores, word_frames
+from whisper_claims.claims.encoder import (enc_chop_words, word_chop_scores, word_chops, word_frames,
+                                           words_in_transcript)
 from whisper_claims.claims.figures import draw_figures, matplotlib_available, word_outcome
 from whisper_claims.claims.runner import measure_claim
 from whisper_claims.claims.verdict import judge
@@ -135,6 +136,29 @@ def test_a_word_a_neighbour_chop_also_removes_is_not_removed_specifically():
     assert [row["removed"] for row in rows] == [True, True, True, False]
     assert [row["neighbour_removed"] for row in rows] == [False, True, False, False]
     assert [row["specific"] for row in rows] == [True, False, True, False]
+
+
+def test_words_in_transcript_are_those_the_scores_judge():
+    spoken = ["mary", "rolled", "the", "barrel", "New York"]
+    assert words_in_transcript(spoken, "Maryrolled the barrel.") == [None, None, 1, 2, None]
+    rows = word_chop_scores(spoken, "Maryrolled the barrel.", ["x"] * 5, ["x"] * 5)
+    assert [row["scored"] for row in rows] == [False, False, True, True, False]
+
+
+def test_neighbour_chops_are_decoded_only_around_scored_words(tiny, small_recordings, small_random, monkeypatch):
+    clip = word_clip_set(small_recordings, **_set(SMALL_SENTENCES))[0]
+    model = small_random(3)
+    planted(monkeypatch, [clip], model)
+    decoded = []
+    transcribe = encoder_claims.transcribe_batch
+    monkeypatch.setattr(encoder_claims, "transcribe_batch", lambda m, fs, b=16: decoded.extend(fs) or transcribe(m, fs, b))
+    # only the first word is in the transcript
+    monkeypatch.setattr(encoder_claims, "words_in_transcript", lambda spoken, full: [0] + [None] * (len(spoken) - 1))
+    chops = word_chops(model, clip, control_start=1200)
+    assert [len(texts) for texts in chops["neighbours"]] == [2] + [0] * (len(clip.words) - 1)
+    widths = {stop - start for start, stop in chops["frames"]}
+    assert len(decoded) == len({*chops["frames"], *chops["neighbour_frames"][0],
+                                *((1200, 1200 + w) for w in widths)})
 
 
 # -- controls --------------------------------------------------------------------------------------

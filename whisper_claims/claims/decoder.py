@@ -5,7 +5,6 @@ Each function takes the model and the claim's ``params`` from ``claims/threshold
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence, TypedDict
 
 import numpy as np
@@ -15,12 +14,13 @@ from whisper.model import Whisper
 from whisper.tokenizer import Tokenizer
 
 from .. import progress
+from ..errors import MethodInvalid
 from ..measure import decoder_neurons
 from ..measure.decoder_neurons import neuron_module, rank_neurons, token_activations, top_positions
 from ..measure.embeddings import (cross_cosines, nearest_tokens, pairing_auc_difference, pairing_auc_interval, pairing_test, single_token,
                                   trained_rows)
 from ..measure.inference import encode, next_token_logits, padding_features, tokenizer_for
-from ..measure.intervals import Interval, bootstrap, clopper_pearson, wilson
+from ..measure.intervals import Interval, bootstrap, clopper_pearson, less, wilson
 from ..measure.memo import per_model
 from ..stimuli.audio import log_mel
 from ..stimuli.decoder_corpus import DEFAULT_CORPUS, context, load_corpus, tokenize
@@ -87,7 +87,7 @@ def dec_embed_sound(model: Whisper, *, neighbour_checks: list[NeighbourCheck], r
         Cosines of the rows minus the mean text-token row (``embeddings.unit_embeddings``), the method
         the metrics use; the evidence has every number both ways (``raw`` and ``centred``).
     eye_rhyme_pairs : list of [str, str]
-        Control, evidence only: words spelled alike at the end that do not rhyme (good/food). Tested as
+        The spelling control: words spelled alike at the end that do not rhyme (good/food), tested as
         the rhyme pairs are; eye-rhymes as close as rhymes would say spelling, not sound, explains it.
     n_permutations : int
         Permutations of the pairing test (``embeddings.pairing_test``, seed 0).
@@ -103,8 +103,9 @@ def dec_embed_sound(model: Whisper, *, neighbour_checks: list[NeighbourCheck], r
     count reaching the observed AUC, plus one). The Mann–Whitney p, which takes the crossed pairs as
     independent, is kept in the evidence. ``margin_over_eye_rhymes``: the rhymes' AUC over their crossed
     pairs less the eye-rhymes' over theirs (pairs spelled alike, said differently: good/food), with a
-    bootstrap interval that resamples the pairs of each set; NaN (no pass) with fewer than 3 usable
-    eye-rhyme pairs.
+    bootstrap interval that resamples the pairs of each set. With fewer than 3 usable eye-rhyme pairs
+    the control cannot be built and the claim gets no verdict (``MethodInvalid``, the rhyme p in its
+    message).
     """
     tokenizer = tokenizer_for(model)
     methods = {"centred": True, "raw": False}
@@ -170,7 +171,14 @@ def dec_embed_sound(model: Whisper, *, neighbour_checks: list[NeighbourCheck], r
                                                   cross_cosines(model, eye_ids, centred, tokenizer.eot), seed=0)
         metrics["margin_over_eye_rhymes"], intervals["margin_over_eye_rhymes"] = margin, interval
     else:
-        metrics["margin_over_eye_rhymes"] = math.nan  # no control, no pass
+        # no spelling control, no verdict: sound and spelling cannot be told apart (micro knows few of the words)
+        eye = evidence["eye_rhyme"]
+        raise MethodInvalid(
+            f"the eye-rhyme control needs 3 eye-rhyme pairs of single tokens with trained embeddings; this model "
+            f"has {len(eye_ids)} of {len(eye_rhyme_pairs)} (not single tokens: {len(eye['dropped_pairs'])}, "
+            f"zero rows: {len(eye['untrained_pairs'])}), so spelling cannot be ruled out. Measured without it: "
+            f"rhyme_p_value {metrics['rhyme_p_value']:.3g} (AUC {evidence['rhyme'][chosen]['auc']:.3f} over "
+            f"{n} rhyme pairs, {chosen} cosines)")
     return Measurement(metrics, evidence, artifacts={"embedding_neighbours": evidence["neighbours"][chosen]},
                        intervals=intervals)
 
@@ -446,7 +454,8 @@ def dec_neuron_semantic(model: Whisper, *, corpus: str = DEFAULT_CORPUS, layer: 
     ``<category>_margin_over_shuffled_labels``: that share minus the 95th percentile of the shuffles'
     best shares (the permutation p, resolution 1 / (1 + shuffles), is in the evidence);
     ``<category>_margin_over_random_directions``: that share minus the best random direction's share
-    (both margins the lowest over audio conditions);
+    (both margins the lowest over audio conditions, each with the share's Clopper–Pearson interval less
+    its null, the null taken as measured: ``intervals.less``);
     ``neuron<n>_<category>_rank``: rank of neuron n for its category, 1 = best (the highest over
     audio conditions).
     """
@@ -490,7 +499,7 @@ def dec_neuron_semantic(model: Whisper, *, corpus: str = DEFAULT_CORPUS, layer: 
     for category in data.categories:
         labels = table.labels[category]
         shares, ranks, per_condition = [], [], {}
-        over_shuffles, over_directions = [], []
+        over_shuffles, over_directions = [], []  # (margin, its interval) per condition
         for condition, acts in conditions.items():
             ranking = rank_neurons(acts, table.tokens, labels, top)
             best = ranking.best
@@ -519,8 +528,10 @@ def dec_neuron_semantic(model: Whisper, *, corpus: str = DEFAULT_CORPUS, layer: 
                 "top_tokens": _examples(acts, table, data.sentences, tokenizer, labels, best, top),
             }
             shares.append(share)
-            over_shuffles.append(nulls.margin_over_shuffled_labels)
-            over_directions.append(nulls.margin_over_random_directions)
+            # the share's uncertainty is its k of `top` types; the nulls, measured once, are references
+            share_interval = clopper_pearson(int(round(share * top)), top)
+            over_shuffles.append((nulls.margin_over_shuffled_labels, less(share_interval, nulls.shuffled_95)))
+            over_directions.append((nulls.margin_over_random_directions, less(share_interval, nulls.direction_share)))
             if category in expected_neurons:
                 neuron = expected_neurons[category]
                 ranks.append(ranking.rank(neuron))
@@ -532,8 +543,9 @@ def dec_neuron_semantic(model: Whisper, *, corpus: str = DEFAULT_CORPUS, layer: 
         metrics[f"{category}_best_share"] = shares[worst]
         # the top types are the trials of the share: k of `top` (one neuron's list; no other sampling unit)
         intervals[f"{category}_best_share"] = clopper_pearson(int(round(shares[worst] * top)), top)
-        metrics[f"{category}_margin_over_shuffled_labels"] = min(over_shuffles)
-        metrics[f"{category}_margin_over_random_directions"] = min(over_directions)
+        for null, margins in (("shuffled_labels", over_shuffles), ("random_directions", over_directions)):
+            name = f"{category}_margin_over_{null}"
+            metrics[name], intervals[name] = min(margins, key=lambda margin: margin[0])
         if category in expected_neurons:
             metrics[f"neuron{expected_neurons[category]}_{category}_rank"] = float(max(ranks))
         evidence[category] = per_condition

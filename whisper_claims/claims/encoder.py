@@ -653,8 +653,9 @@ def word_frames(start_s: float, end_s: float) -> tuple[int, int]:
 
 def word_chops(model: Whisper, clip, control_start: int, batch_size: int = 16) -> dict:
     """One clip of `whisper_claims.stimuli.word_clips`: its full transcript, and the transcript with each word's
-    frames chopped, with its neighbours' frames chopped (`neighbour_frames`, one transcript per side), and
-    with a chop of each width at ``control_start``; decoded once per model."""
+    frames chopped, with its neighbours' frames chopped (`neighbour_frames`, one transcript per side; for
+    the words that will be scored, `words_in_transcript`, none for the others), and with a chop of each
+    width at ``control_start``; decoded once per model."""
 
     def compute() -> dict:
         n_ctx = int(model.dims.n_audio_ctx)
@@ -667,7 +668,9 @@ def word_chops(model: Whisper, clip, control_start: int, batch_size: int = 16) -
         run = clip_run(model, clip)  # shared with the claims that read the same clip
         features = run.features
         padding = padding_features(model)
-        sides = [neighbour_frames(start, stop, n_ctx) for start, stop in frames]
+        # neighbour chops only where they are read: around the words the scores will judge
+        scored = [q is not None for q in words_in_transcript([w.word for w in clip.words], run.transcript)]
+        sides = [neighbour_frames(start, stop, n_ctx) if judged else () for (start, stop), judged in zip(frames, scored)]
         ranges = list(dict.fromkeys([*frames, *(side for word in sides for side in word),
                                      *((control_start, control_start + w) for w in widths)]))
         texts = dict(zip(ranges, transcribe_batch(model, torch.stack([chop(features, padding, *r) for r in ranges]),
@@ -681,6 +684,15 @@ def word_chops(model: Whisper, clip, control_start: int, batch_size: int = 16) -
                      persist="encoder-decode")
 
 
+def words_in_transcript(spoken: Sequence[str], full: str) -> list[int | None]:
+    """Per spoken word, its position among the normalized words of the ``full`` transcript, or None when it is
+    not one word after normalization or the minimal-edit alignment of the spoken words with the transcript
+    does not pair it unchanged: the words `word_chop_scores` scores."""
+    reference = [t[0] if len(t) == 1 else None for t in (normalize(word).split() for word in spoken)]
+    matches = iter(word_matches([w for w in reference if w is not None], normalize(full).split()))
+    return [next(matches) if w is not None else None for w in reference]
+
+
 def word_chop_scores(spoken: Sequence[str], full: str, chopped: Sequence[str], control: Sequence[str],
                      max_lost: int = 1, neighbours: Sequence[Sequence[str]] | None = None) -> list[dict]:
     """Per spoken word, from the full transcript and the transcripts with that word (``chopped``), a
@@ -689,10 +701,7 @@ def word_chop_scores(spoken: Sequence[str], full: str, chopped: Sequence[str], c
     neighbours = [()] * len(spoken) if neighbours is None else neighbours
     full_words = normalize(full).split()
     tokens = [normalize(word).split() for word in spoken]
-    reference = [t[0] if len(t) == 1 else None for t in tokens]
-    single = [w for w in reference if w is not None]
-    matches = iter(word_matches(single, full_words))
-    in_full = [next(matches) if w is not None else None for w in reference]
+    in_full = words_in_transcript(spoken, full)
     rows = []
     for word, token, q, cut, ctrl, sides in zip(spoken, tokens, in_full, chopped, control, neighbours):
         row = {"word": word, "chopped": cut, "scored": q is not None,

@@ -436,8 +436,10 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
     Metrics
     -------
     polysemantic_neurons
-        How many examined neurons are polysemantic; 95% interval ``n_examined`` × the Clopper–Pearson
-        interval of their share (the rate among neurons like these, as a count of ``n_examined``).
+        How many examined neurons are polysemantic: a census of the neurons the claim names, judged as
+        counted. Chance is in each neuron's test (Bonferroni) and in the margin below; the Clopper–Pearson
+        interval of their share, which speaks of other neurons like these (and would ask for five of 50 to
+        pass a bar of one), is evidence (``polysemantic_rate``).
     margin_over_random_basis
         ``polysemantic_neurons`` minus the median over the bases of the number of their directions that
         pass the criterion; 95% bootstrap interval resampling the neurons and, independently, the bases
@@ -469,6 +471,8 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
         metrics={**metrics, "focus_top_and_below": focus_value},
         evidence={"layer": layer, "n_bands": n_bands, "min_share": min_share, "input": _input(trim),
                   "polysemantic": found,
+                  # the rate among neurons like these: evidence, not the census the claim is judged on
+                  "polysemantic_rate": clopper_pearson(len(found), n_examined).to_json(),
                   # the first basis (seed basis_seed); every basis's count is in random_bases
                   "random_basis_polysemantic": [n["unit"] for n in basis if n["polysemantic"]],
                   "random_bases": {**null, "seeds": [basis_seed + b for b in range(n_bases)]}, "focus": focus,
@@ -481,17 +485,15 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
 
 def polysemantic_against_bases(neurons: Sequence[dict], bases: Sequence[Sequence[dict]]
                                ) -> tuple[dict[str, float], dict[str, Interval], dict]:
-    """``polysemantic_neurons`` (``n`` × Clopper–Pearson interval of the share) and
-    ``margin_over_random_basis`` (over the median count of the ``bases``: ``margin_over_bases``) of
-    ``_band_rows``, and the null's evidence."""
+    """``polysemantic_neurons`` (a count, no interval) and ``margin_over_random_basis`` (over the median
+    count of the ``bases``: ``margin_over_bases``, with its interval) of ``_band_rows``, and the null's
+    evidence."""
     n = len(neurons)
     flags = [float(row["polysemantic"]) for row in neurons]
     counts = [float(sum(row["polysemantic"] for row in basis)) for basis in bases]
     margin, interval, null = margin_over_bases(flags, counts, scale=n, seed=0)
-    share = clopper_pearson(int(sum(flags)), n)
-    count = Interval(n * share.low, n * share.high, share.method, n, share.level)
     return ({"polysemantic_neurons": float(sum(flags)), "margin_over_random_basis": margin},
-            {"polysemantic_neurons": count, "margin_over_random_basis": interval}, null)
+            {"margin_over_random_basis": interval}, null)
 
 
 def _band_rows(mined: Mined, view: str, clips, units: Sequence[int], top_k: int, n_permutations: int, *,

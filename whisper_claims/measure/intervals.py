@@ -6,7 +6,7 @@ Numpy and scipy only: the record side may import it without torch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
@@ -22,7 +22,7 @@ class Interval:
 
     low: float
     high: float
-    method: str  # "bootstrap", "wilson", "clopper-pearson" or "clopper-pearson, clustered"
+    method: str  # "bootstrap", "wilson", "clopper-pearson" or "clopper-pearson, clustered"; ", less a fixed null" for margins (`less`)
     n_units: int  # resampled clusters, or trials of a share
     level: float = LEVEL
     n_resamples: int = 0  # bootstrap only
@@ -116,6 +116,13 @@ def clopper_pearson(successes: int, n: int, level: float = LEVEL) -> Interval:
     low = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, n - successes + 1))
     high = 1.0 if successes == n else float(beta.ppf(1 - alpha / 2, successes + 1, n - successes))
     return Interval(low, high, "clopper-pearson", n, level)
+
+
+def less(interval: Interval, reference: float) -> Interval:
+    """``interval`` of a metric turned into one of its margin over a fixed ``reference`` (a null measured once,
+    whose own sampling error is not in the interval): both ends moved down by ``reference``."""
+    return replace(interval, low=interval.low - reference, high=interval.high - reference,
+                   method=f"{interval.method}, less a fixed null")
 
 
 def clustered_share(outcomes: Sequence[bool], clusters: Sequence[Hashable], level: float = LEVEL) -> Interval:
