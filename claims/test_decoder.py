@@ -8,6 +8,13 @@ def test_token_embeddings_cluster_by_sound(whisper_model, claim):
     claim.check(whisper_model)
 
 
+@pytest.mark.claim("dec-embed-semantic")
+def test_close_tokens_are_also_semantically_similar(whisper_model, claim):
+    """Often tokens that are close in embedding space are semantically similar words: synonyms and members of
+    one category (lion/tiger, cheese/milk) are closer than the same words paired at random."""
+    claim.check(whisper_model)
+
+
 @pytest.mark.claim("dec-bigram")
 def test_decoder_falls_back_on_bigrams(whisper_model, claim):
     """On padding audio, ' very' is followed by much, well, good; ' Good' by bye, luck, morning."""

@@ -96,6 +96,25 @@ def test_real_dec_embed_sound_entry():
     assert len(words) == len(set(words)) == 80
 
 
+def test_real_dec_embed_semantic_entry():
+    """The semantic half of dec-embed-sound (#32 item 6): the rhyme test's bar, on 44 related pairs that share
+    no word with each other or with dec-embed-sound's lists."""
+    registry = load_registry()
+    spec, sound = registry["dec-embed-semantic"], registry["dec-embed-sound"]
+    assert (spec.marker, spec.key_metric, spec.applies_to, set(spec.metrics)) == (
+        "decoder", "semantic_p_value", None, {"semantic_p_value"})
+    p, rhyme = spec.metrics["semantic_p_value"], sound.metrics["rhyme_p_value"]
+    assert (p.comparator, p.threshold) == (rhyme.comparator, rhyme.threshold) == ("<", 0.01)
+    assert p.fixed == Fixed("64b7894", "2026-12-07", True, p.fixed.note) and "ours" in p.provenance
+    assert spec.params["n_permutations"] == sound.params["n_permutations"] >= 2000
+    words = [w for pair in spec.params["semantic_pairs"] for w in pair]
+    assert len(words) == len(set(words)) == 88
+    theirs = {w for key in ("rhyme_pairs", "eye_rhyme_pairs") for pair in sound.params[key] for w in pair}
+    assert theirs.isdisjoint(words)
+    # no pair shares its first letter or its last two (no cat/hat, no shop/store)
+    assert all(a[0].lower() != b[0].lower() and a[-2:] != b[-2:] for a, b in spec.params["semantic_pairs"])
+
+
 def test_good_file_parses(tmp_path):
     registry = load_registry(write(tmp_path, GOOD))
     spec = registry["x"]
