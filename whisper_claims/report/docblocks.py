@@ -111,6 +111,13 @@ def _control_embed(found: dict[str, Any]) -> str:
     return f"raw cosines p {number(rhyme['raw']['p_value'])}; {rhyme_pairs(rhyme)} pairs judged"
 
 
+def _control_embed_semantic(found: dict[str, Any]) -> str:
+    centred = found["centred"]
+    auc = centred["auc_interval"]
+    return (f"AUC {number(centred['auc'])} [{number(auc['low'])}, {number(auc['high'])}]; raw cosines p "
+            f"{number(found['raw']['p_value'])}; {found['n_pairs']} pairs judged")
+
+
 def _control_bigram(found: dict[str, Any]) -> str:
     judged = [(p.strip(), v) for p, v in found["prompts"].items() if v["judged"]]
     return "; ".join(f"{p} {len(v['found'])} of {len(v['expected'])}" for p, v in judged)
@@ -127,6 +134,8 @@ def _control_semantic(found: dict[str, Any]) -> str:
 
 CONTROLS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "dec-embed-sound": ("the same test on raw cosines; rhyme pairs with trained rows judged", _control_embed),
+    "dec-embed-semantic": ("AUC over crossed pairs; the same test on raw cosines; pairs with trained rows judged",
+                           _control_embed_semantic),
     "enc-relevance-local": ("m(50) of uniform attention", _control_relevance),
     "enc-end-sink": ("end share of uniform attention", _control_end_sink),
     "enc-end-sink-every-row": ("the share over the first 175 post-speech rows", _control_every_row),
@@ -513,6 +522,13 @@ def micro_findings(report: MergedReport) -> list[str]:
     if rhyme:
         rows.append(["dec-embed-sound", f"{rhyme_pairs(rhyme)} rhyme pairs judged (the others are untrained rows), "
                      f"p {number(rhyme['centred']['p_value'])}"])
+    elif report.row("dec-embed-sound", MICRO) is not None:
+        sound = report.row("dec-embed-sound", MICRO)
+        rows.append(["dec-embed-sound", f"{status(sound)}: {text(sound.data.get('reason', ''))}"])
+    related = found("dec-embed-semantic")
+    if related:
+        rows.append(["dec-embed-semantic", f"{related['n_pairs']} related pairs judged (the others are untrained "
+                     f"rows), p {number(related['centred']['p_value'])}, AUC {number(related['centred']['auc'])}"])
     if semantic:
         rows.append(["dec-neuron-semantic", ", ".join(f"{c} {number(semantic[c]['padding']['share'])}"
                                                       for c in ("food", "numbers", "motion"))])
