@@ -52,6 +52,20 @@ def spec(registry):
     return registry[CLAIM]
 
 
+def test_the_entry_reads_the_chops_clip_set_with_our_provisional_bars(registry, spec):
+    chops = registry["enc-chop-word"]
+    for size in (None, "micro"):
+        ours, theirs = spec.params_for(size), chops.params_for(size)
+        assert {k: ours[k] for k in ("recordings", "sentences")} == {k: theirs[k] for k in ("recordings", "sentences")}
+    assert spec.source("params.recordings") == "clip_sets.word-chops.recordings"
+    assert (spec.marker, spec.key_metric, spec.applies_to) == ("decoder", "median_window_mass", None)
+    assert (spec.params["margin_frames"], spec.params["min_words"]) == (10, 10)
+    mass, margin = spec.metrics["median_window_mass"], spec.metrics["margin_over_speech_uniform"]
+    assert (mass.comparator, mass.threshold, margin.comparator, margin.threshold) == (">=", 0.5, ">", 0)
+    for metric in (mass, margin):
+        assert metric.provenance.startswith("ours (#32 item 4), provisional") and metric.fixed.after_real
+
+
 # -- the capture against a plain implementation ------------------------------------------------------------
 
 
