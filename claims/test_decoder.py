@@ -1,4 +1,5 @@
-"""The post's section 3, "The decoder alone acts as a weak LM", as executable claims."""
+"""The post's section 3, "The decoder alone acts as a weak LM", as executable claims; and section 1's reading
+of its chops, that the decoder attends to each word's own frames (dec-cross-attention-window)."""
 import pytest
 
 
@@ -30,4 +31,13 @@ def test_decoder_continues_fixed_expressions(whisper_model, claim):
 @pytest.mark.claim("dec-neuron-semantic")
 def test_first_layer_decoder_neurons_are_semantic(whisper_model, claim):
     """Some neurons of decoder.blocks.0.mlp.1 fire mostly on food, numbers or verbs of moving things."""
+    claim.check(whisper_model)
+
+
+@pytest.mark.claim("dec-cross-attention-window")
+def test_each_word_attends_to_a_small_window_of_audio(whisper_model, claim):
+    """The post: "for each word in the transcript, the decoder is cross-attending to a small window of audio
+    embeddings and using a limited amount of context from the rest of the audio embeddings". Most of a word's
+    cross-attention falls within its aligned frames ± 0.2 s, more than attention spread evenly over the speech
+    would put there."""
     claim.check(whisper_model)

@@ -118,6 +118,12 @@ def _control_embed_semantic(found: dict[str, Any]) -> str:
             f"{number(found['raw']['p_value'])}; {found['n_pairs']} pairs judged")
 
 
+def _control_cross_attention(found: dict[str, Any]) -> str:
+    every = "" if found["heads"] == "every head" else f"; every head {number(found['median_window_mass_every_head'])}"
+    return (f"spread evenly over the speech {number(found['median_null'])}{every}; {found['n_words_scored']} of "
+            f"{found['n_words_spoken']} words scored")
+
+
 def _control_bigram(found: dict[str, Any]) -> str:
     judged = [(p.strip(), v) for p, v in found["prompts"].items() if v["judged"]]
     return "; ".join(f"{p} {len(v['found'])} of {len(v['expected'])}" for p, v in judged)
@@ -157,6 +163,8 @@ CONTROLS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "dec-bigram-general": ("the same continuations' share after the other prompts", _control_bigram_general),
     "dec-bigram": ("continuations found per prompt", _control_bigram),
     "dec-neuron-semantic": ("each category's share of token types", _control_semantic),
+    "dec-cross-attention-window": ("the window's share of attention spread evenly over the speech (median); every "
+                                   "head's mass; words scored", _control_cross_attention),
 }
 
 
