@@ -21,7 +21,9 @@ pytestmark = [pytest.mark.control, pytest.mark.usefixtures("run_cache")]
 # enc-neuron-phoneme is inconclusive on micro since its neurons must beat 20 random bases of the layer, not one
 # (#30): 0.88 selective against a median of 0.82 over the bases (seed 0's basis, the old control, drew 0.74), a
 # margin of 0.06 whose interval [-0.04, 0.14] straddles 0
-HOLD_ON_MICRO = ("enc-relevance-local", "enc-chop-start", "enc-chop-mid", "enc-chop-mid-keeps")
+# dec-cross-attention-window holds on micro, but random:micro transcribes too few of the words spoken for it to be
+# judged (no verdict, not a failure), so it is no control either
+HOLD_ON_MICRO = ("enc-relevance-local", "enc-chop-start", "enc-chop-mid", "enc-chop-mid-keeps", "dec-embed-semantic")
 
 
 @pytest.fixture(scope="module", params=["micro", "random:micro"])
