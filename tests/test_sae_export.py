@@ -28,6 +28,9 @@ def saelens_forward(folder, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if cfg["architecture"] == "standard":
         assert cfg["activation_fn_str"] == "relu"
         f = np.maximum(pre, 0)
+    elif cfg["architecture"] == "jumprelu":  # SAELens' JumpReLU: ReLU, then zero below the threshold
+        assert cfg["activation_fn_str"] == "relu"
+        f = np.maximum(pre, 0) * (pre > w["threshold"])
     elif cfg["architecture"] == "topk":
         k = cfg["k"]
         assert cfg["activation_fn_kwargs"] == {"k": k}
@@ -42,7 +45,7 @@ def saelens_forward(folder, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def random_sae(kind: str, tied: bool, center: bool, seed: int = 0) -> SparseAutoencoder:
     """An SAE with every parameter random (biases and pre-bias included), so that each one's place in
     the files matters."""
-    config = SAEConfig(n_features=N, kind=kind, k=5 if kind == "topk" else None, tied=tied, center=center, seed=seed)
+    config = SAEConfig(n_features=N, kind=kind, k=None if kind == "relu" else 5, tied=tied, center=center, seed=seed)
     sae = SparseAutoencoder(D, config)
     g = torch.Generator().manual_seed(seed + 100)
     with torch.no_grad():
@@ -51,10 +54,12 @@ def random_sae(kind: str, tied: bool, center: bool, seed: int = 0) -> SparseAuto
             sae.pre_bias.copy_(torch.randn(D, generator=g))
         if not tied:
             sae.encoder_weight.copy_(torch.randn(D, N, generator=g) / D ** 0.5)
+        if kind == "batchtopk":
+            sae.threshold.fill_(0.4)
     return sae.eval()
 
 
-@pytest.mark.parametrize("kind", ["relu", "topk"])
+@pytest.mark.parametrize("kind", ["relu", "topk", "batchtopk"])
 @pytest.mark.parametrize("tied", [True, False])
 @pytest.mark.parametrize("center", [True, False])
 def test_an_independent_reader_gets_our_features_and_reconstructions(tmp_path, kind, tied, center):
@@ -66,7 +71,8 @@ def test_an_independent_reader_gets_our_features_and_reconstructions(tmp_path, k
     with torch.no_grad():
         c = sae.encode(x)
         # both sides in float64 from the same float32 numbers: what differs is the mapping, not rounding
-        x_hat, c64 = SparseAutoencoder.from_plain(sae.to_plain()).double().eval()(x.double())
+        sae64 = SparseAutoencoder.from_plain(sae.to_plain()).double().eval()
+        x_hat, c64 = sae64(x.double())
     f, reconstruction = saelens_forward(folder, x.numpy().astype(np.float64))
     assert torch.equal(c64 > 0, c > 0)
     assert (f > 0).sum() > 0 and (f == 0).sum() > 0
@@ -75,10 +81,12 @@ def test_an_independent_reader_gets_our_features_and_reconstructions(tmp_path, k
     np.testing.assert_allclose(reconstruction, x_hat.numpy(), rtol=1e-6, atol=1e-6)
     if kind == "topk":
         assert int((f > 0).sum(axis=1).max()) <= 5
+    if kind == "batchtopk":  # the threshold matters here: some positive pre-activations are below it
+        assert bool(((c64 == 0) & (torch.relu(sae64.pre_activations(x.double())) > 0)).any())
     cfg = json.loads((folder / CONFIG_FILE).read_text())
     assert cfg["d_in"] == D and cfg["d_sae"] == N and cfg["dtype"] == "float32"
     assert cfg["hook_name"] == "encoder.blocks.3" and cfg["hook_layer"] == 3 and cfg["model_name"] == "tiny.en"
-    assert cfg["architecture"] == {"relu": "standard", "topk": "topk"}[kind]
+    assert cfg["architecture"] == {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu"}[kind]
     ours = cfg["whisper_claims"]
     assert ours["model_parameters_sha256"] == MODEL_SHA and ours["weights_sha256"] == sha256_file(
         folder / WEIGHTS_FILE)
@@ -168,3 +176,17 @@ def test_damaged_truncated_reshaped_and_incomplete_folders_are_named(tmp_path):
     (tied / CONFIG_FILE).write_text(json.dumps(tied_cfg))
     with pytest.raises(SAEFileError, match="tied .* W_enc is not W_dec transposed"):
         load_exported_sae(tied)
+    # a batchtopk SAE (SAELens' JumpReLU layout) has one threshold
+    jump = export_sae(random_sae("batchtopk", False, False), tmp_path / "jump", model_name="tiny.en",
+                      model_sha256=MODEL_SHA, hook_name="encoder.blocks.2")
+    jump_cfg = json.loads((jump / CONFIG_FILE).read_text())
+    assert jump_cfg["architecture"] == "jumprelu" and "k" not in jump_cfg
+    assert jump_cfg["whisper_claims"]["config"]["k"] == 5
+    tensors = {k: torch.from_numpy(v.copy()) for k, v in load_file(str(jump / WEIGHTS_FILE)).items()}
+    tensors["threshold"][3] = 0.5
+    with open(jump / WEIGHTS_FILE, "wb") as f:
+        write_safetensors(tensors, f)
+    jump_cfg["whisper_claims"]["weights_sha256"] = sha256_file(jump / WEIGHTS_FILE)
+    (jump / CONFIG_FILE).write_text(json.dumps(jump_cfg))
+    with pytest.raises(SAEFileError, match=rf"jump[/\\]{WEIGHTS_FILE}: threshold differs between features"):
+        load_exported_sae(jump)

@@ -120,7 +120,8 @@ class Recovered:
     undefined: Optional[str]  # why recovered is NaN; None when it is defined
 
 
-def wer_recovered(wer_clean: float, wer_sae: float, wer_floor: float, reference: str = "clean transcripts") -> Recovered:
+def wer_recovered(wer_clean: float, wer_sae: float, wer_floor: float,
+                  reference: str = "clean transcripts") -> Recovered:
     """``(wer_floor - wer_sae) / (wer_floor - wer_clean)``, NaN with a reason when any WER is undefined or
     when the floor is no worse than clean (the mean frame costs nothing: there is no gap to recover)."""
     values = (wer_clean, wer_sae, wer_floor)

@@ -9,8 +9,11 @@ SAELens' inference forward, which these files are laid out for::
 exactly: ``W_enc`` is the encoder matrix (the dictionary itself when tied) ``[d_in, d_sae]``, ``b_enc`` the
 encoder bias, ``W_dec`` the dictionary transposed ``[d_sae, d_in]`` and ``b_dec`` the pre-bias (the
 training data's mean when centred, zeros otherwise), so a library's features and reconstructions are
-ours. ``act`` is ReLU for kind ``relu`` (architecture "standard") and ReLU of the ``k`` largest
-pre-activations for ``topk`` (architecture "topk", ``k``).
+ours. ``act`` is ReLU for kind ``relu`` (architecture "standard"), ReLU of the ``k`` largest
+pre-activations for ``topk`` (architecture "topk", ``k``), and for ``batchtopk`` its inference rule
+``ReLU(z) · [z > θ]``: SAELens has no inference "batchtopk" architecture and saves its own BatchTopK
+SAEs as "jumprelu" with a ``threshold`` tensor ``[d_sae]`` filled with θ, and so do we (``k`` is then
+in our config only).
 
 ``cfg.json`` uses SAELens' flat layout of versions before 6 (``hook_name``, ``model_name`` and
 ``activation_fn_str`` at the top level, no ``sae_lens_version``), which SAELens 6 converts on loading
@@ -40,7 +43,7 @@ EXPORT_VERSION = 1
 WEIGHTS_FILE = "sae_weights.safetensors"  # SAELens' SAE_WEIGHTS_FILENAME
 CONFIG_FILE = "cfg.json"  # SAELens' SAE_CFG_FILENAME
 # SAELens architecture and activation function of each kind
-ARCHITECTURES = {"relu": ("standard", "relu"), "topk": ("topk", "topk")}
+ARCHITECTURES = {"relu": ("standard", "relu"), "topk": ("topk", "topk"), "batchtopk": ("jumprelu", "relu")}
 # the keys every exported cfg.json has (SAELens' and ours); load_exported_sae needs each of them
 REQUIRED_KEYS = ("architecture", "d_in", "d_sae", "dtype", "model_name", "hook_name", "hook_layer",
                  "activation_fn_str", "activation_fn_kwargs", "apply_b_dec_to_input", "normalize_activations",
@@ -51,9 +54,12 @@ OUR_KEYS = ("format", "version", "kind", "config", "model_parameters_sha256", "w
 
 def sae_lens_tensors(sae: SparseAutoencoder) -> dict[str, Tensor]:
     """The SAE's parameters as SAELens names and shapes them (float32 copies): ``W_enc`` ``[d_in, d_sae]``,
-    ``b_enc`` ``[d_sae]``, ``W_dec`` ``[d_sae, d_in]``, ``b_dec`` ``[d_in]``."""
+    ``b_enc`` ``[d_sae]``, ``W_dec`` ``[d_sae, d_in]``, ``b_dec`` ``[d_in]``, and for ``batchtopk``
+    ``threshold`` ``[d_sae]``."""
     encoder = sae.weight if sae.encoder_weight is None else sae.encoder_weight
     tensors = {"W_enc": encoder, "b_enc": sae.bias, "W_dec": sae.weight.T, "b_dec": sae.pre_bias}
+    if sae.config.kind == "batchtopk":  # SAELens' JumpReLU: one threshold per feature, here all θ
+        tensors["threshold"] = sae.threshold.expand(sae.n_features)
     return {name: t.detach().to("cpu", torch.float32).contiguous().clone() for name, t in tensors.items()}
 
 
@@ -106,7 +112,7 @@ def export_sae(sae: SparseAutoencoder, folder: str | os.PathLike, *, model_name:
     except (TypeError, ValueError) as error:
         raise ValueError(f"{folder}: SAE metadata must be JSON data (str, numbers, lists, dicts): {error}") from error
     architecture, activation = ARCHITECTURES[sae.config.kind]
-    k = sae.config.k
+    k = sae.config.k if architecture == "topk" else None  # a JumpReLU SAE has no k
     cfg = {
         "architecture": architecture,
         "d_in": sae.d_in,
@@ -195,6 +201,8 @@ def load_exported_sae(folder: str | os.PathLike) -> SparseAutoencoder:
     except CheckpointError as error:
         raise SAEFileError(f"{weights_path}: not a readable safetensors file ({error})") from None
     shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
+    if config.kind == "batchtopk":
+        shapes["threshold"] = (d_sae,)
     if set(tensors) != set(shapes):
         raise SAEFileError(f"{weights_path}: tensors {sorted(tensors)}, expected {sorted(shapes)}")
     for name, shape in shapes.items():
@@ -202,6 +210,9 @@ def load_exported_sae(folder: str | os.PathLike) -> SparseAutoencoder:
         if tensor.dtype != torch.float32 or tuple(tensor.shape) != shape:
             raise SAEFileError(f"{weights_path}: {name} is {tuple(tensor.shape)} {tensor.dtype}, expected {shape} "
                                f"torch.float32 (d_in = {d_in}, d_sae = {d_sae} in {CONFIG_FILE})")
+    if "threshold" in shapes and not bool((tensors["threshold"] == tensors["threshold"][0]).all()):
+        raise SAEFileError(f"{weights_path}: threshold differs between features; a batchtopk SAE has one "
+                           f"threshold, expected the same value for every feature")
     if config.tied and not torch.equal(tensors["W_enc"], tensors["W_dec"].T):
         raise SAEFileError(f"{weights_path}: the SAE is tied (whisper_claims.config.tied) but W_enc is not W_dec "
                            f"transposed")
@@ -209,6 +220,8 @@ def load_exported_sae(folder: str | os.PathLike) -> SparseAutoencoder:
     state = {"weight": tensors["W_dec"].T.contiguous(), "bias": tensors["b_enc"], "pre_bias": tensors["b_dec"]}
     if not config.tied:
         state["encoder_weight"] = tensors["W_enc"]
+    if config.kind == "batchtopk":
+        state["threshold"] = tensors["threshold"][0].clone()
     sae.load_state_dict(state)
     if sae.parameters_sha256() != ours["sae_parameters_sha256"]:
         raise SAEFileError(f"{folder}: the SAE rebuilt from {WEIGHTS_FILE} has parameters sha256 "
@@ -231,8 +244,8 @@ def _agree(cfg_path: Path, cfg: dict, config, d_in, d_sae) -> None:
     architecture, activation = ARCHITECTURES[kind]
     checks = [("architecture", architecture), ("activation_fn_str", activation), ("dtype", "float32"),
               ("apply_b_dec_to_input", True), ("normalize_activations", "none"),
-              ("activation_fn_kwargs", {} if config.k is None else {"k": config.k})]
-    if config.k is not None:
+              ("activation_fn_kwargs", {"k": config.k} if architecture == "topk" else {})]
+    if architecture == "topk":
         checks.append(("k", config.k))
     for key, wanted in checks:
         if cfg.get(key) != wanted:
