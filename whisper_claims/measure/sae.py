@@ -22,6 +22,13 @@ it back after decoding (not in the original; off by default).
 ``kind="topk"`` (Gao et al. 2024, "Scaling and evaluating sparse autoencoders") keeps the ``k`` largest
 pre-activations of each frame and applies ReLU to them, so a frame has at most ``k`` active features
 (exactly ``k`` whenever its ``k``-th largest pre-activation is positive); its L1 coefficient defaults to 0.
+``kind="batchtopk"`` (Bussmann, Leask and Nanda 2024, "BatchTopK sparse autoencoders") keeps, in
+training, the ``k × batch`` largest ReLU'd pre-activations of the whole batch, so frames share a budget
+of ``k`` features on average; at inference (eval mode) a frame keeps every feature whose pre-activation
+exceeds one threshold θ (SAELens' JumpReLU form: ``ReLU(z) · [z > θ]``). θ estimates the paper's
+expectation, over batches, of the smallest activation a batch keeps: an exponential moving average
+(rate ``BATCHTOPK_THRESHOLD_RATE``, SAELens' default) of that smallest kept activation over the
+training steps, started at the first batch's value rather than SAELens' 0. Its L1 coefficient defaults to 0.
 ``tied=False`` gives any kind a separate encoder matrix (initialised to the dictionary); only the
 dictionary's columns are kept at unit norm.
 
@@ -54,7 +61,9 @@ from .mining import Layer, TopFrames, clip_activations, mine_top_frames
 
 FORMAT = "whisper-claims-sae"
 VERSION = 1
-KINDS = ("relu", "topk")
+KINDS = ("relu", "topk", "batchtopk")
+TOPK_KINDS = ("topk", "batchtopk")  # the kinds that take k
+BATCHTOPK_THRESHOLD_RATE = 0.01  # of the moving average that estimates a batchtopk SAE's threshold
 N_CURVE = 10  # points of the loss curve kept in the report
 
 
@@ -67,9 +76,10 @@ class SAEConfig:
     n_features : int
         Dictionary size (the post: 400 on ``encoder.blocks.3``, 200 on ``encoder.blocks.2``).
     kind : str
-        ``"relu"`` (the post) or ``"topk"``.
+        ``"relu"`` (the post), ``"topk"`` or ``"batchtopk"``.
     k : int, optional
-        Active features per frame, ``topk`` only (required there).
+        Active features per frame (``batchtopk``: on average over a batch); ``topk`` and ``batchtopk``
+        only (required there).
     l1 : float, optional
         Coefficient of the L1 term; default 1.0 for ``relu`` (the post) and 0.0 for ``topk``. It lowers
         each active feature by about ``l1 * d / (2 * mse_scale)`` (0.02 for the post's settings at
@@ -121,12 +131,13 @@ class SAEConfig:
         _positive_int(self.n_features, "n_features")
         _positive_int(self.steps, "steps")
         _positive_int(self.batch_size, "batch_size")
-        if self.kind == "topk":
-            _positive_int(self.k, "k (topk)")
+        if self.kind in TOPK_KINDS:
+            _positive_int(self.k, f"k ({self.kind})")
             if self.k > self.n_features:
                 raise ValueError(f"SAE k = {self.k}: expected at most n_features = {self.n_features}")
         elif self.k is not None:
-            raise ValueError(f"SAE k = {self.k}: only kind 'topk' takes k, expected None for {self.kind!r}")
+            raise ValueError(f"SAE k = {self.k}: only kind 'topk' or 'batchtopk' takes k, "
+                             f"expected None for {self.kind!r}")
         for name in ("l1", "mse_scale", "grad_clip"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -173,8 +184,9 @@ class SparseAutoencoder(nn.Module):
     """A dictionary of unit-norm feature directions with a ReLU or TopK encoder (see the module doc).
 
     Parameters: ``weight`` ``[d_in, n_features]`` (the dictionary, one feature per column), ``bias``
-    ``[n_features]`` (encoder bias), ``encoder_weight`` ``[d_in, n_features]`` when untied; buffer
-    ``pre_bias`` ``[d_in]`` (zeros unless ``center``).
+    ``[n_features]`` (encoder bias), ``encoder_weight`` ``[d_in, n_features]`` when untied; buffers
+    ``pre_bias`` ``[d_in]`` (zeros unless ``center``) and, for ``batchtopk`` only, ``threshold`` ``[]``
+    (the inference threshold θ that training estimates; 0 before).
     """
 
     def __init__(self, d_in: int, config: SAEConfig = SAEConfig(), generator: Optional[torch.Generator] = None):
@@ -190,6 +202,8 @@ class SparseAutoencoder(nn.Module):
         self.bias = nn.Parameter(torch.zeros(config.n_features))
         self.encoder_weight = None if config.tied else nn.Parameter(torch.empty(d_in, config.n_features))
         self.register_buffer("pre_bias", torch.zeros(d_in))
+        if config.kind == "batchtopk":  # the other kinds' state (and so their files and digests) unchanged
+            self.register_buffer("threshold", torch.zeros(()))
         self.normalize_()
         if self.encoder_weight is not None:
             with torch.no_grad():
@@ -209,12 +223,20 @@ class SparseAutoencoder(nn.Module):
         return (x.to(self.weight.dtype) - self.pre_bias) @ encoder + self.bias
 
     def encode(self, x: Tensor) -> Tensor:
-        """Feature activations ``[..., n_features]`` (>= 0) of activations ``[..., d_in]``."""
+        """Feature activations ``[..., n_features]`` (>= 0) of activations ``[..., d_in]``.
+
+        A ``batchtopk`` SAE in training mode picks its features over all the frames of ``x`` together;
+        in eval mode each frame on its own, by the threshold.
+        """
         if x.shape[-1] != self.d_in:
             raise ValueError(f"activations of shape {tuple(x.shape)}: expected [..., {self.d_in}] (d_in of this SAE)")
         z = self.pre_activations(x)
         if self.config.kind == "relu":
             return torch.relu(z)
+        if self.config.kind == "batchtopk":
+            if self.training:
+                return _batch_topk(z, self.config.k)
+            return torch.relu(z) * (z > self.threshold)
         values, indices = z.topk(self.config.k, dim=-1)  # ties: torch picks, deterministically on the CPU
         return torch.zeros_like(z).scatter(-1, indices, torch.relu(values))
 
@@ -325,6 +347,28 @@ class SparseAutoencoder(nn.Module):
         return sae.eval()
 
 
+def _batch_topk(z: Tensor, k: int) -> Tensor:
+    """ReLU of the ``k × n_frames`` largest pre-activations ``z`` ``[..., n_features]`` over all frames
+    together, zeros elsewhere (fewer when fewer are positive: kept zeros stay zeros)."""
+    acts = torch.relu(z)
+    flat = acts.flatten()
+    n_frames = flat.numel() // z.shape[-1]
+    values, indices = flat.topk(min(k * n_frames, flat.numel()))  # ties: torch picks, deterministically on the CPU
+    return torch.zeros_like(flat).scatter(0, indices, values).reshape(z.shape)
+
+
+def _moving_threshold(threshold: Optional[float], kept: Tensor) -> Optional[float]:
+    """The moving average of the smallest positive activation a training batch keeps (its first value
+    when ``threshold`` is None; unchanged when the batch keeps none)."""
+    positive = kept[kept > 0]
+    if not len(positive):
+        return threshold
+    smallest = float(positive.min())
+    if threshold is None:
+        return smallest
+    return (1 - BATCHTOPK_THRESHOLD_RATE) * threshold + BATCHTOPK_THRESHOLD_RATE * smallest
+
+
 def _config_from_dict(values: dict) -> SAEConfig:
     names = {f.name for f in fields(SAEConfig)}
     unknown = set(values) - names
@@ -395,12 +439,15 @@ def train_sae(activations: Tensor, config: SAEConfig = SAEConfig(), *, held_out:
         losses = torch.empty(config.steps, dtype=torch.float64)
         batch = min(config.batch_size, len(data))
         order, position = torch.empty(0, dtype=torch.int64), 0
+        threshold: Optional[float] = None  # batchtopk's estimate of θ, in float64
         for step in range(config.steps):
             if position + batch > len(order):  # a new pass: reshuffle, drop the incomplete last batch
                 order, position = torch.randperm(len(data), generator=generator), 0
             x = data[order[position: position + batch]]
             position += batch
             x_hat, c = sae(x)
+            if config.kind == "batchtopk":
+                threshold = _moving_threshold(threshold, c.detach())
             loss = config.mse_scale * (x_hat - x).pow(2).mean()
             if config.l1:
                 loss = loss + config.l1 * c.abs().sum(dim=-1).mean()
@@ -415,6 +462,8 @@ def train_sae(activations: Tensor, config: SAEConfig = SAEConfig(), *, held_out:
             losses[step] = loss.detach()
             if (step + 1) % 100 == 0 or step + 1 == config.steps:
                 progress.report("SAE training steps", step + 1, config.steps)
+        if config.kind == "batchtopk":
+            sae.threshold.fill_(0.0 if threshold is None else threshold)
     seconds = time.perf_counter() - started
     sae.eval()
     explained, mean_l0, dead, mse = evaluate(sae, held)

@@ -1,0 +1,214 @@
+"""The SAE recipes of issue #31 on a model's corpus frames: how sparse and faithful each one is (a sweep,
+not a test).
+
+For each layer (default the residual after ``encoder.blocks.2`` and ``encoder.blocks.3``) and recipe:
+- ``post``: the post's SAE as enc-sae-phoneme trains it today (its registry params: 400 tied ReLU
+  features, L1 from ``l1_shrink``);
+- ``topk`` and ``batchtopk`` at 1×, 4× and 8× the residual width with k ∈ {16, 32, 64}, untied and
+  centred (the pre-bias is the training frames' mean), with the post's optimiser, steps and batches;
+
+``--seeds`` SAEs (default 3) are trained on the speech frames of enc-sae-phoneme's padded corpus pass
+(the claim's ``frames()``: the same rows, the last 10% of them, whole clips, held out), and the table
+gives, over the seeds: held-out mean L0, explained variance (1 − Σ‖x − x̂‖² / Σ‖x − mean(x)‖² over the
+held-out frames, min–max over seeds), dead features (never active on the held-out frames) and always-on
+ones (active on every held-out frame), means over seeds; the share of the first seed's features that
+recur in every other seed (a decoder column with cosine ≥ 0.9); training frames; seconds per SAE.
+
+Usage::
+
+    python benchmarks/sae_sweep.py [--models tiny.en] [--layers encoder.blocks.2,encoder.blocks.3]
+                                   [--seeds 3] [--threads 1] [--only topk]
+    python benchmarks/sae_sweep.py --smoke     # a tiny grid on random sparse data, in seconds
+
+The corpus pass comes from the disk cache when a run of the claims left it there; a layer the claims'
+pass does not store (``encoder.blocks.2``'s residual) makes a new pass over the corpus (minutes).
+Training is the cost: 4000 steps per SAE, one thread each; the whole grid is hours on a 2-core CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from whisper_claims.measure.sae import (SAEConfig, SparseAutoencoder, activation_scale, calibrated_l1,
+                                        recurring_features, train_sae)
+
+CLAIM = "enc-sae-phoneme"
+LAYERS = ("encoder.blocks.2", "encoder.blocks.3")
+WIDTHS = (1, 4, 8)  # × the residual width
+KS = (16, 32, 64)
+KINDS = ("topk", "batchtopk")
+RECUR_COSINE = 0.9
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One row of the grid: a name and the config its seeds share (the seed is replaced)."""
+
+    name: str  # "post", "topk", "batchtopk"
+    width: Optional[int]  # × d_in; None for the post's fixed size
+    config: SAEConfig
+
+
+@dataclass(frozen=True)
+class Row:
+    layer: str
+    recipe: Recipe
+    n_train: int
+    mean_l0: float  # mean over seeds
+    explained: tuple[float, ...]  # per seed
+    dead: float  # mean over seeds
+    always_on: float
+    recurring: Optional[float]  # share of the first seed's features found in every other seed
+    seconds: float  # per SAE, mean over seeds
+
+
+def grid(d_in: int, base: SAEConfig, post: SAEConfig, *, widths: Iterable[int] = WIDTHS, ks: Iterable[int] = KS,
+         kinds: Iterable[str] = KINDS) -> list[Recipe]:
+    """The post's recipe, then each kind × width × k (k ≤ width, so every config is valid)."""
+    recipes = [Recipe("post", None, post)]
+    for kind in kinds:
+        for width in widths:
+            for k in ks:
+                n_features = width * d_in
+                if k <= n_features:
+                    config = replace(base, n_features=n_features, kind=kind, k=k, l1=None, tied=False, center=True)
+                    recipes.append(Recipe(kind, width, config))
+    return recipes
+
+
+@torch.no_grad()
+def always_on(sae: SparseAutoencoder, frames: Tensor, chunk: int = 16384) -> int:
+    """Features active on every one of ``frames``."""
+    on = torch.ones(sae.n_features, dtype=torch.bool)
+    for x in frames.split(chunk):
+        on &= (sae.encode(x) > 0).all(dim=0)
+    return int(on.sum())
+
+
+def sweep(layer: str, frames: Tensor, recipes: Sequence[Recipe], seeds: Sequence[int],
+          threads: Optional[int], report: Callable[[Row], None]) -> list[Row]:
+    """Train every recipe at every seed on ``frames`` ``[n, d]`` (the last ``held_out`` share held out,
+    as ``train_sae`` does) and report one row per recipe as soon as it is done."""
+    rows = []
+    for recipe in recipes:
+        saes, reports, held = [], [], None
+        for seed in seeds:
+            sae, training = train_sae(frames, replace(recipe.config, seed=seed), threads=threads)
+            saes.append(sae)
+            reports.append(training)
+            held = frames[-training.n_held_out:]
+        explained = tuple(r.explained_variance for r in reports)
+        recur = recurring_features(saes, RECUR_COSINE)
+        row = Row(layer, recipe, reports[0].n_train, float(np.mean([r.mean_l0 for r in reports])), explained,
+                  float(np.mean([r.n_dead for r in reports])), float(np.mean([always_on(s, held) for s in saes])),
+                  None if recur["recurring"] is None else recur["recurring"] / recur["of"],
+                  float(np.mean([r.seconds for r in reports])))
+        report(row)
+        rows.append(row)
+    return rows
+
+
+HEADER = (f"{'layer':<18} {'recipe':<10} {'width':>5} {'feat':>5} {'k':>3} {'L0':>7} {'L0 %':>6} "
+          f"{'EV (min-max)':>20} {'dead':>7} {'on':>5} {'recur':>6} {'frames':>8} {'s/SAE':>7}")
+
+
+def format_row(row: Row) -> str:
+    config = row.recipe.config
+    width = "-" if row.recipe.width is None else f"{row.recipe.width}x"
+    ev = f"{np.mean(row.explained):.3f} ({min(row.explained):.3f}-{max(row.explained):.3f})"
+    recur = "-" if row.recurring is None else f"{row.recurring:.2f}"
+    return (f"{row.layer:<18} {row.recipe.name:<10} {width:>5} {config.n_features:>5} {config.k or '-':>3} "
+            f"{row.mean_l0:>7.1f} {row.mean_l0 / config.n_features:>6.1%} {ev:>20} {row.dead:>7.1f} "
+            f"{row.always_on:>5.1f} {recur:>6} {row.n_train:>8} {row.seconds:>7.1f}")
+
+
+def print_row(row: Row) -> None:
+    print(format_row(row), flush=True)
+
+
+def smoke_frames(seed: int = 0, d: int = 16, n_frames: int = 3000) -> Tensor:
+    """Sparse non-negative combinations of 24 random unit directions in ``d`` dimensions (about 3 per
+    frame) plus a constant offset: something for the SAEs to find, in a second."""
+    g = torch.Generator().manual_seed(seed)
+    directions = torch.nn.functional.normalize(torch.randn(24, d, generator=g), dim=1)
+    active = torch.rand(n_frames, 24, generator=g) < 3 / 24
+    return (active * (0.5 + torch.rand(n_frames, 24, generator=g))) @ directions + 0.2
+
+
+def smoke(seeds: Sequence[int]) -> list[Row]:
+    """A tiny grid on random sparse data: the code path of the sweep, in seconds."""
+    frames = smoke_frames()
+    base = SAEConfig(n_features=32, steps=60, batch_size=128, lr=3e-3)
+    post = replace(base, l1=calibrated_l1(activation_scale(frames), frames.shape[1], base, 0.04))
+    recipes = grid(frames.shape[1], base, post, widths=(1, 2), ks=(2, 4))
+    print(HEADER)
+    return sweep("smoke (random)", frames, recipes, seeds, threads=1, report=print_row)
+
+
+def corpus_frames(loaded, layer: str, params: dict) -> Tensor:
+    """The speech frames enc-sae-phoneme trains on (its ``frames()``), at ``layer``, from the padded
+    corpus pass (the claims' own pass when it stores ``layer``)."""
+    from whisper_claims.claims.phonetic import corpus_pass
+    from whisper_claims.measure.selectivity import SILENCE
+
+    pass_layers = list(params.get("pass_layers") or [params["layer"]])
+    if layer not in pass_layers:
+        print(f"  ({layer} is not in the claims' pass {pass_layers}: a new pass over the corpus)", flush=True)
+        pass_layers.append(layer)
+    clips, stored = corpus_pass(loaded.model, params["corpus"], layer, pass_layers, params.get("trim", False))
+    speech = torch.from_numpy(np.concatenate([c.frame_labels for c in clips]) != SILENCE)
+    return stored.stacked(layer)[speech]
+
+
+def real(models: Sequence[str], layers: Sequence[str], seeds: Sequence[int], threads: int,
+         only: Optional[str]) -> None:
+    from whisper_claims.claims.registry import load_registry
+    from whisper_claims.models.load import open_model
+
+    spec = load_registry()[CLAIM]
+    for name in models:
+        loaded = open_model(name)
+        params = spec.params_for(loaded.info.size)
+        print(f"\n{name}: parameters sha256 {loaded.info.parameters_sha256[:12]}, torch {torch.__version__}, "
+              f"{threads} thread(s) per SAE, seeds {list(seeds)}")
+        print(HEADER)
+        for layer in layers:
+            frames = corpus_frames(loaded, layer, params)
+            base = SAEConfig(**params["sae"])
+            post = base
+            if params.get("l1_shrink") is not None:
+                post = replace(base, l1=calibrated_l1(activation_scale(frames), frames.shape[1], base,
+                                                      params["l1_shrink"]))
+            recipes = [r for r in grid(frames.shape[1], base, post) if only is None or r.name == only]
+            sweep(layer, frames, recipes, seeds, threads, print_row)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="a tiny grid on random data, in seconds")
+    parser.add_argument("--models", default="tiny.en")
+    parser.add_argument("--layers", default=",".join(LAYERS))
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per recipe (>= 3 for the recurrence)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per SAE")
+    parser.add_argument("--only", choices=("post",) + KINDS, default=None, help="one recipe family")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    seeds = range(args.seeds)
+    if args.smoke:
+        smoke(seeds)
+        return 0
+    real([m.strip() for m in args.models.split(",")], [layer.strip() for layer in args.layers.split(",")], seeds,
+         args.threads, args.only)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Faithfulness on transcripts: the spliced encoder equals running its blocks by hand with the replaced
+tensor; an exact reconstruction recovers 1, the floor itself 0; the hooks always go; the WER-recovered
+ratio's undefined cases are NaN with a reason."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from whisper.model import ModelDimensions
+
+from whisper_claims.measure.faithfulness import (encode_replaced, mean_replacement, pooled_wer, replaced_residual,
+                                                 sae_replacement, transcript_faithfulness, wer_recovered, word_errors)
+from whisper_claims.measure.sae import SAEConfig, SparseAutoencoder, layer_activations
+from whisper_claims.models.load import random_model
+from whisper_claims.stimuli.audio import log_mel
+
+# a 3 s window and 8-token transcripts: every decode takes milliseconds
+DIMS = ModelDimensions(n_mels=80, n_audio_ctx=150, n_audio_state=32, n_audio_head=2, n_audio_layer=3,
+                       n_vocab=51865, n_text_ctx=16, n_text_state=32, n_text_head=2, n_text_layer=1)
+LAYER = "encoder.blocks.1"
+
+
+@pytest.fixture(scope="module")
+def setup():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model = random_model("tiny", 0, dims=DIMS)
+    rng = np.random.default_rng(0)
+    clips = [(0.1 * rng.standard_normal(int(s * 16000))).astype(np.float32) for s in (0.5, 1.0, 0.7)]
+    mean = layer_activations(model, clips, LAYER).mean(0)
+    yield model, clips, mean
+    torch.set_num_threads(threads)
+
+
+def no_hooks(model) -> bool:
+    return all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+def identity_sae(d: int) -> SparseAutoencoder:
+    """A tied ReLU SAE that reconstructs exactly: features x⁺ and x⁻ on columns +e_i and -e_i, and
+    x⁺ - x⁻ = x with no rounding (every other term of the sums is an exact zero)."""
+    sae = SparseAutoencoder(d, SAEConfig(n_features=2 * d))
+    with torch.no_grad():
+        sae.weight.copy_(torch.cat([torch.eye(d), -torch.eye(d)], dim=1))
+    return sae.eval()
+
+
+def encoder_by_hand(model, mel, block_index, replace):
+    """Whisper's AudioEncoder.forward written out, the replaced tensor passed on from block ``block_index``."""
+    encoder = model.encoder
+    x = F.gelu(encoder.conv1(mel))
+    x = F.gelu(encoder.conv2(x)).permute(0, 2, 1)
+    x = (x + encoder.positional_embedding).to(x.dtype)
+    for i, block in enumerate(encoder.blocks):
+        x = block(x)
+        if i == block_index:
+            x = replace(x)
+    return encoder.ln_post(x)
+
+
+def test_the_spliced_encoder_is_the_blocks_run_by_hand(setup):
+    model, clips, mean = setup
+    mel = torch.cat([log_mel(clip, model) for clip in clips[:2]])
+    config = SAEConfig(n_features=48, kind="topk", k=6, tied=False, center=True)
+    sae = SparseAutoencoder(32, config, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        sae.pre_bias.copy_(mean)
+        sae.bias.normal_(0, 0.1, generator=torch.Generator().manual_seed(4))
+    sae.eval()
+    with torch.inference_mode():
+        for block, replace in [(1, sae_replacement(sae)), (1, mean_replacement(mean)), (2, lambda x: 0.5 * x + 1)]:
+            hooked = encode_replaced(model, mel, f"encoder.blocks.{block}", replace)
+            by_hand = encoder_by_hand(model, mel, block, replace)
+            assert torch.equal(hooked, by_hand)
+            assert not torch.equal(hooked, encode_replaced(model, mel, LAYER, None))
+            assert no_hooks(model)
+    x = torch.randn(2, 150, 32)
+    assert all(torch.equal(frame, mean) for frame in mean_replacement(mean)(x).flatten(0, 1))
+
+
+def test_an_exact_reconstruction_recovers_one_and_the_floor_zero(setup):
+    model, clips, mean = setup
+    sae = identity_sae(32)
+    mel = log_mel(clips[0], model)
+    clean = encode_replaced(model, mel, LAYER, None)
+    assert torch.equal(encode_replaced(model, mel, LAYER, sae_replacement(sae)), clean)
+    exact = transcript_faithfulness(model, clips, LAYER, sae, mean)
+    assert no_hooks(model)
+    assert all(c.sae == c.clean and c.wer_sae == 0 for c in exact.clips)
+    assert any(c.floor != c.clean for c in exact.clips)  # the floor costs words: there is a gap to recover
+    assert exact.against_clean.wer_clean == 0 and exact.against_clean.wer_floor > 0
+    assert exact.wer_recovered == 1.0 and exact.against_clean.undefined is None and exact.against_spoken is None
+    floor = transcript_faithfulness(model, clips, LAYER, mean_replacement(mean), mean)
+    assert floor.wer_recovered == 0.0
+    assert [c.sae for c in floor.clips] == [c.floor for c in floor.clips] == [c.floor for c in exact.clips]
+    # against words spoken: here the clean transcripts themselves, so the same numbers
+    spoken = transcript_faithfulness(model, clips, LAYER, sae, mean, spoken=[c.clean for c in exact.clips])
+    assert spoken.against_spoken.reference == "words spoken"
+    assert spoken.against_spoken.recovered == 1.0 and spoken.against_spoken.wer_floor == exact.against_clean.wer_floor
+    assert all(c.wer_clean_spoken == 0 and c.wer_floor_spoken == c.wer_floor for c in spoken.clips)
+
+
+def test_hooks_are_removed_when_the_replacement_fails(setup):
+    model, clips, mean = setup
+    mel = log_mel(clips[0], model)
+
+    def fails(x):
+        raise RuntimeError("replacement failed")
+
+    with pytest.raises(RuntimeError, match="replacement failed"):
+        encode_replaced(model, mel, LAYER, fails)
+    assert no_hooks(model)
+    with pytest.raises(ValueError, match=r"gave \(1, 150, 31\), expected \(1, 150, 32\)"):
+        encode_replaced(model, mel, LAYER, lambda x: x[..., :31])
+    assert no_hooks(model)
+    with pytest.raises(KeyError, match="inside"):
+        with replaced_residual(model, LAYER, lambda x: x):
+            assert not no_hooks(model)
+            raise KeyError("inside")
+    assert no_hooks(model)
+
+
+def test_bad_inputs_are_named(setup):
+    model, clips, mean = setup
+    with pytest.raises(ValueError, match="has 32 units but the SAE takes d_in = 16"):
+        transcript_faithfulness(model, clips, LAYER, identity_sae(16), mean)
+    with pytest.raises(ValueError, match="expected 'encoder.blocks.N'"):
+        transcript_faithfulness(model, clips, "encoder.blocks.1.mlp.1", identity_sae(32), mean)
+    with pytest.raises(ValueError, match=r"mean_frame of shape \(31,\)"):
+        transcript_faithfulness(model, clips, LAYER, identity_sae(32), mean[:31])
+    with pytest.raises(ValueError, match="training mode"):
+        transcript_faithfulness(model, clips, LAYER, identity_sae(32).train(), mean)
+    trained_elsewhere = identity_sae(32)
+    trained_elsewhere.meta = {"layer": "encoder.blocks.2"}
+    with pytest.raises(ValueError, match="trained on encoder.blocks.2, not encoder.blocks.1"):
+        transcript_faithfulness(model, clips, LAYER, trained_elsewhere, mean)
+    with pytest.raises(ValueError, match="2 spoken texts for 3 clips"):
+        transcript_faithfulness(model, clips, LAYER, identity_sae(32), mean, spoken=["a", "b"])
+    assert no_hooks(model)
+
+
+def test_word_errors_pool_and_the_ratio_is_nan_with_a_reason_when_undefined():
+    assert word_errors("the cat sat", "the hat sat down") == (2, 3)
+    assert word_errors("", "two words") == (2, 0) and word_errors("", "") == (0, 0)
+    assert pooled_wer(["a b", ""], ["a c", "x"]) == 1.0  # (1 + 1) / (2 + 0)
+    assert math.isnan(pooled_wer(["", ""], ["x", ""]))
+    assert wer_recovered(0.0, 0.1, 0.5).recovered == pytest.approx(0.8)
+    assert wer_recovered(0.2, 0.6, 0.4, "words spoken").recovered == pytest.approx(-1.0)  # worse than the floor
+    for values, match in [((0.3, 0.3, 0.3), "not above clean's"), ((0.3, 0.1, 0.2), "not above clean's"),
+                          ((math.nan, 0.0, 0.0), "hold no words")]:
+        result = wer_recovered(*values)
+        assert math.isnan(result.recovered) and match in result.undefined

@@ -1,0 +1,63 @@
+"""benchmarks/sae_sweep.py: its grid is issue #31's, its --smoke run prints a row per recipe in seconds, and
+its numbers are the training reports' (recurrence 1 for an SAE compared with itself)."""
+import importlib.util
+import sys
+
+import pytest
+import torch
+
+from whisper_claims.files import PROJECT
+from whisper_claims.measure.sae import SAEConfig, SparseAutoencoder
+
+
+@pytest.fixture(scope="module")
+def sweep_module():
+    spec = importlib.util.spec_from_file_location("sae_sweep", PROJECT / "benchmarks" / "sae_sweep.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        yield module
+        torch.set_num_threads(threads)
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def test_the_grid_is_the_issues(sweep_module):
+    base = SAEConfig(steps=4000, batch_size=1024)
+    recipes = sweep_module.grid(384, base, base)
+    assert recipes[0].name == "post" and recipes[0].config == base
+    rest = recipes[1:]
+    assert len(rest) == 2 * 3 * 3
+    assert {(r.name, r.config.n_features, r.config.k) for r in rest} == {
+        (kind, width * 384, k) for kind in ("topk", "batchtopk") for width in (1, 4, 8) for k in (16, 32, 64)}
+    assert all(not r.config.tied and r.config.center and r.config.l1 == 0 and r.config.steps == 4000 for r in rest)
+
+
+def test_smoke_prints_a_row_per_recipe(sweep_module, capsys):
+    assert sweep_module.main(["--smoke", "--seeds", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:3] == ["layer", "recipe", "width"]
+    rows = [line.split() for line in lines[1:]]  # "smoke (random)", recipe, width, features, k, L0, ...
+    assert rows[0][2] == "post" and sorted(r[2] for r in rows) == ["batchtopk"] * 4 + ["post"] + ["topk"] * 4
+    for r in rows:
+        if r[2] == "topk":
+            assert float(r[6]) <= int(r[5])  # held-out L0 at most k
+
+
+def test_rows_are_the_training_reports(sweep_module):
+    frames = sweep_module.smoke_frames(n_frames=600)
+    config = SAEConfig(n_features=16, kind="topk", k=2, steps=20, batch_size=64, tied=False)
+    recipe = sweep_module.Recipe("topk", 1, config)
+    reported = []
+    # the same seed twice: the same SAE, every feature recurs
+    (row,) = sweep_module.sweep("x", frames, [recipe], [0, 0], threads=1, report=reported.append)
+    assert reported == [row] and row.recurring == 1.0 and row.explained[0] == row.explained[1]
+    assert row.n_train == 540 and row.mean_l0 <= 2
+    assert "topk" in sweep_module.format_row(row)
+    sae = SparseAutoencoder(16, SAEConfig(n_features=4))
+    with torch.no_grad():
+        sae.bias.copy_(torch.tensor([100.0, 100.0, -100.0, 0.0]))
+    assert sweep_module.always_on(sae, frames) == 2

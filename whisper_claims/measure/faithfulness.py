@@ -1,0 +1,237 @@
+"""Faithfulness of a sparse autoencoder on transcripts: the residual after ``encoder.blocks.N`` replaced, at
+every frame, by the SAE's reconstruction, and the clips transcribed ("WER recovered", the transcript
+counterpart of the loss recovered that SAE tools report).
+
+Three transcripts per clip, decoded the suite's one way (``inference.DECODING``, the 30 s padded input):
+clean; with the SAE's reconstruction spliced in; and the floor, with the block's output replaced by one
+mean frame (of the data the SAE was trained on, given by the caller) at every frame. Over the clip set::
+
+    wer_recovered = (wer_floor - wer_sae) / (wer_floor - wer_clean)
+
+with each WER pooled over the clips (Σ word errors / Σ reference words, after Whisper's English
+normalisation). Against the clean transcripts ``wer_clean`` is 0 by definition; against the words spoken
+(when given) it is the model's own WER. 1 means the SAE's transcripts are as good as clean ones, 0 as bad
+as the floor's; it is not clipped (below 0: worse than the floor). It is undefined (NaN, with the reason in
+``Recovered.undefined``) when the floor is no worse than clean — no gap to recover — or when the
+references hold no words.
+
+The hooks that splice are removed on leaving, also when the replacement raises.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional, Sequence, Union
+
+import jiwer
+import numpy as np
+import torch
+from torch import Tensor
+from whisper.model import Whisper
+
+from ..stimuli.audio import log_mel
+from .inference import encode, transcribe_batch
+from .mining import Layer
+from .sae import SparseAutoencoder
+from .text import normalize, wer
+
+Replacement = Callable[[Tensor], Tensor]  # [batch, n_audio_ctx, d] -> the same shape
+
+
+@contextmanager
+def replaced_residual(model: Whisper, layer: str, replace: Replacement) -> Iterator[None]:
+    """Inside the block, the output of ``layer`` (``encoder.blocks.N``: the residual after block N) is
+    ``replace(output)``, at every frame of every forward pass; the hook is removed on exit, also when
+    the block or ``replace`` raises."""
+    parsed = Layer.parse(layer, model)
+    if parsed.neurons:
+        raise ValueError(f"layer {layer!r}: splicing replaces the residual stream, expected 'encoder.blocks.N'")
+    block = model.encoder.blocks[parsed.block]
+
+    def hook(_module, _inputs, output: Tensor) -> Tensor:
+        new = replace(output)
+        if not isinstance(new, Tensor) or new.shape != output.shape:
+            shape = tuple(new.shape) if isinstance(new, Tensor) else type(new).__name__
+            raise ValueError(f"the replacement of {layer} gave {shape}, expected {tuple(output.shape)}")
+        return new.to(output.dtype)
+
+    handle = block.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def sae_replacement(sae: SparseAutoencoder) -> Replacement:
+    """The SAE's reconstruction of every frame (its inference forward: eval mode required, since a
+    ``batchtopk`` SAE in training mode would pick its features over the whole batch)."""
+    if sae.training:
+        raise ValueError("the SAE is in training mode; splice its inference forward: call sae.eval() first")
+    return lambda x: sae(x)[0]
+
+
+def mean_replacement(mean_frame: Tensor) -> Replacement:
+    """Every frame replaced by ``mean_frame`` ``[d]``: the floor."""
+    if not isinstance(mean_frame, Tensor) or mean_frame.ndim != 1 or not torch.isfinite(mean_frame).all():
+        raise ValueError(f"mean_frame: expected a finite tensor [d], got "
+                         f"{tuple(mean_frame.shape) if isinstance(mean_frame, Tensor) else type(mean_frame).__name__}")
+    return lambda x: mean_frame.to(x.device, x.dtype).expand_as(x)
+
+
+def encode_replaced(model: Whisper, mel: Tensor, layer: str, replace: Optional[Replacement]) -> Tensor:
+    """Encoder output ``[batch, n_audio_ctx, n_audio_state]`` with ``layer``'s output replaced (none: clean)."""
+    if replace is None:
+        return encode(model, mel)
+    with replaced_residual(model, layer, replace):
+        return encode(model, mel)
+
+
+# word errors ---------------------------------------------------------------------------------------
+
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """``(substitutions + deletions + insertions, reference words)`` after normalising each text once
+    (``text.normalize``); an empty reference counts every hypothesis word as an insertion."""
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    n_ref = len(ref.split())
+    if n_ref == 0:
+        return len(hyp.split()), 0
+    out = jiwer.process_words(ref, hyp)
+    return out.substitutions + out.deletions + out.insertions, n_ref
+
+
+def pooled_wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Σ word errors / Σ reference words over pairs; NaN when the references hold no words."""
+    counts = [word_errors(r, h) for r, h in zip(references, hypotheses, strict=True)]
+    n_words = sum(n for _, n in counts)
+    return sum(e for e, _ in counts) / n_words if n_words else math.nan
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """The WERs of the three transcripts against one reference, pooled over the clips, and the share of
+    the clean-to-floor gap the SAE recovers."""
+
+    reference: str  # "clean transcripts" or "words spoken"
+    wer_clean: float
+    wer_sae: float
+    wer_floor: float
+    recovered: float  # (wer_floor - wer_sae) / (wer_floor - wer_clean); NaN when undefined
+    undefined: Optional[str]  # why recovered is NaN; None when it is defined
+
+
+def wer_recovered(wer_clean: float, wer_sae: float, wer_floor: float,
+                  reference: str = "clean transcripts") -> Recovered:
+    """``(wer_floor - wer_sae) / (wer_floor - wer_clean)``, NaN with a reason when any WER is undefined or
+    when the floor is no worse than clean (the mean frame costs nothing: there is no gap to recover)."""
+    values = (wer_clean, wer_sae, wer_floor)
+    if any(math.isnan(v) for v in values):
+        reason = f"the {reference} hold no words: WER is undefined"
+    elif wer_floor <= wer_clean:
+        reason = (f"the floor's WER {wer_floor:.4g} is not above clean's {wer_clean:.4g} against the {reference}: "
+                  f"no gap to recover")
+    else:
+        return Recovered(reference, *values, (wer_floor - wer_sae) / (wer_floor - wer_clean), None)
+    return Recovered(reference, *values, math.nan, reason)
+
+
+# transcripts ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClipTranscripts:
+    """One clip's three transcripts and their WERs (per clip, against its own reference)."""
+
+    clean: str
+    sae: str
+    floor: str
+    wer_sae: float  # against the clean transcript (text.wer: 0 or NaN when that is empty)
+    wer_floor: float
+    spoken: Optional[str] = None  # the words spoken, when given
+    wer_clean_spoken: Optional[float] = None
+    wer_sae_spoken: Optional[float] = None
+    wer_floor_spoken: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class TranscriptFaithfulness:
+    """How much of the transcripts survives the SAE's reconstruction at ``layer``."""
+
+    layer: str
+    clips: tuple[ClipTranscripts, ...]
+    against_clean: Recovered
+    against_spoken: Optional[Recovered]  # None when no words spoken were given
+
+    @property
+    def wer_recovered(self) -> float:
+        """Against the clean transcripts (NaN when undefined; see ``against_clean.undefined``)."""
+        return self.against_clean.recovered
+
+
+def transcript_faithfulness(model: Whisper, clips: Sequence[np.ndarray], layer: str,
+                            sae: Union[SparseAutoencoder, Replacement], mean_frame: Tensor, *,
+                            spoken: Optional[Sequence[str]] = None, batch_size: int = 8) -> TranscriptFaithfulness:
+    """Transcribe ``clips`` clean, with ``layer``'s output replaced by the SAE's reconstruction at every
+    frame, and with it replaced by ``mean_frame`` (the floor); see the module doc.
+
+    Parameters
+    ----------
+    model : Whisper
+    clips : sequence of np.ndarray
+        16 kHz float clips, each padded to the model's window as every transcript of the suite is.
+    layer : str
+        ``encoder.blocks.N``: the SAE's hook point.
+    sae : SparseAutoencoder or callable
+        The SAE (in eval mode), or any function from ``[batch, n_audio_ctx, d]`` to the same shape.
+    mean_frame : torch.Tensor
+        ``[d]``, the mean of the frames the SAE was trained on.
+    spoken : sequence of str, optional
+        The words spoken in each clip: adds WERs against them and ``against_spoken``.
+    batch_size : int
+        Clips encoded and decoded at a time.
+
+    Returns
+    -------
+    TranscriptFaithfulness
+    """
+    if not clips:
+        raise ValueError("no clips to transcribe")
+    if spoken is not None and len(spoken) != len(clips):
+        raise ValueError(f"{len(spoken)} spoken texts for {len(clips)} clips: expected one per clip")
+    parsed = Layer.parse(layer, model)
+    if parsed.neurons:
+        raise ValueError(f"layer {layer!r}: splicing replaces the residual stream, expected 'encoder.blocks.N'")
+    if isinstance(sae, SparseAutoencoder):
+        if sae.d_in != parsed.n_units(model):
+            raise ValueError(f"layer {layer} has {parsed.n_units(model)} units but the SAE takes d_in = {sae.d_in}")
+        trained_on = sae.meta.get("layer")
+        if trained_on is not None and trained_on != layer:
+            raise ValueError(f"the SAE was trained on {trained_on}, not {layer}")
+        reconstruct = sae_replacement(sae)
+    else:
+        reconstruct = sae
+    if mean_frame.shape != (parsed.n_units(model),):
+        raise ValueError(f"mean_frame of shape {tuple(mean_frame.shape)}: expected [{parsed.n_units(model)}] "
+                         f"(the units of {layer})")
+    floor = mean_replacement(mean_frame)
+    mels = torch.cat([log_mel(clip, model, source=f"clip {i}") for i, clip in enumerate(clips)])
+
+    def transcripts(replace: Optional[Replacement]) -> list[str]:
+        features = torch.cat([encode_replaced(model, mel, layer, replace) for mel in mels.split(batch_size)])
+        return transcribe_batch(model, features, batch_size)
+
+    clean, with_sae, with_floor = transcripts(None), transcripts(reconstruct), transcripts(floor)
+    rows = []
+    for i in range(len(clips)):
+        extra = {}
+        if spoken is not None:
+            extra = {"spoken": spoken[i], "wer_clean_spoken": wer(spoken[i], clean[i]),
+                     "wer_sae_spoken": wer(spoken[i], with_sae[i]), "wer_floor_spoken": wer(spoken[i], with_floor[i])}
+        rows.append(ClipTranscripts(clean[i], with_sae[i], with_floor[i], wer(clean[i], with_sae[i]),
+                                    wer(clean[i], with_floor[i]), **extra))
+    # against the clean transcripts clean's own WER is 0 (NaN when they hold no words)
+    against_clean = wer_recovered(pooled_wer(clean, clean), pooled_wer(clean, with_sae), pooled_wer(clean, with_floor))
+    against_spoken = None
+    if spoken is not None:
+        against_spoken = wer_recovered(pooled_wer(spoken, clean), pooled_wer(spoken, with_sae),
+                                       pooled_wer(spoken, with_floor), reference="words spoken")
+    return TranscriptFaithfulness(layer, tuple(rows), against_clean, against_spoken)
