@@ -12,19 +12,12 @@ from whisper_claims.measure.sae import (SAEConfig, SparseAutoencoder, evaluate, 
                                         sae_activations, train_sae)
 from whisper_claims.models.load import random_model
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small matrices: one thread is faster
+
 D, N_PLANTED, N_FRAMES = 64, 32, 20000
 # 1e4·MSE over 64 dimensions against L1: l1 = 30 shrinks each coefficient by 30·64/2e4 ≈ 0.1
 PLANTED = SAEConfig(n_features=64, l1=30.0, steps=1500, batch_size=256, lr=3e-3)
 TOPK = SAEConfig(n_features=64, kind="topk", k=4, tied=False, steps=800, batch_size=256, lr=3e-3)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # small matrices: on a busy 2-core machine a second thread costs more than it gives
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def planted_data(gaussian: bool = False, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

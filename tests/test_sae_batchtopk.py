@@ -6,16 +6,10 @@ import torch
 
 from whisper_claims.measure.sae import BATCHTOPK_THRESHOLD_RATE, SAEConfig, SparseAutoencoder, evaluate, train_sae
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small matrices: one thread is faster
+
 D, N_PLANTED, N_FRAMES = 64, 32, 20000
 BATCHTOPK = SAEConfig(n_features=64, kind="batchtopk", k=3, tied=False, steps=800, batch_size=256, lr=3e-3)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def planted_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
