@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from whisper.model import ModelDimensions
 
 from whisper_claims.measure.faithfulness import (encode_replaced, mean_replacement, pooled_wer, replaced_residual,
-                                                 sae_replacement, transcript_faithfulness, wer_recovered, word_errors)
+                                                 sae_replacement, transcript_faithfulness, wer_recovered)
+from whisper_claims.measure.text import word_errors
 from whisper_claims.measure.sae import SAEConfig, SparseAutoencoder, layer_activations
 from whisper_claims.models.load import random_model
 from whisper_claims.stimuli.audio import log_mel

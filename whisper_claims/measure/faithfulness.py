@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Sequence, Union
 
-import jiwer
 import numpy as np
 import torch
 from torch import Tensor
@@ -34,7 +33,7 @@ from ..stimuli.audio import log_mel
 from .inference import encode, transcribe_batch
 from .mining import Layer
 from .sae import SparseAutoencoder
-from .text import normalize, wer
+from .text import wer, word_errors
 
 Replacement = Callable[[Tensor], Tensor]  # [batch, n_audio_ctx, d] -> the same shape
 
@@ -88,17 +87,6 @@ def encode_replaced(model: Whisper, mel: Tensor, layer: str, replace: Optional[R
 
 
 # word errors ---------------------------------------------------------------------------------------
-
-def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
-    """``(substitutions + deletions + insertions, reference words)`` after normalising each text once
-    (``text.normalize``); an empty reference counts every hypothesis word as an insertion."""
-    ref, hyp = normalize(reference), normalize(hypothesis)
-    n_ref = len(ref.split())
-    if n_ref == 0:
-        return len(hyp.split()), 0
-    out = jiwer.process_words(ref, hyp)
-    return out.substitutions + out.deletions + out.insertions, n_ref
-
 
 def pooled_wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Σ word errors / Σ reference words over pairs; NaN when the references hold no words."""

@@ -39,6 +39,15 @@ def wer(reference: str, hypothesis: str) -> float:
     return (out.substitutions + out.deletions + out.insertions) / n_ref
 
 
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """``(substitutions + deletions + insertions, reference words)``, both texts normalised once; an empty
+    reference counts every hypothesis word as an insertion (for WERs pooled over clips)."""
+    n_ref, out = _alignment(reference, hypothesis)
+    if out is None:
+        return len(normalize(hypothesis).split()), 0
+    return out.substitutions + out.deletions + out.insertions, n_ref
+
+
 def word_recall(reference: str, hypothesis: str) -> float:
     """Share of the reference's words that the alignment finds in ``hypothesis`` (hits / len(reference)).
 
