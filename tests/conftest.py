@@ -5,6 +5,7 @@ import http.server
 import os
 import threading
 
+import matplotlib
 import pytest
 
 import toyproject
@@ -23,6 +24,12 @@ RUN_CACHE_MODE = os.environ.setdefault("WHISPER_CLAIMS_TESTS_RUN_CACHE_MODE",
                                        os.environ.get(intermediates.ENV_MODE) or intermediates.DEFAULT_MODE)
 os.environ[intermediates.ENV_MODE] = "off"
 intermediates.configure("off")
+
+# pytester's in-process runs remove the modules first imported inside them; a matplotlib half removed that way
+# can fail a later figure in the same worker (once: "Single argument to subplot must be a three-digit integer,
+# not GridSpec"), so the figure modules are imported before any of those runs
+matplotlib.use("Agg")
+import matplotlib.pyplot  # noqa: E402,F401
 
 
 @pytest.fixture

@@ -19,18 +19,25 @@ from whisper_claims.stimuli.phones import PHONES
 pytestmark = pytest.mark.control
 
 SMALL_CORPUS = {"n_clips": 60, "seed": 0, "clip_s": 2.0}
-CLAIMS = ("enc-neuron-phoneme", "enc-neuron-table", "enc-polysemantic", "enc-sae-phoneme")
+SMALL_SPEECH = {"source": "speech", "clip_s": 2.0, "folders": ["speech/mfa_test_corpus"]}  # 40 clips
+SPEECH = {"source": "speech", "clip_s": 2.0}  # the claims' corpus: 449 clips (40 are too few for top-20 clips)
+CLAIMS = ("enc-neuron-phoneme", "enc-neuron-table", "enc-polysemantic", "enc-sae-phoneme",
+          "enc-neuron-phoneme-real", "enc-polysemantic-real")
 SMALL_SAE = {"n_features": 64, "steps": 150, "batch_size": 256, "seed": 0}  # seconds, not minutes
 
 
 def small(claim, **overrides):
     """The arguments replacing a claim's params for a fast control: a small corpus (and SAE)."""
+    if claim.endswith("-real"):
+        return {"corpus": SMALL_SPEECH, "transfer_from": SMALL_CORPUS, **overrides}
     return {"corpus": SMALL_CORPUS, **({"sae": SMALL_SAE} if claim == "enc-sae-phoneme" else {}),
             **({"agreement_clips": 8} if claim == "enc-neuron-phoneme" else {}), **overrides}
 
 
 @pytest.mark.parametrize("claim", CLAIMS)
 def test_phonetic_claims_do_not_hold_on_random_weights(registry, tiny, asset, claim):
+    if claim.endswith("-real"):
+        asset("speech/mfa_test_corpus/cold_corpus.wav")  # skips when the recordings are absent
     try:
         verdict = run_claim(registry[claim], tiny, asset, **small(claim))
     except MethodInvalid as error:  # no verdict is not holding either: say which bar it missed
@@ -71,6 +78,8 @@ def planted_labels(monkeypatch) -> dict[int, np.ndarray]:
     clips = list(stimulus_corpus(corpus_options(SMALL_CORPUS)))
     try:
         real = stimuli.load_reference_speech()
+        for speech in (SMALL_SPEECH, SPEECH):
+            clips += stimulus_corpus(corpus_options(speech))  # the same arrays the claims will see
     except AssetUnavailable:
         real = None
     else:
@@ -213,3 +222,30 @@ def test_a_tuning_planted_in_both_corpora_is_found_on_real_speech_and_not_with_s
     monkeypatch.setattr(phonetic_claims, "load_reference_speech", lambda: shuffled)
     measured = measure_claim(registry["enc-neuron-phoneme"], model, **small("enc-neuron-phoneme", n_permutations=200))
     assert abs(measured.evidence["real_speech"]["median_rho"]) < 0.3, measured.evidence["real_speech"]
+
+
+def test_on_real_speech_a_planted_tuning_holds_and_transfers_from_espeak(registry, monkeypatch, asset):
+    """The -real claims mine the real-speech corpus and compare each unit's tuning with the espeak-ng
+    corpus': detectors planted in both are selective there and their tunings agree."""
+    asset("speech/mfa_test_corpus/cold_corpus.wav")
+    model = open_model("random:tiny:7")
+    weights = np.random.default_rng(0).uniform(0, 1, (50, len(PHONES)))
+    # each unit: one phoneme far above the others, and a graded level for every other phoneme (the tuning
+    # the transfer compares, in both corpora)
+    planted_detectors(monkeypatch, {u: {**dict(zip(PHONES, weights[u].tolist())), PHONES[u % len(PHONES)]: 3.0}
+                                    for u in range(50)}, noise=0.05)
+    spec = registry["enc-neuron-phoneme-real"]
+    measured = measure_claim(spec, model, **small("enc-neuron-phoneme-real", n_permutations=200, corpus=SPEECH))
+    verdict = judge(spec, model.info, measured)
+    assert verdict.holds, verdict.describe()
+    assert measured.evidence["corpus"]["source"] == "real speech" and measured.evidence["corpus"]["n_clips"] > 400
+    transfer = measured.evidence["espeak_transfer"]
+    assert transfer["min_frames"] == phonetic_claims.TRANSFER_MIN_FRAMES and "real_speech" not in measured.evidence
+    assert transfer["espeak_corpus"]["n_clips"] == SMALL_CORPUS["n_clips"]
+    assert transfer["median_rho"] >= 0.5 and transfer["n_phonemes"] >= 30, {k: transfer[k] for k in ("median_rho", "n_phonemes")}
+    assert "listening_real" not in measured.artifacts or measured.artifacts["listening_real"] is None
+
+
+def test_a_corpus_source_other_than_espeak_or_speech_is_named():
+    with pytest.raises(ValueError, match=r"corpus source 'librispeech': expected one of \['espeak-ng', 'speech'\]"):
+        corpus_options({"source": "librispeech"})

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from ..measure.selectivity import (SILENCE, UnitSelectivity, band_dominants, dif
                                    top_labels, tuning_agreement, unit_selectivity)
 from ..stimuli.audio import check_fits, load_audio
 from ..stimuli.corpus import CorpusOptions, StimulusClip, build_corpus, load_reference_speech
+from ..stimuli.speech_corpus import SpeechCorpusOptions, build_speech_corpus
 from ..threads import invariant
 from .verdict import Measurement
 
@@ -49,18 +50,32 @@ RANDOM_BASIS = "random_basis"
 N_BASES = 20
 PASS_SHARD = 250  # clips per shard of the corpus pass on disk (~190 MB on tiny.en)
 REAL_MIN_FRAMES = 5  # a phoneme enters a unit's real-speech tuning with at least this many frames in each corpus
+# on the real-speech corpus (32,000 speech frames, every phoneme ≥ 168 frames): a phoneme's mean activation
+# over ≥ 50 frames (1 s of it) has a standard error of a seventh of the unit's spread, so a tuning is not noise
+TRANSFER_MIN_FRAMES = 50
 
 
 @lru_cache(maxsize=4)
-def stimulus_corpus(options: CorpusOptions) -> tuple[StimulusClip, ...]:
-    """The generated corpus, synthesized (or read from the disk cache) once per process; one process
-    synthesizes while the others wait, then read its clips."""
+def stimulus_corpus(options: CorpusOptions | SpeechCorpusOptions) -> tuple[StimulusClip, ...]:
+    """The corpus, once per process: espeak-ng clips synthesized (or read from the disk cache) by one
+    process while the others wait, then read; real speech cut from the asset manifest's recordings."""
+    if isinstance(options, SpeechCorpusOptions):
+        return tuple(build_speech_corpus(options))
     with intermediates.exclusive("stimuli", repr(options)):
         return tuple(build_corpus(options))
 
 
-def corpus_options(corpus: dict) -> CorpusOptions:
-    return CorpusOptions(**{key: tuple(v) if isinstance(v, list) else v for key, v in corpus.items()})
+CORPUS_SOURCES = {"espeak-ng": CorpusOptions, "speech": SpeechCorpusOptions}
+
+
+def corpus_options(corpus: dict) -> CorpusOptions | SpeechCorpusOptions:
+    """A claim's ``corpus`` parameter: espeak-ng sentences (``source`` absent or ``"espeak-ng"``) or real
+    aligned speech cut into clips (``source = "speech"``, `whisper_claims.stimuli.speech_corpus`)."""
+    source = corpus.get("source", "espeak-ng")
+    if source not in CORPUS_SOURCES:
+        raise ValueError(f"corpus source {source!r}: expected one of {sorted(CORPUS_SOURCES)}")
+    fields = {key: tuple(v) if isinstance(v, list) else v for key, v in corpus.items() if key != "source"}
+    return CORPUS_SOURCES[source](**fields)
 
 
 @dataclass(frozen=True)
@@ -164,12 +179,18 @@ def _summary(results: Sequence[UnitSelectivity], alpha: float) -> list[dict]:
              "top_labels": " ".join(r.labels)} for r in results]
 
 
-def _corpus_evidence(options: CorpusOptions, clips: Sequence[StimulusClip]) -> dict:
+def _corpus_evidence(options: CorpusOptions | SpeechCorpusOptions, clips: Sequence[StimulusClip]) -> dict:
     labels = _population(clips)
     values, counts = np.unique(labels, return_counts=True)
     order = np.argsort(-counts, kind="stable")
-    return {"n_clips": len(clips), "clip_s": options.clip_s, "seed": options.seed, "voices": list(options.voices),
-            "rates": list(options.rates), "n_frames": len(labels),
+    if isinstance(options, SpeechCorpusOptions):
+        recordings = sorted({c.name.rsplit("@", 1)[0] for c in clips})
+        source = {"source": "real speech", "folders": list(options.folders), "n_recordings": len(recordings),
+                  "min_speech_s": options.min_speech_s,
+                  "fewest_frames_of_a_phoneme": int(min(n for v, n in zip(values, counts) if v != SILENCE))}
+    else:
+        source = {"seed": options.seed, "voices": list(options.voices), "rates": list(options.rates)}
+    return {"n_clips": len(clips), "clip_s": options.clip_s, **source, "n_frames": len(labels),
             "silence_share": float(np.mean(np.asarray(labels) == SILENCE)),
             "label_shares": {str(values[i]): round(counts[i] / len(labels), 4) for i in order[:12]}}
 
@@ -177,7 +198,8 @@ def _corpus_evidence(options: CorpusOptions, clips: Sequence[StimulusClip]) -> d
 def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: int = 50, top_k: int = 20,
                        mine_k: int = 200, alpha: float = 0.01, n_permutations: int = 2000, trim: bool = False,
                        per_clip: bool = True, basis_seed: int = 0, n_bases: int = N_BASES,
-                       agreement_clips: int = 100, pass_layers: Optional[Sequence[str]] = None) -> Measurement:
+                       agreement_clips: int = 100, pass_layers: Optional[Sequence[str]] = None,
+                       transfer_from: Optional[dict] = None) -> Measurement:
     """Encoder MLP neurons are phoneme-selective: the top frames of most of neurons ``0 … n_examined-1``
     share one phoneme far more than shuffled labels would, and more often than random directions do.
 
@@ -185,7 +207,8 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
     the corpus' shuffled frame labels) is below ``alpha`` and its dominant label is not silence.
     Clips are padded to 30 s as the post did; ``trim`` mines the clip's frames alone (faster, not the
     post's experiment: its top-``k`` agreement with the padded input on ``agreement_clips`` clips is
-    then in the evidence).
+    then in the evidence). ``corpus`` is espeak-ng speech, or real speech (``source = "speech"``, the
+    post's input) with ``transfer_from`` naming the espeak-ng corpus whose tunings are compared with it.
 
     Metrics
     -------
@@ -211,11 +234,17 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
     listen_to = [r.unit for r in sorted(neurons, key=lambda r: r.p_value)[:5]]  # the most selective
     agreement = trim_agreement(model, clips[:agreement_clips], layer, top_k, per_clip) if trim else None
     _, stored = corpus_pass(model, corpus, layer, pass_layers, trim)
-    real, real_listening = real_speech(model, layer, clips, stored, units, listen_to=listen_to,
-                                       prefix=default_prefix(layer), what=f"{layer} neuron")
+    real, real_listening = _speech_evidence(model, layer, clips, stored, units, mined.top["units"],
+                                            transfer_from=transfer_from, pass_layers=pass_layers, trim=trim,
+                                            listen_to=listen_to if transfer_from is None else (),
+                                            what=f"{layer} neuron")
     if "unavailable" not in real:
         directions = random_orthogonal_basis(Layer.parse(layer, model).n_units(model), n_examined, basis_seed)
-        basis_real, _ = real_speech(model, layer, clips, stored, units, view=directions)  # the mined basis
+        if transfer_from is None:
+            basis_real, _ = real_speech(model, layer, clips, stored, units, view=directions)  # the mined basis
+        else:
+            basis_real = espeak_transfer(model, layer, clips, stored, units, transfer_from=transfer_from,
+                                         pass_layers=pass_layers, trim=trim, view=directions)
         real["random_basis"] = {key: basis_real[key] for key in ("median_rho", "share_positive_p05")}
     return Measurement(
         metrics=metrics,
@@ -227,7 +256,7 @@ def enc_neuron_phoneme(model: Whisper, *, corpus: dict, layer: str, n_examined: 
             "trimmed_vs_padded_top_k_agreement": agreement,
             "neurons": _summary(neurons, alpha),
             "random_basis": _summary(bases[0], alpha),  # the first basis (seed basis_seed), direction by direction
-            "real_speech": real,
+            "real_speech" if transfer_from is None else "espeak_transfer": real,
         },
         intervals=intervals,
         artifacts={"listening": _listening(mined.top["units"], clips, listen_to, default_prefix(layer),
@@ -308,31 +337,70 @@ def real_speech(model: Whisper, layer: str, clips: Sequence[StimulusClip], store
     except AssetUnavailable as error:
         return {"unavailable": str(error)}, None
     units = list(units)
-
-    def selected(acts: Tensor) -> np.ndarray:
-        with torch.no_grad():
-            return project(acts, view)[:, units].numpy()
-
-    espeak = phoneme_tuning((selected(a) for _, a in stored.clip_activations(layer)), _labels(clips))
-    real = phoneme_tuning((selected(a) for a in real_acts), _labels(real_clips))
-    rows = [{"unit": unit, "rho": row["rho"], "p_value": row["p_value"], "n_phonemes": row["n_phonemes"],
-             "espeak_top": row["top_a"], "real_top": row["top_b"]}
-            for unit, row in zip(units, tuning_agreement(espeak, real, REAL_MIN_FRAMES))]
-    rhos = np.array([row["rho"] for row in rows if not np.isnan(row["rho"])])
-    evidence = {
-        "recordings": [c.name for c in real_clips], "speech_frames": int(real.n_frames.sum()),
-        "min_frames": REAL_MIN_FRAMES, "n_phonemes": rows[0]["n_phonemes"] if rows else 0,
-        "median_rho": round(float(np.median(rhos)), 4) if len(rhos) else float("nan"),
-        "share_positive_p05": round(float(np.mean([r["rho"] > 0 and r["p_value"] < 0.05 for r in rows])), 4)
-        if rows else float("nan"),
-        "units": [{**row, "rho": round(row["rho"], 3), "p_value": float(f"{row['p_value']:.3g}")} for row in rows],
-    }
+    espeak_acts = (a for _, a in stored.clip_activations(layer))
+    evidence = {"recordings": [c.name for c in real_clips],
+                **_tuning_transfer(espeak_acts, clips, real_acts, real_clips, units, view, REAL_MIN_FRAMES)}
     if not listen_to:
         return evidence, None
     views = {"view": view} if view is not None else None
     mined = mine_activations(enumerate(real_acts), len(real_clips), 3, views=views, per_clip=True)
     top = mined.top["view" if view is not None else "units"]
     return evidence, _listening(top, real_clips, listen_to, f"{prefix}real-", f"{what} on real speech")
+
+
+def _tuning_transfer(espeak_acts: Iterable[Tensor], espeak_clips: Sequence[StimulusClip], real_acts: Iterable[Tensor],
+                     real_clips: Sequence[StimulusClip], units: list[int], view: Optional[Projection],
+                     min_frames: int) -> dict:
+    """Per unit (of ``view`` when given), the rank correlation of its mean activation per phoneme on the
+    espeak-ng clips with that on the real ones (phonemes with ``min_frames`` frames in each), and their
+    median and share significantly positive."""
+    def selected(acts: Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return project(acts, view)[:, units].numpy()
+
+    espeak = phoneme_tuning((selected(a) for a in espeak_acts), _labels(espeak_clips))
+    real = phoneme_tuning((selected(a) for a in real_acts), _labels(real_clips))
+    rows = [{"unit": unit, "rho": row["rho"], "p_value": row["p_value"], "n_phonemes": row["n_phonemes"],
+             "espeak_top": row["top_a"], "real_top": row["top_b"]}
+            for unit, row in zip(units, tuning_agreement(espeak, real, min_frames))]
+    rhos = np.array([row["rho"] for row in rows if not np.isnan(row["rho"])])
+    return {
+        "speech_frames": int(real.n_frames.sum()),
+        "min_frames": min_frames, "n_phonemes": rows[0]["n_phonemes"] if rows else 0,
+        "median_rho": round(float(np.median(rhos)), 4) if len(rhos) else float("nan"),
+        "share_positive_p05": round(float(np.mean([r["rho"] > 0 and r["p_value"] < 0.05 for r in rows])), 4)
+        if rows else float("nan"),
+        "units": [{**row, "rho": round(row["rho"], 3), "p_value": float(f"{row['p_value']:.3g}")} for row in rows],
+    }
+
+
+def espeak_transfer(model: Whisper, layer: str, clips: Sequence[StimulusClip], stored: CorpusPass,
+                    units: Sequence[int], *, transfer_from: dict, pass_layers: Optional[Sequence[str]], trim: bool,
+                    view: Optional[Projection] = None) -> dict:
+    """On the real-speech corpus: does each unit's tuning here match its tuning on the espeak-ng corpus
+    ``transfer_from`` (its pass shared with the espeak-ng claims)? As `real_speech`, the other way round,
+    with ``TRANSFER_MIN_FRAMES`` frames of a phoneme in each corpus."""
+    espeak_clips, espeak = corpus_pass(model, transfer_from, layer, pass_layers, trim)
+    real_acts = (a for _, a in stored.clip_activations(layer))
+    return {"espeak_corpus": _corpus_evidence(corpus_options(transfer_from), espeak_clips),
+            **_tuning_transfer((a for _, a in espeak.clip_activations(layer)), espeak_clips, real_acts, clips,
+                               list(units), view, TRANSFER_MIN_FRAMES)}
+
+
+def _speech_evidence(model: Whisper, layer: str, clips: Sequence[StimulusClip], stored: CorpusPass,
+                     units: Sequence[int], top, *, transfer_from: Optional[dict], pass_layers: Optional[Sequence[str]],
+                     trim: bool, listen_to: Sequence[int], what: str) -> tuple[dict, Optional[dict]]:
+    """The claim's second corpus, as evidence, and what to listen to on real speech: on espeak-ng speech
+    the reference recordings (`real_speech`); on real speech (``transfer_from`` names the espeak-ng
+    corpus) the transfer from espeak-ng (`espeak_transfer`) and the claim's own top frames (``top``)."""
+    if transfer_from is None:
+        return real_speech(model, layer, clips, stored, units, listen_to=listen_to, prefix=default_prefix(layer),
+                           what=what)
+    evidence = espeak_transfer(model, layer, clips, stored, units, transfer_from=transfer_from,
+                               pass_layers=pass_layers, trim=trim)
+    listening = _listening(top, clips, listen_to, f"{default_prefix(layer)}real-", f"{what} on real speech") \
+        if listen_to else None
+    return evidence, listening
 
 
 def _post_table(path: Path = POST_TABLE) -> dict:
@@ -419,7 +487,7 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
                      min_top_share: float = 0.6,
                      alpha: float = 0.01, n_permutations: int = 10000, trim: bool = False, per_clip: bool = True,
                      basis_seed: int = 0, n_bases: int = N_BASES, focus: Optional[dict] = None,
-                     pass_layers: Optional[Sequence[str]] = None) -> Measurement:
+                     pass_layers: Optional[Sequence[str]] = None, transfer_from: Optional[dict] = None) -> Measurement:
     """Neurons respond to different sounds at different activation levels.
 
     Each examined neuron's ``mine_k`` top frames are split into ``n_bands`` equal-width activation bands
@@ -431,7 +499,8 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
     applied to ``n_bases`` random orthogonal bases of ``n_examined`` directions of the same layer (seeds
     ``basis_seed`` on: the control).
     ``focus`` (tiny) names a neuron whose top band should be one phoneme with another below:
-    ``{"neuron": 3, "top": "K", "below": "G", "min_share": 0.1}``.
+    ``{"neuron": 3, "top": "K", "below": "G", "min_share": 0.1}``. ``corpus`` and ``transfer_from`` as in
+    `enc_neuron_phoneme`.
 
     Metrics
     -------
@@ -465,8 +534,9 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
         focus_value = float(bands[0]["dominant"] == focus["top"] and max(below, default=0) >= focus["min_share"])
     found = [n["unit"] for n in neurons if n["polysemantic"]]
     _, stored = corpus_pass(model, corpus, layer, pass_layers, trim)
-    real, real_listening = real_speech(model, layer, clips, stored, found, listen_to=found,
-                                       prefix=default_prefix(layer), what=f"{layer} polysemantic neuron")
+    real, real_listening = _speech_evidence(model, layer, clips, stored, found, mined.top["units"],
+                                            transfer_from=transfer_from, pass_layers=pass_layers, trim=trim,
+                                            listen_to=found, what=f"{layer} polysemantic neuron")
     return Measurement(
         metrics={**metrics, "focus_top_and_below": focus_value},
         evidence={"layer": layer, "n_bands": n_bands, "min_share": min_share, "input": _input(trim),
@@ -476,7 +546,8 @@ def enc_polysemantic(model: Whisper, *, corpus: dict, layer: str, n_examined: in
                   # the first basis (seed basis_seed); every basis's count is in random_bases
                   "random_basis_polysemantic": [n["unit"] for n in basis if n["polysemantic"]],
                   "random_bases": {**null, "seeds": [basis_seed + b for b in range(n_bases)]}, "focus": focus,
-                  "neurons": neurons, "random_basis": basis, "real_speech": real,
+                  "neurons": neurons, "random_basis": basis,
+                  "real_speech" if transfer_from is None else "espeak_transfer": real,
                   "corpus": _corpus_evidence(corpus_options(corpus), clips)},
         artifacts={"listening_real": real_listening},
         intervals=intervals,

@@ -160,6 +160,8 @@ CONTROLS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "enc-neuron-phoneme": ("random orthogonal directions of the layer", _control_neurons),
     "enc-sae-phoneme": ("the residual stream's own dimensions", _control_sae),
     "enc-polysemantic": ("the neurons found; directions of a random basis", _control_polysemantic),
+    "enc-neuron-phoneme-real": ("random orthogonal directions of the layer", _control_neurons),
+    "enc-polysemantic-real": ("the neurons found; directions of a random basis", _control_polysemantic),
     "dec-bigram-general": ("the same continuations' share after the other prompts", _control_bigram_general),
     "dec-bigram": ("continuations found per prompt", _control_bigram),
     "dec-neuron-semantic": ("each category's share of token types", _control_semantic),
@@ -355,23 +357,28 @@ def attention_distance(report: MergedReport) -> list[str]:
                   "farthest head"], rows)
 
 
+PHONETIC_CORPORA = (("espeak-ng", ""), ("real speech", "-real"))  # the claims' two corpora: id suffix
+
+
 def phonetic(report: MergedReport) -> list[str]:
-    """enc-neuron-phoneme and enc-polysemantic against the directions of random bases of the layer."""
+    """enc-neuron-phoneme and enc-polysemantic, on espeak-ng and on real speech (their -real twins), against
+    the directions of random bases of the layer."""
     rows = []
     for model in judged_models(report):
-        neurons = evidence(report, "enc-neuron-phoneme", model)
-        poly = evidence(report, "enc-polysemantic", model)
-        if not neurons or not poly:
-            continue
-        rows.append([code(model), f"{number(metric_value(report, 'enc-neuron-phoneme', model, 'selective_fraction'))}"
-                     f" **{status(report.row('enc-neuron-phoneme', model))}**",
-                     number(neurons["random_basis_selective_fraction"]),
-                     f"{', '.join(map(str, poly['polysemantic'])) or 'none'} "
-                     f"**{status(report.row('enc-polysemantic', model))}**",
-                     f"{', '.join(map(str, poly['random_basis_polysemantic'])) or 'none'}; median count of "
-                     f"{poly['random_bases']['n_bases']} bases {number(poly['random_bases']['median'])}",
-                     "met" if metric_value(report, "enc-polysemantic", model, "focus_top_and_below") else "not met"])
-    return table(["", "neurons 0–49 selective", "random-basis directions selective (median of the bases)",
+        for corpus, suffix in PHONETIC_CORPORA:
+            neuron_id, poly_id = f"enc-neuron-phoneme{suffix}", f"enc-polysemantic{suffix}"
+            neurons, poly = evidence(report, neuron_id, model), evidence(report, poly_id, model)
+            if not neurons or not poly:
+                continue
+            focus = metric_value(report, poly_id, model, "focus_top_and_below")
+            rows.append([code(model), corpus, f"{number(metric_value(report, neuron_id, model, 'selective_fraction'))}"
+                         f" **{status(report.row(neuron_id, model))}**",
+                         number(neurons["random_basis_selective_fraction"]),
+                         f"{', '.join(map(str, poly['polysemantic'])) or 'none'} **{status(report.row(poly_id, model))}**",
+                         f"{', '.join(map(str, poly['random_basis_polysemantic'])) or 'none'}; median count of "
+                         f"{poly['random_bases']['n_bases']} bases {number(poly['random_bases']['median'])}",
+                         "—" if focus is None or focus != focus else ("met" if focus else "not met")])
+    return table(["", "corpus", "neurons 0–49 selective", "random-basis directions selective (median of the bases)",
                   "polysemantic neurons", "polysemantic random-basis directions (first basis; median count)",
                   "neuron 3: K at the top, G below"], rows)
 
@@ -424,11 +431,21 @@ def real_speech(report: MergedReport) -> list[str]:
         found = evidence(report, "enc-sae-phoneme", model).get("real_speech")
         return pair(found) if found else status(report.row("enc-sae-phoneme", model))
 
-    out = [f"{len(first['recordings'])} recordings, {first['speech_frames']} speech frames, {first['n_phonemes']} "
-           f"phonemes with at least {first['min_frames']} frames in both corpora.", ""]
-    return out + table(["units", *[f"{code(m)}: median ρ, share ρ > 0 (p < .05)" for m in models]], [
-        ["neurons 0–49 of `blocks.2.mlp.1` (enc-neuron-phoneme)", *[pair(s) for s in sources]],
-        ["50 random-basis directions of the same layer", *[pair((s or {}).get("random_basis")) for s in sources]],
+    transfers = [evidence(report, "enc-neuron-phoneme-real", m).get("espeak_transfer") for m in models]
+    corpus = next((t for t in transfers if t), None)
+    out = [f"On the reference recordings ({len(first['recordings'])} recordings, {first['speech_frames']} speech "
+           f"frames, {first['n_phonemes']} phonemes with at least {first['min_frames']} frames in both corpora)"
+           + ("" if corpus is None else
+              f", and on the real-speech corpus of the `-real` claims ({corpus['speech_frames']} speech frames, "
+              f"{corpus['n_phonemes']} phonemes with at least {corpus['min_frames']} frames in both corpora)") + ":",
+           ""]
+    rows = [["neurons 0–49 of `blocks.2.mlp.1` (enc-neuron-phoneme)", *[pair(s) for s in sources]],
+            ["50 random-basis directions of the same layer", *[pair((s or {}).get("random_basis")) for s in sources]]]
+    if corpus is not None:
+        rows += [["neurons 0–49, real-speech corpus (enc-neuron-phoneme-real)", *[pair(t) for t in transfers]],
+                 ["50 random-basis directions, real-speech corpus", *[pair((t or {}).get("random_basis"))
+                                                                       for t in transfers]]]
+    return out + table(["units", *[f"{code(m)}: median ρ, share ρ > 0 (p < .05)" for m in models]], rows + [
         ["polysemantic neurons (enc-polysemantic): unit: ρ (p; top 3 on the recordings)", *[units(m) for m in models]],
         ["SAE features (enc-sae-phoneme)", *[sae(m) for m in models]]])
 
