@@ -71,6 +71,16 @@ def test_a_cell_shows_the_key_metric_or_names_the_one_that_failed():
     assert [findings.number(v) for v in (5.0, 8.58e-08, 0.0799999, 2)] == ["5", "8.58e-08", "0.08", "2"]
 
 
+def test_a_metric_cell_is_judged_by_its_interval_when_it_has_one():
+    """A point value past the bar whose interval straddles it is not 'met': the interval decides."""
+    straddling = {**metric(0.04, True, ">", 0), "interval": {"low": -0.062, "high": 0.121, "passed": None}}
+    above = {**metric(0.24, True, ">", 0), "interval": {"low": 0.119, "high": 0.382, "passed": True}}
+    below = {**metric(0.12, False), "interval": {"low": 0.056, "high": 0.238, "passed": False}}
+    cells = [findings.metric_cell(row("fails", {"m": m}), "m") for m in (straddling, above, below)]
+    assert cells == ["0.04 [-0.062, 0.121] *straddles*", "0.24 [0.119, 0.382] met", "0.12 [0.056, 0.238] **not met**"]
+    assert findings.metric_cell(row("holds", {"m": metric(0.74, True)}), "m") == "0.74 met"  # no interval
+
+
 def test_every_generated_block_of_the_docs_is_what_the_records_give():
     for name, blocks in BLOCKS.items():
         current = (PROJECT / name).read_text(encoding="utf-8")

@@ -112,8 +112,13 @@ def metric_cell(row: Row | None, name: str) -> str:
     metric = (row.data.get("metrics") or {}).get(name)
     if metric is None or metric.get("value") is None:
         return SHOWN.get(row.status, row.status) if row.status != "holds" else "—"
-    mark = {True: "met", False: "**not met**"}.get(metric.get("passed"), "")
-    return f"{number(metric['value'])} {mark}".strip()
+    interval = metric.get("interval")
+    if interval is None:
+        mark = {True: "met", False: "**not met**"}.get(metric.get("passed"), "")
+        return f"{number(metric['value'])} {mark}".strip()
+    # an interval decides: its whole range on one side of the threshold, or it straddles (inconclusive)
+    mark = {True: "met", False: "**not met**", None: "*straddles*"}[interval.get("passed")]
+    return f"{number(metric['value'])} [{number(interval['low'])}, {number(interval['high'])}] {mark}"
 
 
 def clip_lines(report: MergedReport, claim_id: str, models: list[str]) -> list[str]:
