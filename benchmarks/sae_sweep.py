@@ -12,12 +12,16 @@ For each layer (default the residual after ``encoder.blocks.2`` and ``encoder.bl
 gives, over the seeds: held-out mean L0, explained variance (1 − Σ‖x − x̂‖² / Σ‖x − mean(x)‖² over the
 held-out frames, min–max over seeds), dead features (never active on the held-out frames) and always-on
 ones (active on every held-out frame), means over seeds; the share of the first seed's features that
-recur in every other seed (a decoder column with cosine ≥ 0.9); training frames; seconds per SAE.
+recur in every other seed (a decoder column with cosine ≥ 0.9); training frames; seconds per SAE. With
+``--faithfulness``, the first seed's SAE is spliced into the residual at its block, at every frame, and the
+general encoder claims' clip set is transcribed (``measure.faithfulness``): WER recovered against the clean
+transcripts and against the words spoken, the floor being the training frames' mean at every frame.
 
 Usage::
 
     python benchmarks/sae_sweep.py [--models tiny.en] [--layers encoder.blocks.2,encoder.blocks.3]
-                                   [--seeds 3] [--threads 1] [--only topk]
+                                   [--seeds 3] [--threads 1] [--only topk] [--widths 4] [--ks 32,64]
+                                   [--faithfulness]
     python benchmarks/sae_sweep.py --smoke     # a tiny grid on random sparse data, in seconds
 
 The corpus pass comes from the disk cache when a run of the claims left it there; a layer the claims'
@@ -45,6 +49,7 @@ WIDTHS = (1, 4, 8)  # × the residual width
 KS = (16, 32, 64)
 KINDS = ("topk", "batchtopk")
 RECUR_COSINE = 0.9
+FAITHFULNESS_CLIPS = "enc-relevance-local-general"  # whose clip set (``general``) is transcribed
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Row:
     always_on: float
     recurring: Optional[float]  # share of the first seed's features found in every other seed
     seconds: float  # per SAE, mean over seeds
+    recovered: Optional[tuple[float, float]] = None  # WER recovered (clean, spoken) of the first seed's SAE
 
 
 def grid(d_in: int, base: SAEConfig, post: SAEConfig, *, widths: Iterable[int] = WIDTHS, ks: Iterable[int] = KS,
@@ -93,9 +99,11 @@ def always_on(sae: SparseAutoencoder, frames: Tensor, chunk: int = 16384) -> int
 
 
 def sweep(layer: str, frames: Tensor, recipes: Sequence[Recipe], seeds: Sequence[int],
-          threads: Optional[int], report: Callable[[Row], None]) -> list[Row]:
+          threads: Optional[int], report: Callable[[Row], None],
+          faithfulness: Optional[Callable[[SparseAutoencoder, Tensor], tuple[float, float]]] = None) -> list[Row]:
     """Train every recipe at every seed on ``frames`` ``[n, d]`` (the last ``held_out`` share held out,
-    as ``train_sae`` does) and report one row per recipe as soon as it is done."""
+    as ``train_sae`` does) and report one row per recipe as soon as it is done; ``faithfulness(sae,
+    mean_frame)``, when given, scores the first seed's SAE (the mean of its training frames is the floor)."""
     rows = []
     for recipe in recipes:
         saes, reports, held = [], [], None
@@ -106,17 +114,21 @@ def sweep(layer: str, frames: Tensor, recipes: Sequence[Recipe], seeds: Sequence
             held = frames[-training.n_held_out:]
         explained = tuple(r.explained_variance for r in reports)
         recur = recurring_features(saes, RECUR_COSINE)
+        recovered = None
+        if faithfulness is not None:
+            recovered = faithfulness(saes[0], frames[:reports[0].n_train].mean(dim=0))
         row = Row(layer, recipe, reports[0].n_train, float(np.mean([r.mean_l0 for r in reports])), explained,
                   float(np.mean([r.n_dead for r in reports])), float(np.mean([always_on(s, held) for s in saes])),
                   None if recur["recurring"] is None else recur["recurring"] / recur["of"],
-                  float(np.mean([r.seconds for r in reports])))
+                  float(np.mean([r.seconds for r in reports])), recovered)
         report(row)
         rows.append(row)
     return rows
 
 
 HEADER = (f"{'layer':<18} {'recipe':<10} {'width':>5} {'feat':>5} {'k':>3} {'L0':>7} {'L0 %':>6} "
-          f"{'EV (min-max)':>20} {'dead':>7} {'on':>5} {'recur':>6} {'frames':>8} {'s/SAE':>7}")
+          f"{'EV (min-max)':>20} {'dead':>7} {'on':>5} {'recur':>6} {'frames':>8} {'s/SAE':>7} "
+          f"{'WERrec clean/spoken':>19}")
 
 
 def format_row(row: Row) -> str:
@@ -124,9 +136,10 @@ def format_row(row: Row) -> str:
     width = "-" if row.recipe.width is None else f"{row.recipe.width}x"
     ev = f"{np.mean(row.explained):.3f} ({min(row.explained):.3f}-{max(row.explained):.3f})"
     recur = "-" if row.recurring is None else f"{row.recurring:.2f}"
+    recovered = "-" if row.recovered is None else f"{row.recovered[0]:.3f}/{row.recovered[1]:.3f}"
     return (f"{row.layer:<18} {row.recipe.name:<10} {width:>5} {config.n_features:>5} {config.k or '-':>3} "
             f"{row.mean_l0:>7.1f} {row.mean_l0 / config.n_features:>6.1%} {ev:>20} {row.dead:>7.1f} "
-            f"{row.always_on:>5.1f} {recur:>6} {row.n_train:>8} {row.seconds:>7.1f}")
+            f"{row.always_on:>5.1f} {recur:>6} {row.n_train:>8} {row.seconds:>7.1f} {recovered:>19}")
 
 
 def print_row(row: Row) -> None:
@@ -167,8 +180,30 @@ def corpus_frames(loaded, layer: str, params: dict) -> Tensor:
     return stored.stacked(layer)[speech]
 
 
+def clip_set_faithfulness(loaded, layer: str) -> Callable[[SparseAutoencoder, Tensor], tuple[float, float]]:
+    """``faithfulness(sae, mean_frame)`` on the general encoder claims' clip set (its recordings and held-out
+    sentences, with the words spoken): WER recovered against the clean transcripts and the words spoken."""
+    from whisper_claims.claims.encoder import general_clips
+    from whisper_claims.claims.registry import load_registry
+    from whisper_claims.measure.faithfulness import transcript_faithfulness
+    from whisper_claims.stimuli.audio import load_audio
+
+    params = load_registry()[FAITHFULNESS_CLIPS].params_for(loaded.info.size)
+    pairs = general_clips(params["recordings"], params["sentences"])
+    audio = [clip.audio if hasattr(clip, "audio") else load_audio(clip) for clip, _ in pairs]
+    spoken = [text for _, text in pairs]
+
+    def faithfulness(sae: SparseAutoencoder, mean_frame: Tensor) -> tuple[float, float]:
+        sae.eval()
+        result = transcript_faithfulness(loaded.model, audio, layer, sae, mean_frame, spoken=spoken)
+        return result.against_clean.recovered, result.against_spoken.recovered
+
+    return faithfulness
+
+
 def real(models: Sequence[str], layers: Sequence[str], seeds: Sequence[int], threads: int,
-         only: Optional[str]) -> None:
+         only: Optional[str], widths: Sequence[int] = WIDTHS, ks: Sequence[int] = KS,
+         faithfulness: bool = False) -> None:
     from whisper_claims.claims.registry import load_registry
     from whisper_claims.models.load import open_model
 
@@ -186,8 +221,20 @@ def real(models: Sequence[str], layers: Sequence[str], seeds: Sequence[int], thr
             if params.get("l1_shrink") is not None:
                 post = replace(base, l1=calibrated_l1(activation_scale(frames), frames.shape[1], base,
                                                       params["l1_shrink"]))
-            recipes = [r for r in grid(frames.shape[1], base, post) if only is None or r.name == only]
-            sweep(layer, frames, recipes, seeds, threads, print_row)
+            recipes = [r for r in grid(frames.shape[1], base, post, widths=widths, ks=ks)
+                       if only is None or r.name == only]
+            scorer = clip_set_faithfulness(loaded, layer) if faithfulness else None
+            sweep(layer, frames, recipes, seeds, threads, print_row, scorer)
+
+
+def _numbers(text: str, option: str, allowed: Sequence[int], parser: argparse.ArgumentParser) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        parser.error(f"{option} {text!r}: expected comma-separated whole numbers from {list(allowed)}")
+    if not set(values) <= set(allowed):
+        parser.error(f"{option} {text!r}: expected values from {list(allowed)}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,15 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per recipe (>= 3 for the recurrence)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per SAE")
     parser.add_argument("--only", choices=("post",) + KINDS, default=None, help="one recipe family")
+    parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="× the residual width (topk kinds)")
+    parser.add_argument("--ks", default=",".join(map(str, KS)), help="k of the topk kinds")
+    parser.add_argument("--faithfulness", action="store_true",
+                        help="WER recovered of each recipe's first SAE on the general clip set")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    widths = _numbers(args.widths, "--widths", WIDTHS, parser)
+    ks = _numbers(args.ks, "--ks", KS, parser)
     seeds = range(args.seeds)
     if args.smoke:
         smoke(seeds)
         return 0
     real([m.strip() for m in args.models.split(",")], [layer.strip() for layer in args.layers.split(",")], seeds,
-         args.threads, args.only)
+         args.threads, args.only, widths, ks, args.faithfulness)
     return 0
 
 

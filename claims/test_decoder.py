@@ -34,6 +34,15 @@ def test_first_layer_decoder_neurons_are_semantic(whisper_model, claim):
     claim.check(whisper_model)
 
 
+@pytest.mark.claim("dec-neuron-semantic-real")
+def test_first_layer_decoder_neurons_are_semantic_on_real_speech(whisper_model, claim):
+    """The post mined decoder.blocks.0.mlp.1 on real clips: "even in the first layer of the decoder they often
+    activate on semantically similar concepts … the model is already operating on the word level by the first
+    MLP layer". The food, numbers and motion neurons of the written sentences prefer their category's words on
+    real recordings, teacher-forced with their own audio."""
+    claim.check(whisper_model)
+
+
 @pytest.mark.claim("dec-cross-attention-window")
 def test_each_word_attends_to_a_small_window_of_audio(whisper_model, claim):
     """The post: "for each word in the transcript, the decoder is cross-attending to a small window of audio

@@ -8,22 +8,25 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy.stats import rankdata
 from whisper.model import ModelDimensions
 from whisper.tokenizer import get_tokenizer
 
+from whisper_claims.claims import decoder as decoder_claims
 from whisper_claims.claims.decoder import (bigram_prompt, dec_bigram, dec_bigram_general,
-                                           dec_neuron_semantic, jaccard, top_text_tokens)
+                                           dec_neuron_semantic, jaccard, top_text_tokens, written_form)
 from whisper_claims.claims.figures import draw_figures, matplotlib_available
 from whisper_claims.claims.runner import measure_claim
 from whisper_claims.claims.verdict import judge
 from whisper_claims.files import PACKAGE_DATA
-from whisper_claims.measure.decoder_neurons import (category_nulls, neuron_module, permutation_p, project,
+from whisper_claims.measure.decoder_neurons import (category_nulls, neuron_module, permutation_p, placements, project,
                                                     random_directions, rank_neurons, shuffled_best_shares,
                                                     shuffled_labels, token_activations, top_positions)
 from whisper_claims.measure.hooks import capture
 from whisper_claims.measure.inference import next_token_logits, padding_features, tokenizer_for
 from whisper_claims.models.load import LoadedModel, random_model
 from whisper_claims.stimuli.decoder_corpus import context, expand, load_corpus, normalize_word, tokenize
+from whisper_claims.stimuli.speech_corpus import transcribed_recordings
 
 pytestmark = pytest.mark.control
 
@@ -584,13 +587,12 @@ def test_neuron_claim_does_not_hold_on_random_weights(tiny, registry):
     assert measured.evidence["random_directions"]["n_directions"] == 1536  # as many as the layer's neurons
 
 
-@pytest.fixture(scope="module")
-def planted_neurons(tiny, registry, corpus):
-    """random:tiny with food, number and motion tokens sharing one direction each in the token embedding,
-    read by neurons 10, 12 and 14 and by no other neuron (the directions are projected out of the other
-    neurons' weights), so that single neurons, not the layer's neuron space as a whole, carry the categories."""
+def plant_neurons(tiny, registry, tables) -> LoadedModel:
+    """random:tiny with each category's tokens (of every table in ``tables``) sharing one direction in the token
+    embedding, read by neurons 10, 12 and 14 and by no other neuron (the directions are projected out of the
+    other neurons' weights), so that single neurons, not the layer's neuron space as a whole, carry the
+    categories."""
     model = copy.deepcopy(tiny.model)
-    table = tokenize(tokenizer_for(model), corpus.sentences, corpus.categories)
     g = torch.Generator().manual_seed(0)
     planted = registry["dec-neuron-semantic"].params["expected_neurons"]
     with torch.no_grad():
@@ -600,7 +602,8 @@ def planted_neurons(tiny, registry, corpus):
         for category, neuron in planted.items():
             direction = torch.randn(model.dims.n_text_state, generator=g)
             direction = (direction - direction.mean()) / (direction - direction.mean()).norm()
-            embedding[torch.as_tensor(np.unique(table.tokens[table.labels[category]]))] += 0.3 * direction
+            tokens = np.unique(np.concatenate([table.tokens[table.labels[category]] for table in tables]))
+            embedding[torch.as_tensor(tokens)] += 0.3 * direction
             directions.append(direction)
         basis, _ = torch.linalg.qr(torch.stack(directions, dim=1))  # [n_text_state, 3], orthonormal
         first.weight -= (first.weight @ basis) @ basis.T
@@ -608,6 +611,12 @@ def planted_neurons(tiny, registry, corpus):
             first.weight[neuron] = 5.0 * direction
             first.bias[neuron] = 0.0
     return LoadedModel(model, tiny.info)
+
+
+@pytest.fixture(scope="module")
+def planted_neurons(tiny, registry, corpus):
+    """The written corpus' category tokens planted (`plant_neurons`)."""
+    return plant_neurons(tiny, registry, [tokenize(tokenizer_for(tiny.model), corpus.sentences, corpus.categories)])
 
 
 def test_neuron_claim_holds_for_planted_neurons(planted_neurons, registry):
@@ -692,6 +701,99 @@ def test_speech_audio_is_a_second_condition(registry, tmp_path):
     alone = dec_neuron_semantic(model, **params)
     assert alone.evidence["conditions"] == ["padding"]
     assert alone.evidence["food"]["padding"] == measured.evidence["food"]["padding"]
+
+
+# -- dec-neuron-semantic-real: the written corpus' neurons held out on real speech --------------------------
+
+# TIMIT speakers and praatIO's recordings that between them say 10 food words, 3 numbers and 3 motion verbs
+REAL_FOLDERS = ["speech/timit_nltk_sample/dr2-marc0", "speech/timit_nltk_sample/dr5-mbgt0", "speech/praatio",
+                "speech/timit_nltk_sample/dr6-mbma1", "speech/timit_nltk_sample/dr3-madc0",
+                "speech/timit_nltk_sample/dr5-ftlg0", "speech/timit_nltk_sample/dr6-fapb0"]
+REAL_METRICS = tuple(f"{c}_{m}" for c in ("food", "numbers", "motion")
+                     for m in ("auroc_real", "margin_over_random_direction_real"))
+
+
+def test_placements_average_to_the_auroc():
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.normal(size=300), 1)  # rounded: ties
+    labels = rng.random(300) < 0.1
+    placed = placements(scores, labels)
+    ranks = rankdata(scores)
+    n_in, n_out = labels.sum(), (~labels).sum()
+    assert placed.mean() == pytest.approx((ranks[labels].sum() - n_in * (n_in + 1) / 2) / (n_in * n_out))
+    assert placements(np.array([3.0, 1.0, 2.0, 2.0]), np.array([True, False, True, False])).tolist() == [1.0, 0.75]
+    with pytest.raises(ValueError, match="items of both kinds"):
+        placements(np.ones(3), np.ones(3, dtype=bool))
+
+
+def test_written_form_is_a_sentence_as_whisper_writes_one():
+    assert written_form("BOBBY RIPPED THE LEDGER") == "Bobby ripped the ledger."
+    assert written_form("printing in the  only sense") == "Printing in the only sense."
+    assert written_form("She had your dark suit in greasy wash water all year.") == \
+        "She had your dark suit in greasy wash water all year."
+
+
+def reference_transcripts(monkeypatch, folders):
+    """The claim's 'model transcripts' replaced by the recordings' references, in order: a model with random or
+    planted weights cannot transcribe real speech, and the neurons are what is tested."""
+    recordings, _ = transcribed_recordings(tuple(folders))
+    texts = iter([written_form(r.text) for r in recordings])
+    monkeypatch.setattr(decoder_claims, "transcribe_batch",
+                        lambda model, features, batch_size: [next(texts) for _ in range(len(features))])
+
+
+def test_real_neuron_claim_holds_for_planted_neurons(tiny, registry, corpus, monkeypatch):
+    # planted on the category tokens of the real transcripts too ('Brush', capitalised, is not a token of the
+    # written corpus), and block 0's cross-attention silenced: a random encoder's output of real speech, unlike
+    # padding's, differs between recordings and would drown the planted direction (norm 0.3)
+    tokenizer = tokenizer_for(tiny.model)
+    recordings, _ = transcribed_recordings(tuple(REAL_FOLDERS))
+    tables = [tokenize(tokenizer, texts, corpus.categories)
+              for texts in (corpus.sentences, [written_form(r.text) for r in recordings])]
+    planted = plant_neurons(tiny, registry, tables)
+    with torch.no_grad():
+        planted.model.decoder.blocks[0].cross_attn.out.weight.zero_()
+        planted.model.decoder.blocks[0].cross_attn.out.bias.zero_()
+    reference_transcripts(monkeypatch, REAL_FOLDERS)
+    measured, verdict = measure(planted, registry["dec-neuron-semantic-real"], folders=REAL_FOLDERS)
+    assert verdict.status == "holds", verdict.describe()
+    judged = measured.evidence["conditions"]["model transcripts"]
+    for category, neuron in (("food", 10), ("numbers", 12), ("motion", 14)):
+        record = judged[category]
+        assert record["neuron"] == neuron and len(record["words"]) >= 3
+        # the planted tokens are the written corpus' lower-case ones: ' Brush' is not one of them
+        assert measured.metrics[f"{category}_auroc_real"] > 0.8
+        assert measured.intervals[f"{category}_auroc_real"].low > 0.5
+        assert measured.intervals[f"{category}_auroc_real"].n_units == len(record["words"])
+        # the best random direction on the written corpus catches some of the planted direction, not all
+        assert measured.intervals[f"{category}_margin_over_random_direction_real"].low > 0
+    assert judged["food"]["top_tokens"][0]["in_category"]
+    assert measured.evidence["real_speech"]["recordings"] == 62
+
+
+def test_real_neuron_claim_does_not_hold_on_random_weights(tiny, registry, monkeypatch):
+    reference_transcripts(monkeypatch, REAL_FOLDERS)
+    measured, verdict = measure(tiny, registry["dec-neuron-semantic-real"], folders=REAL_FOLDERS)
+    assert verdict.status != "holds", verdict.describe()
+    assert set(REAL_METRICS) <= set(measured.metrics)
+    # chance is 0.5: no category's interval lies wholly above it, and the margins straddle 0 or fall below
+    assert sum(measured.intervals[f"{c}_auroc_real"].low > 0.5 for c in ("food", "numbers", "motion")) <= 1
+
+
+def test_a_category_without_enough_words_cannot_decide(tiny, registry, monkeypatch):
+    folders = ["speech/timit_nltk_sample/dr6-mbma1", "speech/timit_nltk_sample/dr3-madc0"]  # no motion verb
+    reference_transcripts(monkeypatch, folders)
+    measured, verdict = measure(tiny, registry["dec-neuron-semantic-real"], folders=folders)
+    assert math.isnan(measured.metrics["motion_auroc_real"])
+    interval = measured.intervals["motion_auroc_real"]
+    assert (interval.low, interval.high, interval.n_units) == (0.0, 1.0, 0)
+    assert measured.evidence["conditions"]["model transcripts"]["motion"]["no_verdict"].startswith("0 distinct")
+    assert verdict.metric("motion_auroc_real").outcome is None  # undecided, never a failure of the claim
+    assert verdict.status in ("inconclusive", "fails")
+    if verdict.status == "fails":  # only another metric, measured, can fail it
+        assert "motion" not in verdict.reason
+    with pytest.raises(ValueError, match="min_category_words = 1"):
+        measure(tiny, registry["dec-neuron-semantic-real"], folders=folders, min_category_words=1)
 
 
 def test_unknown_expected_category_or_neuron_is_an_error(tiny, registry):

@@ -61,3 +61,26 @@ def test_rows_are_the_training_reports(sweep_module):
     with torch.no_grad():
         sae.bias.copy_(torch.tensor([100.0, 100.0, -100.0, 0.0]))
     assert sweep_module.always_on(sae, frames) == 2
+
+
+def test_faithfulness_scores_the_first_seed_with_its_training_mean(sweep_module):
+    frames = sweep_module.smoke_frames(n_frames=600)
+    config = SAEConfig(n_features=16, kind="topk", k=2, steps=20, batch_size=64, tied=False)
+    seen = []
+
+    def faithfulness(sae, mean_frame):
+        seen.append((sae, mean_frame))
+        return 0.5, 0.25
+
+    (row,) = sweep_module.sweep("x", frames, [sweep_module.Recipe("topk", 1, config)], [0, 1], threads=1,
+                                report=lambda r: None, faithfulness=faithfulness)
+    assert len(seen) == 1 and row.recovered == (0.5, 0.25)
+    assert torch.equal(seen[0][1], frames[:row.n_train].mean(dim=0))  # the training frames' mean, the floor
+    assert sweep_module.format_row(row).endswith("0.500/0.250")
+
+
+@pytest.mark.parametrize("option, value", [("--widths", "3"), ("--ks", "32,x"), ("--widths", "")])
+def test_widths_and_ks_outside_the_grid_are_refused(sweep_module, capsys, option, value):
+    with pytest.raises(SystemExit):
+        sweep_module.main([option, value])
+    assert f"{option} {value!r}" in capsys.readouterr().err

@@ -263,6 +263,34 @@ def project(activations: np.ndarray, directions: np.ndarray) -> np.ndarray:
     return scaled @ directions
 
 
+def placements(scores: np.ndarray, in_category: np.ndarray) -> np.ndarray:
+    """For each in-category item, the share of the other items it outscores (a tie counts half): their mean is
+    the AUROC of ``scores`` for the category, and resampling them gives its interval when the category's items
+    are few and the others many.
+
+    Parameters
+    ----------
+    scores : np.ndarray
+        ``[n]`` one unit's score of each item (a token type's largest activation).
+    in_category : np.ndarray
+        ``[n]`` bool, with items of both kinds.
+
+    Returns
+    -------
+    np.ndarray
+        ``[in_category.sum()]`` in the items' order.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    in_category = np.asarray(in_category, dtype=bool)
+    if scores.shape != in_category.shape or not 0 < in_category.sum() < len(scores):
+        raise ValueError(f"placements: {scores.shape} scores and {int(in_category.sum())} of {len(in_category)} "
+                         "items in the category; expected one label per score and items of both kinds")
+    others = np.sort(scores[~in_category])
+    below = np.searchsorted(others, scores[in_category], side="left")
+    tied = np.searchsorted(others, scores[in_category], side="right") - below
+    return (below + 0.5 * tied) / len(others)
+
+
 def permutation_p(null: Sequence[float], observed: float) -> float:
     """``(1 + #{null ≥ observed}) / (1 + n)``: a permutation p-value that is never 0; its resolution is
     ``1 / (1 + n)``."""

@@ -138,6 +138,14 @@ def _control_semantic(found: dict[str, Any]) -> str:
     return "base rates " + ", ".join(rates)
 
 
+def _control_semantic_real(found: dict[str, Any]) -> str:
+    judged = found["conditions"]["model transcripts"]
+    cells = [f"{c} {number(judged[c]['direction_auroc'])}" if "direction_auroc" in judged[c] else f"{c} —"
+             for c in ("food", "numbers", "motion")]
+    words = ", ".join(f"{c} {len(judged[c]['words'])}" for c in ("food", "numbers", "motion"))
+    return f"directions' AUROC {', '.join(cells)}; words {words}"
+
+
 CONTROLS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "dec-embed-sound": ("the same test on raw cosines; rhyme pairs with trained rows judged", _control_embed),
     "dec-embed-semantic": ("AUC over crossed pairs; the same test on raw cosines; pairs with trained rows judged",
@@ -165,6 +173,8 @@ CONTROLS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "dec-bigram-general": ("the same continuations' share after the other prompts", _control_bigram_general),
     "dec-bigram": ("continuations found per prompt", _control_bigram),
     "dec-neuron-semantic": ("each category's share of token types", _control_semantic),
+    "dec-neuron-semantic-real": ("the written corpus' best random direction's AUROC on the same types; distinct "
+                                 "category words in the model's transcripts", _control_semantic_real),
     "dec-cross-attention-window": ("the window's share of attention spread evenly over the speech (median); every "
                                    "head's mass; words scored", _control_cross_attention),
 }
@@ -312,6 +322,13 @@ def metric_value(report: MergedReport, claim: str, model: str, name: str) -> Any
     """A metric's measured value, None when the row or the metric is missing."""
     row = report.row(claim, model)
     return ((row.data.get("metrics") or {}).get(name) or {}).get("value") if row is not None else None
+
+
+def metric_interval(report: MergedReport, claim: str, model: str, name: str) -> tuple[float, float] | None:
+    """A metric's interval ``(low, high)``, None when it has none."""
+    row = report.row(claim, model)
+    found = ((row.data.get("metrics") or {}).get(name) or {}).get("interval") if row is not None else None
+    return (found["low"], found["high"]) if found else None
 
 
 def word_chops(report: MergedReport) -> list[str]:
@@ -487,6 +504,31 @@ def decoder_neurons(report: MergedReport) -> list[str]:
     return table(["", "food", "numbers", "motion"], rows)
 
 
+def decoder_neurons_real(report: MergedReport) -> list[str]:
+    """dec-neuron-semantic-real per model and category: the written corpus' neuron, its AUROC on the real
+    recordings teacher-forced with the model's transcripts (the verdict's) and with the references, and the
+    category's words."""
+    rows = []
+    for model in judged_models(report):
+        found = evidence(report, "dec-neuron-semantic-real", model)
+        if not found:
+            continue
+        cells = []
+        for category in ("food", "numbers", "motion"):
+            judged = found["conditions"]["model transcripts"][category]
+            reference = found["conditions"]["reference transcripts"][category]
+            value = metric_value(report, "dec-neuron-semantic-real", model, f"{category}_auroc_real")
+            interval = metric_interval(report, "dec-neuron-semantic-real", model, f"{category}_auroc_real")
+            shown = "no value" if value is None else number(value)
+            if value is not None and interval:
+                shown += f" [{number(interval[0])}, {number(interval[1])}]"
+            on_reference = "—" if "auroc" not in reference else number(reference["auroc"][0])
+            cells.append(f"neuron {judged['neuron']}: {shown}, {len(judged['words'])} words; "
+                         f"references {on_reference}, {len(reference['words'])} words")
+        rows.append([code(model), *cells])
+    return table(["", "food", "numbers", "motion"], rows)
+
+
 # ---- micro.md ---------------------------------------------------------------------------------------------
 
 MICRO = "micro"
@@ -603,6 +645,7 @@ BLOCKS: dict[str, dict[str, Callable[[MergedReport], list[str]]]] = {
         "real-speech": real_speech,
         "bigram-general": bigram_general,
         "decoder-neurons": decoder_neurons,
+        "decoder-neurons-real": decoder_neurons_real,
     },
     "docs/micro.md": {"micro-findings": micro_findings},
 }

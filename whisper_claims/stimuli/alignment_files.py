@@ -596,7 +596,12 @@ def _is_transcript(path: Path) -> bool:
     return False
 
 
-def _clip_text(audio_path: Path, alignment: Path | None = None) -> str | None:
+def clip_text(audio_path: str | os.PathLike, alignment: str | os.PathLike | None = None) -> str | None:
+    """The words spoken in an audio file, from the files beside it: ``<stem>.txt`` (for TIMIT, whose
+    alignment is a .phn, without its sample span), else the words tier of a TextGrid, else a transcript
+    ``<stem>.lab``; None when there is none."""
+    audio_path = Path(audio_path)
+    alignment = None if alignment is None else Path(alignment)
     stem = audio_path.stem
     for pattern in TEXT_NAMES:
         candidate = audio_path.with_name(pattern.format(stem=stem))
@@ -660,7 +665,7 @@ def read_aligned_folder(
         if alignment is None:
             continue
         segments = read_alignment(alignment, tier=tier)
-        clips.append(AlignedClip(audio_path, segments, _clip_text(audio_path, alignment), alignment))
+        clips.append(AlignedClip(audio_path, segments, clip_text(audio_path, alignment), alignment))
     if not clips:
         names = ", ".join(n.format(stem="<stem>") for n in ALIGNMENT_NAMES)
         raise AlignmentError(

@@ -126,7 +126,8 @@ def tokenize(tokenizer: Tokenizer, sentences: list[str] | tuple[str, ...],
 
     Words are encoded one at a time (``" " + word``), which for Whisper's byte-level BPE gives the same
     tokens as encoding the whole sentence (its pre-tokenizer never joins across a space before a word)
-    and tells which word each token belongs to.
+    and tells which word each token belongs to. A token of a category word is labelled with the category
+    unless it holds no letter or digit (the period of ``"dessert."``).
     """
     tokens, sentence, word, per_sentence = [], [], [], []
     labels: dict[str, list[bool]] = {c: [] for c in categories}
@@ -137,8 +138,10 @@ def tokenize(tokenizer: Tokenizer, sentences: list[str] | tuple[str, ...],
             ids += pieces
             sentence += [s] * len(pieces)
             word += [w] * len(pieces)
+            # a piece of punctuation ("dessert." -> " dessert", ".") is the sentence's, not the word's
+            spelled = [any(ch.isalnum() for ch in tokenizer.decode([piece])) for piece in pieces]
             for category, words in categories.items():
-                labels[category] += [normalize_word(item) in words] * len(pieces)
+                labels[category] += [normalize_word(item) in words and part for part in spelled]
         tokens += ids
         per_sentence.append(tuple(ids))
     return TokenTable(

@@ -19,7 +19,8 @@ import numpy as np
 
 from .. import progress
 from ..errors import StimulusError
-from .alignment_files import ALIGNMENT_NAMES, AUDIO_SUFFIXES, read_alignment
+from .alignment_files import (ALIGNMENT_NAMES, AUDIO_SUFFIXES, TEXT_NAMES, WORDS_TEXTGRID_NAMES, clip_text,
+                              read_alignment)
 from .assets import Asset, AssetLocations, default_locations, load_manifest, resolve_asset
 from .audio import FRAME_S, SAMPLE_RATE, load_audio
 from .corpus import StimulusClip
@@ -142,4 +143,49 @@ def build_speech_corpus(options: SpeechCorpusOptions = SpeechCorpusOptions(),
     return clips
 
 
-__all__ = ["SpeechCorpusOptions", "SPEECH_FOLDERS", "aligned_recordings", "build_speech_corpus", "cut_recording"]
+@dataclass(frozen=True)
+class TranscribedRecording:
+    """A whole aligned recording and the words spoken in it."""
+
+    name: str  # the audio asset
+    audio: np.ndarray  # 16 kHz mono float32
+    text: str  # as its transcript file or word tier gives it
+    origin: str  # the asset the text was read from
+
+
+def transcribed_recordings(folders: Sequence[str] = SPEECH_FOLDERS, locations: Optional[AssetLocations] = None,
+                           manifest: Optional[dict[str, Asset]] = None) -> tuple[list[TranscribedRecording], list[str]]:
+    """
+    Every aligned recording of ``folders`` whose words are written beside it (``alignment_files.clip_text``:
+    TIMIT's .txt, a TextGrid's words tier, a transcript), whole.
+
+    Every file read is an asset of the manifest, checked against its sha256.
+
+    Returns
+    -------
+    (list of TranscribedRecording, list of str)
+        The recordings in `aligned_recordings`' order, and the audio assets left out for having no words.
+    """
+    manifest = load_manifest() if manifest is None else manifest
+    locations = default_locations() if locations is None else locations
+    found, without = [], []
+    recordings = aligned_recordings(manifest, folders)
+    for index, (audio_name, alignment_name) in enumerate(recordings):
+        path = PurePosixPath(audio_name)
+        texts = [str(path.with_name(p.format(stem=path.stem))) for p in TEXT_NAMES + WORDS_TEXTGRID_NAMES]
+        texts = [name for name in texts if name in manifest]
+        # resolved first, so that clip_text reads verified copies
+        resolved = [resolve_asset(name, locations, manifest) for name in texts]
+        alignment = resolve_asset(alignment_name, locations, manifest)
+        audio_path = resolve_asset(audio_name, locations, manifest)
+        text = clip_text(audio_path, alignment) if resolved else None
+        if text:
+            found.append(TranscribedRecording(audio_name, load_audio(audio_path), text, texts[0]))
+        else:
+            without.append(audio_name)
+        progress.report("transcribed recordings read", index + 1, len(recordings))
+    return found, without
+
+
+__all__ = ["SpeechCorpusOptions", "SPEECH_FOLDERS", "TranscribedRecording", "aligned_recordings",
+           "build_speech_corpus", "cut_recording", "transcribed_recordings"]
