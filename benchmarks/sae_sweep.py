@@ -23,6 +23,8 @@ Usage::
                                    [--seeds 3] [--threads 1] [--only topk] [--widths 4] [--ks 32,64]
                                    [--faithfulness]
     python benchmarks/sae_sweep.py --smoke     # a tiny grid on random sparse data, in seconds
+    python benchmarks/sae_sweep.py ... --record sweep.jsonl   # also append each row to a file when it is done
+    python benchmarks/sae_sweep.py --table sweep.jsonl         # the recorded rows as a markdown table
 
 The corpus pass comes from the disk cache when a run of the claims left it there; a layer the claims'
 pass does not store (``encoder.blocks.2``'s residual) makes a new pass over the corpus (minutes).
@@ -31,6 +33,8 @@ Training is the cost: 4000 steps per SAE, one thread each; the whole grid is hou
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -146,6 +150,44 @@ def print_row(row: Row) -> None:
     print(format_row(row), flush=True)
 
 
+def row_record(row: Row, run: dict) -> dict:
+    """One row as a JSON object, with what produced it (``run``: model, its parameters' sha256, seeds, …)."""
+    config = row.recipe.config
+    return {**run, "layer": row.layer, "recipe": row.recipe.name, "width": row.recipe.width,
+            "n_features": config.n_features, "k": config.k, "n_train": row.n_train, "mean_l0": row.mean_l0,
+            "explained_variance": list(row.explained), "dead": row.dead, "always_on": row.always_on,
+            "recurring": row.recurring, "seconds_per_sae": row.seconds,
+            "wer_recovered": None if row.recovered is None else {"clean": row.recovered[0], "spoken": row.recovered[1]}}
+
+
+def appender(path: str, run: dict) -> Callable[[Row], None]:
+    """``report(row)``: print it and append it to ``path`` (one JSON line, flushed), so that a long sweep
+    stopped part way keeps every row it finished."""
+    def report(row: Row) -> None:
+        print_row(row)
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(row_record(row, run)) + "\n")
+    return report
+
+
+def markdown_table(records: Sequence[dict]) -> str:
+    """Recorded rows as a markdown table (EV as the mean over seeds, with min–max when there are several)."""
+    lines = ["| model | layer | recipe | features | k | L0 | L0 % | explained variance | dead | recur | "
+             "WER recovered (clean / spoken) | frames | s per SAE | seeds |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in records:
+        ev = r["explained_variance"]
+        shown = f"{np.mean(ev):.3f}" + (f" ({min(ev):.3f}–{max(ev):.3f})" if len(ev) > 1 else "")
+        recipe = r["recipe"] if r["width"] is None else f"{r['recipe']} {r['width']}×"
+        recovered = "—" if r["wer_recovered"] is None else \
+            f"{r['wer_recovered']['clean']:.3f} / {r['wer_recovered']['spoken']:.3f}"
+        lines.append(f"| {r['model']} | {r['layer']} | {recipe} | {r['n_features']} | {r['k'] or '—'} | "
+                     f"{r['mean_l0']:.1f} | {r['mean_l0'] / r['n_features']:.1%} | {shown} | {r['dead']:.1f} | "
+                     f"{'—' if r['recurring'] is None else format(r['recurring'], '.2f')} | {recovered} | "
+                     f"{r['n_train']} | {r['seconds_per_sae']:.0f} | {len(ev)} |")
+    return "\n".join(lines)
+
+
 def smoke_frames(seed: int = 0, d: int = 16, n_frames: int = 3000) -> Tensor:
     """Sparse non-negative combinations of 24 random unit directions in ``d`` dimensions (about 3 per
     frame) plus a constant offset: something for the SAEs to find, in a second."""
@@ -203,7 +245,7 @@ def clip_set_faithfulness(loaded, layer: str) -> Callable[[SparseAutoencoder, Te
 
 def real(models: Sequence[str], layers: Sequence[str], seeds: Sequence[int], threads: int,
          only: Optional[str], widths: Sequence[int] = WIDTHS, ks: Sequence[int] = KS,
-         faithfulness: bool = False) -> None:
+         faithfulness: bool = False, record: Optional[str] = None) -> None:
     from whisper_claims.claims.registry import load_registry
     from whisper_claims.models.load import open_model
 
@@ -224,7 +266,11 @@ def real(models: Sequence[str], layers: Sequence[str], seeds: Sequence[int], thr
             recipes = [r for r in grid(frames.shape[1], base, post, widths=widths, ks=ks)
                        if only is None or r.name == only]
             scorer = clip_set_faithfulness(loaded, layer) if faithfulness else None
-            sweep(layer, frames, recipes, seeds, threads, print_row, scorer)
+            run = {"model": name, "parameters_sha256": loaded.info.parameters_sha256, "seeds": list(seeds),
+                   "threads": threads, "torch": torch.__version__,
+                   "date": datetime.date.today().isoformat()}
+            sweep(layer, frames, recipes, seeds, threads, print_row if record is None else appender(record, run),
+                  scorer)
 
 
 def _numbers(text: str, option: str, allowed: Sequence[int], parser: argparse.ArgumentParser) -> tuple[int, ...]:
@@ -249,7 +295,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ks", default=",".join(map(str, KS)), help="k of the topk kinds")
     parser.add_argument("--faithfulness", action="store_true",
                         help="WER recovered of each recipe's first SAE on the general clip set")
+    parser.add_argument("--record", metavar="PATH", help="append each finished row to PATH (JSON lines)")
+    parser.add_argument("--table", metavar="PATH", help="print the rows recorded in PATH as markdown, and stop")
     args = parser.parse_args(argv)
+    if args.table:
+        try:
+            with open(args.table, encoding="utf-8") as rows:
+                print(markdown_table([json.loads(line) for line in rows if line.strip()]))
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"--table {args.table}: {error}; expected the JSON lines that --record writes")
+        return 0
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     widths = _numbers(args.widths, "--widths", WIDTHS, parser)
@@ -259,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke(seeds)
         return 0
     real([m.strip() for m in args.models.split(",")], [layer.strip() for layer in args.layers.split(",")], seeds,
-         args.threads, args.only, widths, ks, args.faithfulness)
+         args.threads, args.only, widths, ks, args.faithfulness, args.record)
     return 0
 
 

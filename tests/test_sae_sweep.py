@@ -84,3 +84,22 @@ def test_widths_and_ks_outside_the_grid_are_refused(sweep_module, capsys, option
     with pytest.raises(SystemExit):
         sweep_module.main([option, value])
     assert f"{option} {value!r}" in capsys.readouterr().err
+
+
+def test_recorded_rows_read_back_as_a_table(sweep_module, tmp_path, capsys):
+    frames = sweep_module.smoke_frames(n_frames=600)
+    config = SAEConfig(n_features=16, kind="topk", k=2, steps=20, batch_size=64, tied=False)
+    path = tmp_path / "rows.jsonl"
+    report = sweep_module.appender(str(path), {"model": "smoke", "seeds": [0]})
+    sweep_module.sweep("x", frames, [sweep_module.Recipe("topk", 1, config)] * 2, [0], threads=1, report=report,
+                       faithfulness=lambda sae, mean: (0.9, 0.8))
+    assert len(path.read_text().splitlines()) == 2  # one line per row, written as each is done
+    capsys.readouterr()
+    assert sweep_module.main(["--table", str(path)]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 4 and table[2].startswith("| smoke | x | topk 1× | 16 | 2 |")
+    assert "0.900 / 0.800" in table[2]
+    path.write_text("not json\n")
+    with pytest.raises(SystemExit):
+        sweep_module.main(["--table", str(path)])
+    assert "expected the JSON lines that --record writes" in capsys.readouterr().err
