@@ -53,7 +53,8 @@ def model_info(spec, sha="a"):
 
 def run(specs, commit="c0ffee", threads=2):
     return {
-        "python": "3.11.7", "platform": "Linux-x86_64", "torch_threads": threads, "git_commit": commit,
+        "python": "3.11.7", "platform": "Linux-x86_64", "cpu": "Test CPU; torch kernels AVX2",
+        "torch_threads": threads, "git_commit": commit,
         "packages": {"torch": "2.13.0", "numpy": "2.4.6", "jiwer": None},
         "thresholds": {"path": "claims/thresholds.toml", "sha256": "7" * 64},
         "models": [model_info(s) if s != "base"
@@ -306,6 +307,7 @@ def test_markdown_matrix_reasons_and_run_metadata(built):
     assert "- `enc-chop-start` on `tiny`: **error**: RuntimeError: shapes \\<1500\\> \\& \\<3000\\> differ" in lines
     assert "| git commit | `c0ffee` |" in lines
     assert "| torch threads | 2 |" in lines
+    assert "| cpu | Test CPU; torch kernels AVX2 |" in lines
     assert f"| thresholds sha256 | `{'7' * 64}` |" in lines
     assert (f"| `tiny` | official | tiny | `{'a' * 64}` | OpenAI's checkpoint (sha256 aaaaaaaaaaaa…, as in "
             f"whisper's download table) |") in lines
@@ -798,3 +800,13 @@ def test_badge_colours_with_inconclusive_rows():
     assert status_color(2, 0, 0, inconclusive=1) == "yellow"
     assert status_color(1, 0, 0, inconclusive=2) == "orange"
     assert status_color(0, 1, 0, inconclusive=1) == "red"
+
+
+def test_the_run_names_its_cpu_and_torch_kernels():
+    import torch
+
+    from whisper_claims.report.record import cpu
+
+    found = cpu()
+    assert found.endswith(f"; torch kernels {torch.backends.cpu.get_cpu_capability()}")
+    assert not found.startswith(";")  # a processor name, or 'unknown processor'

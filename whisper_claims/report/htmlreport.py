@@ -461,7 +461,8 @@ def _runs(report: MergedReport) -> list[str]:
                        "reached.</p>")
         out.append("<table><tbody>")
         for label, value in [("git commit", run.get("git_commit")), ("python", run.get("python")),
-                             ("platform", run.get("platform")), ("torch threads", run.get("torch_threads")),
+                             ("platform", run.get("platform")), ("cpu", run.get("cpu")),
+                             ("torch threads", run.get("torch_threads")),
                              ("thresholds file", thresholds.get("path")),
                              ("thresholds sha256", thresholds.get("sha256"))]:
             shown = "unknown" if value is None else value

@@ -135,6 +135,7 @@ def _run_lines(number: int, path, run: dict[str, Any]) -> list[str]:
         ["git commit", _maybe_code(run.get("git_commit"))],
         ["python", _maybe_text(run.get("python"))],
         ["platform", _maybe_text(run.get("platform"))],
+        ["cpu", _maybe_text(run.get("cpu"))],
         ["torch threads", _maybe_text(run.get("torch_threads"))],
         ["thresholds file", _maybe_code(thresholds.get("path"))],
         ["thresholds sha256", _maybe_code(thresholds.get("sha256"))],

@@ -63,6 +63,7 @@ def run_metadata(record: ClaimsRecord, rootdir: Path | None = None) -> dict[str,
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu(),
         "packages": versions,
         "torch_threads": record.torch_threads,
         "git_commit": git_commit(rootdir or Path.cwd()),
@@ -75,6 +76,21 @@ def run_metadata(record: ClaimsRecord, rootdir: Path | None = None) -> dict[str,
         ],
         **({"interrupted": record.interrupted} if record.interrupted else {}),
     }
+
+
+def cpu() -> str:
+    """The processor and the instruction set torch's CPU kernels use (``AVX512``, ``AVX2``, …): rows are
+    bit-identical run to run on one machine, but a matrix product sums in another order on another
+    instruction set, which moves results in their 6th or 7th digit."""
+    import torch  # here, not at import: writing a record of a run that loaded no model needs no torch
+
+    model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model or 'unknown processor'}; torch kernels {torch.backends.cpu.get_cpu_capability()}"
 
 
 def git_commit(directory: Path) -> str | None:
