@@ -504,6 +504,10 @@ def decoder_neurons(report: MergedReport) -> list[str]:
     return table(["", "food", "numbers", "motion"], rows)
 
 
+def _words(n: int) -> str:
+    return f"{n} word" if n == 1 else f"{n} words"
+
+
 def decoder_neurons_real(report: MergedReport) -> list[str]:
     """dec-neuron-semantic-real per model and category: the written corpus' neuron, its AUROC on the real
     recordings teacher-forced with the model's transcripts (the verdict's) and with the references, and the
@@ -523,8 +527,8 @@ def decoder_neurons_real(report: MergedReport) -> list[str]:
             if value is not None and interval:
                 shown += f" [{number(interval[0])}, {number(interval[1])}]"
             on_reference = "—" if "auroc" not in reference else number(reference["auroc"][0])
-            cells.append(f"neuron {judged['neuron']}: {shown}, {len(judged['words'])} words; "
-                         f"references {on_reference}, {len(reference['words'])} words")
+            cells.append(f"neuron {judged['neuron']}: {shown}, {_words(len(judged['words']))}; "
+                         f"references {on_reference}, {_words(len(reference['words']))}")
         rows.append([code(model), *cells])
     return table(["", "food", "numbers", "motion"], rows)
 
