@@ -464,25 +464,13 @@ def _padding_activations(model: Whisper, sequences: list[tuple[int, ...]], skip:
 def _speech_activations(model: Whisper, sentences: Sequence[str], sequences: list[tuple[int, ...]], skip: int,
                         layer: int, speech: Speech, chunk: int = 16) -> np.ndarray:
     """Each sentence decoded against the encoder output of its own audio, ``chunk`` sentences at a time."""
-    return _audio_activations(model, lambda i: (speech(sentences[i]), f"speech for {sentences[i]!r}"), sequences,
-                              skip, layer, chunk)
-
-
-def _audio_activations(model: Whisper, audio: Callable[[int], tuple[np.ndarray, str]],
-                       sequences: list[tuple[int, ...]], skip: int, layer: int, chunk: int = 16) -> np.ndarray:
-    """Each sequence decoded against the encoder output of its own audio (``audio(i)``: the waveform and what
-    it is, for errors), ``chunk`` sequences at a time."""
     rows = []
-    for start in range(0, len(sequences), chunk):
-        stop = min(start + chunk, len(sequences))
-        mels = torch.cat([_mel(model, *audio(i)) for i in range(start, stop)])
-        rows.append(token_activations(model, sequences[start: stop], encode(model, mels), layer=layer, skip=skip))
-        progress.report("transcripts teacher-forced with their audio", stop, len(sequences))
+    for start in range(0, len(sentences), chunk):
+        texts = sentences[start: start + chunk]
+        mels = torch.cat([log_mel(speech(text), model, source=f"speech for {text!r}") for text in texts])
+        features = encode(model, mels)
+        rows.append(token_activations(model, sequences[start: start + chunk], features, layer=layer, skip=skip))
     return np.concatenate(rows, axis=0)
-
-
-def _mel(model: Whisper, waveform: np.ndarray, source: str) -> torch.Tensor:
-    return log_mel(waveform, model, source=source)
 
 
 def _examples(acts: np.ndarray, table, sentences: Sequence[str], tokenizer: Tokenizer, in_category: np.ndarray,
