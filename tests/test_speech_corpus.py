@@ -76,3 +76,21 @@ def test_the_manifests_aligned_speech_gives_every_phoneme_enough_frames(asset):
     assert set(labels.tolist()) <= set(LABELS)  # TIMIT's 61 phones folded to the project's labels
     values, counts = np.unique(labels[labels != "sil"], return_counts=True)
     assert len(values) >= 38 and counts.min() >= TRANSFER_MIN_FRAMES
+
+
+def test_transcribed_recordings_read_the_words_written_beside_each_recording():
+    from whisper_claims.stimuli.speech_corpus import transcribed_recordings
+
+    found, without = transcribed_recordings(("speech/timit_nltk_sample/dr1-fvmh0", "speech/praatio",
+                                             "speech/cmu_arctic"))
+    names = [r.name for r in found]
+    assert "speech/timit_nltk_sample/dr1-fvmh0/sa1.wav" in names and len(names) == 12  # 10 TIMIT + bobby, mary
+    sa1 = found[names.index("speech/timit_nltk_sample/dr1-fvmh0/sa1.wav")]
+    # TIMIT's .txt without its sample span
+    assert sa1.text == "She had your dark suit in greasy wash water all year."
+    assert sa1.origin == "speech/timit_nltk_sample/dr1-fvmh0/sa1.txt"
+    bobby = found[names.index("speech/praatio/bobby.wav")]
+    assert bobby.text == "BOBBY RIPPED THE LEDGER" and bobby.origin == "speech/praatio/bobby_words.TextGrid"
+    assert bobby.audio.dtype == np.float32 and bobby.audio.ndim == 1
+    # CMU ARCTIC's phone labels come with no written words: left out, and said
+    assert without and all(name.startswith("speech/cmu_arctic/") for name in without)
