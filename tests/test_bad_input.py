@@ -336,8 +336,10 @@ def test_a_thresholds_folder_or_binary_file_is_a_usage_error(project, tmp_path):
 
 
 @pytest.mark.parametrize("old,new,expected", [
-    ("top = 20\n", "topp = 20\n", "claims.dec-bigram.params.topp: dec_bigram() takes no argument 'topp'; did you mean 'top'?"),
-    ("top = 20\n", 'top = "20"\n', "claims.dec-bigram.params.top: '20' is a string, expected an integer"),
+    ("[claims.dec-bigram.params]\ntop = 20\n", "[claims.dec-bigram.params]\ntopp = 20\n",
+     "claims.dec-bigram.params.topp: dec_bigram() takes no argument 'topp'; did you mean 'top'?"),
+    ("[claims.dec-bigram.params]\ntop = 20\n", '[claims.dec-bigram.params]\ntop = "20"\n',
+     "claims.dec-bigram.params.top: '20' is a string, expected an integer"),
     # inside nested tables and lists, by the function's annotations (TypedDicts), and integers never negative
     ("top = 10\n", 'top = "ten"\n',
      "claims.dec-embed-sound.params.neighbour_checks[0].top: 'ten' is a string, expected an integer"),
