@@ -740,8 +740,9 @@ def dec_neuron_semantic_real(model: Whisper, *, corpus: str = DEFAULT_CORPUS, la
                                                  skip=skip)
                                for i, start in enumerate(range(0, len(sequences), chunk))], axis=0)
         record = {"words": int(sum(len(t.split()) for t in texts)), "token_positions": len(table)}
+        projected = decoder_neurons.project(acts, directions)  # once per condition, for every category
         for category, (neuron, neuron_share, direction, direction_share) in chosen.items():
-            scored = _held_out_category(acts, decoder_neurons.project(acts, directions), table, texts, tokenizer,
+            scored = _held_out_category(acts, projected, table, texts, tokenizer,
                                         table.labels[category], neuron, direction, top)
             too_few = len(scored["words"]) < min_category_words
             if condition == "model transcripts":
