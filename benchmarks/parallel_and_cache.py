@@ -12,10 +12,16 @@ from the model's dimensions: convolutions, every block below the deepest, and th
 of the clip), against a float32 matmul of 4096 × 4096 on the same threads (this machine's practical
 limit).
 
+``memory``: the resident memory the same pass leaves behind as ``phonetic.corpus_pass`` keeps it (cache
+off, ``--clips`` clips from the corpus' start, in shards of 250): RSS grown per clip against the bytes kept
+per clip, and their ratio (1 is no waste; keeping each clip's rows as small separate tensors between the
+pass's large temporaries fragmented the heap: about 9 on base).
+
 Usage::
 
     python benchmarks/parallel_and_cache.py claims [--models tiny.en] [--select "encoder or decoder"]
     python benchmarks/parallel_and_cache.py pass [--model tiny.en] [--clips 40] [--threads 1,2]
+    python benchmarks/parallel_and_cache.py memory [--model base] [--clips 250]
 """
 from __future__ import annotations
 
@@ -125,6 +131,30 @@ def corpus_pass(args) -> None:
               f"({flops / len(audio) / 1e9:.1f} GFLOP per clip)", flush=True)
 
 
+def resident_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+def pass_memory(args) -> None:
+    from whisper_claims.claims import phonetic
+    from whisper_claims.claims.registry import load_registry
+    from whisper_claims.measure import intermediates
+    from whisper_claims.models.load import open_model
+
+    intermediates.configure("off")
+    model = open_model(args.model).model
+    corpus = {**load_registry()["enc-neuron-phoneme"].params["corpus"], "n_clips": args.clips}
+    phonetic.stimulus_corpus(phonetic.corpus_options(corpus))  # synthesized (or read) before measuring
+    torch.set_num_threads(1)
+    before = resident_mb()
+    stored = phonetic.corpus_pass(model, corpus, PASS_LAYERS[0], PASS_LAYERS, trim=False)[1]
+    grown = resident_mb() - before
+    kept = sum(rows.numel() * rows.element_size() for name in PASS_LAYERS for rows in stored.activations[name]) / 2**20
+    print(f"{args.model}, {args.clips} clips: RSS grew {grown / args.clips:.2f} MB per clip, "
+          f"{kept / args.clips:.2f} MB kept per clip, ratio {grown / kept:.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,8 +165,11 @@ def main() -> None:
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--clips", type=int, default=40)
     p.add_argument("--threads", default="1,2")
+    m = sub.add_parser("memory", help="resident memory the pass leaves against what it keeps")
+    m.add_argument("--model", default="base")
+    m.add_argument("--clips", type=int, default=250)
     args = parser.parse_args()
-    claims(args) if args.command == "claims" else corpus_pass(args)
+    {"claims": claims, "pass": corpus_pass, "memory": pass_memory}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -201,3 +201,22 @@ def test_an_unlisted_class_is_never_rebuilt(cache):
     tree = {"t": "dataclass", "cls": "subprocess:Popen", "fields": {}}
     with pytest.raises(TypeError, match="not a class of whisper_claims"):
         intermediates._decode(tree, [])
+
+
+def test_the_corpus_pass_keeps_each_clips_rows_through_its_shards_and_the_cache(cache, monkeypatch):
+    from whisper_claims.claims import phonetic
+    from whisper_claims.measure.mining import corpus_activations
+
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.setattr(phonetic, "PASS_SHARD", 3)  # 7 clips: shards of 3, 3 and 1
+    corpus, layers = {"n_clips": 7, "seed": 0, "clip_s": 2.0}, ("encoder.blocks.0.mlp.1", "encoder.blocks.1")
+    clips = phonetic.stimulus_corpus(phonetic.corpus_options(corpus))
+    expected = dict(corpus_activations(random_model("tiny", seed=0), [c.audio for c in clips], layers, batch_size=1))
+    computed = phonetic.corpus_pass(random_model("tiny", seed=0), corpus, layers[0], layers, trim=False)[1]
+    read_back = phonetic.corpus_pass(random_model("tiny", seed=0), corpus, layers[0], layers, trim=False)[1]
+    assert len(entry_files(cache)) == 3
+    for name in layers:
+        for stored in (computed, read_back):
+            assert len(stored.activations[name]) == len(clips)
+            for i, rows in enumerate(stored.activations[name]):
+                assert torch.equal(rows, expected[i][name])
