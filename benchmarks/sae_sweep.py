@@ -15,7 +15,8 @@ ones (active on every held-out frame), means over seeds; the share of the first 
 recur in every other seed (a decoder column with cosine ≥ 0.9); training frames; seconds per SAE. With
 ``--faithfulness``, the first seed's SAE is spliced into the residual at its block, at every frame, and the
 general encoder claims' clip set is transcribed (``measure.faithfulness``): WER recovered against the clean
-transcripts and against the words spoken, the floor being the training frames' mean at every frame.
+transcripts and against the words spoken, each with its 95% interval over the clips, the floor being the
+training frames' mean at every frame; ``--record`` keeps every clip's three transcripts.
 
 Usage::
 
@@ -33,6 +34,7 @@ Training is the cost: 4000 steps per SAE, one thread each; the whole grid is hou
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import sys
@@ -76,7 +78,7 @@ class Row:
     always_on: float
     recurring: Optional[float]  # share of the first seed's features found in every other seed
     seconds: float  # per SAE, mean over seeds
-    recovered: Optional[tuple[float, float]] = None  # WER recovered (clean, spoken) of the first seed's SAE
+    recovered: Optional[dict] = None  # the first seed's WER recovered: `faithfulness_summary`
 
 
 def grid(d_in: int, base: SAEConfig, post: SAEConfig, *, widths: Iterable[int] = WIDTHS, ks: Iterable[int] = KS,
@@ -104,7 +106,7 @@ def always_on(sae: SparseAutoencoder, frames: Tensor, chunk: int = 16384) -> int
 
 def sweep(layer: str, frames: Tensor, recipes: Sequence[Recipe], seeds: Sequence[int],
           threads: Optional[int], report: Callable[[Row], None],
-          faithfulness: Optional[Callable[[SparseAutoencoder, Tensor], tuple[float, float]]] = None) -> list[Row]:
+          faithfulness: Optional[Callable[[SparseAutoencoder, Tensor], dict]] = None) -> list[Row]:
     """Train every recipe at every seed on ``frames`` ``[n, d]`` (the last ``held_out`` share held out,
     as ``train_sae`` does) and report one row per recipe as soon as it is done; ``faithfulness(sae,
     mean_frame)``, when given, scores the first seed's SAE (the mean of its training frames is the floor)."""
@@ -140,7 +142,7 @@ def format_row(row: Row) -> str:
     width = "-" if row.recipe.width is None else f"{row.recipe.width}x"
     ev = f"{np.mean(row.explained):.3f} ({min(row.explained):.3f}-{max(row.explained):.3f})"
     recur = "-" if row.recurring is None else f"{row.recurring:.2f}"
-    recovered = "-" if row.recovered is None else f"{row.recovered[0]:.3f}/{row.recovered[1]:.3f}"
+    recovered = "-" if row.recovered is None else f"{row.recovered['clean']:.3f}/{row.recovered['spoken']:.3f}"
     return (f"{row.layer:<18} {row.recipe.name:<10} {width:>5} {config.n_features:>5} {config.k or '-':>3} "
             f"{row.mean_l0:>7.1f} {row.mean_l0 / config.n_features:>6.1%} {ev:>20} {row.dead:>7.1f} "
             f"{row.always_on:>5.1f} {recur:>6} {row.n_train:>8} {row.seconds:>7.1f} {recovered:>19}")
@@ -157,7 +159,7 @@ def row_record(row: Row, run: dict) -> dict:
             "n_features": config.n_features, "k": config.k, "n_train": row.n_train, "mean_l0": row.mean_l0,
             "explained_variance": list(row.explained), "dead": row.dead, "always_on": row.always_on,
             "recurring": row.recurring, "seconds_per_sae": row.seconds,
-            "wer_recovered": None if row.recovered is None else {"clean": row.recovered[0], "spoken": row.recovered[1]}}
+            "wer_recovered": row.recovered}
 
 
 def appender(path: str, run: dict) -> Callable[[Row], None]:
@@ -180,7 +182,7 @@ def markdown_table(records: Sequence[dict]) -> str:
         shown = f"{np.mean(ev):.3f}" + (f" ({min(ev):.3f}–{max(ev):.3f})" if len(ev) > 1 else "")
         recipe = r["recipe"] if r["width"] is None else f"{r['recipe']} {r['width']}×"
         recovered = "—" if r["wer_recovered"] is None else \
-            f"{r['wer_recovered']['clean']:.3f} / {r['wer_recovered']['spoken']:.3f}"
+            " / ".join(with_interval(r["wer_recovered"], against) for against in ("clean", "spoken"))
         lines.append(f"| {r['model']} | {r['layer']} | {recipe} | {r['n_features']} | {r['k'] or '—'} | "
                      f"{r['mean_l0']:.1f} | {r['mean_l0'] / r['n_features']:.1%} | {shown} | {r['dead']:.1f} | "
                      f"{'—' if r['recurring'] is None else format(r['recurring'], '.2f')} | {recovered} | "
@@ -222,7 +224,27 @@ def corpus_frames(loaded, layer: str, params: dict) -> Tensor:
     return stored.stacked(layer)[speech]
 
 
-def clip_set_faithfulness(loaded, layer: str) -> Callable[[SparseAutoencoder, Tensor], tuple[float, float]]:
+def with_interval(recovered: dict, against: str) -> str:
+    """``0.956 [0.91, 0.99]``; rows recorded before intervals were (7 December 2026) show the value alone."""
+    interval = recovered.get(f"{against}_interval")
+    value = f"{recovered[against]:.3f}"
+    return value if interval is None else f"{value} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def faithfulness_summary(result) -> dict:
+    """A `TranscriptFaithfulness` as a record: WER recovered against the clean transcripts and the words
+    spoken, each with its interval over the clips (None when undefined), and every clip's transcripts and
+    WERs, so that a low value can be traced to the clips that cost it."""
+    found = {}
+    for against, recovered in (("clean", result.against_clean), ("spoken", result.against_spoken)):
+        found[against] = recovered.recovered
+        found[f"{against}_interval"] = None if recovered.interval is None else \
+            [recovered.interval.low, recovered.interval.high]
+    found["clips"] = [dataclasses.asdict(clip) for clip in result.clips]
+    return found
+
+
+def clip_set_faithfulness(loaded, layer: str) -> Callable[[SparseAutoencoder, Tensor], dict]:
     """``faithfulness(sae, mean_frame)`` on the general encoder claims' clip set (its recordings and held-out
     sentences, with the words spoken): WER recovered against the clean transcripts and the words spoken."""
     from whisper_claims.claims.encoder import general_clips
@@ -235,10 +257,9 @@ def clip_set_faithfulness(loaded, layer: str) -> Callable[[SparseAutoencoder, Te
     audio = [clip.audio if hasattr(clip, "audio") else load_audio(clip) for clip, _ in pairs]
     spoken = [text for _, text in pairs]
 
-    def faithfulness(sae: SparseAutoencoder, mean_frame: Tensor) -> tuple[float, float]:
+    def faithfulness(sae: SparseAutoencoder, mean_frame: Tensor) -> dict:
         sae.eval()
-        result = transcript_faithfulness(loaded.model, audio, layer, sae, mean_frame, spoken=spoken)
-        return result.against_clean.recovered, result.against_spoken.recovered
+        return faithfulness_summary(transcript_faithfulness(loaded.model, audio, layer, sae, mean_frame, spoken=spoken))
 
     return faithfulness
 

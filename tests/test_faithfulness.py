@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from whisper.model import ModelDimensions
 
-from whisper_claims.measure.faithfulness import (encode_replaced, mean_replacement, pooled_wer, replaced_residual,
-                                                 sae_replacement, transcript_faithfulness, wer_recovered)
+from whisper_claims.measure.faithfulness import (encode_replaced, mean_replacement, pooled_wer, recovered_over_clips,
+                                                 replaced_residual, sae_replacement, transcript_faithfulness,
+                                                 wer_recovered)
 from whisper_claims.measure.text import word_errors
 from whisper_claims.measure.sae import SAEConfig, SparseAutoencoder, layer_activations
 from whisper_claims.models.load import random_model
@@ -152,3 +153,19 @@ def test_word_errors_pool_and_the_ratio_is_nan_with_a_reason_when_undefined():
                           ((math.nan, 0.0, 0.0), "hold no words")]:
         result = wer_recovered(*values)
         assert math.isnan(result.recovered) and match in result.undefined
+
+
+def test_wer_recovered_over_clips_pools_their_errors_and_bounds_it_by_resampling_them():
+    references = ["red green blue black", "cat dog cow pig", "sun moon", "oak elm ash fir yew pine"]
+    clean = list(references)
+    floor = ["", "", "", ""]  # every word deleted: 16 errors
+    with_sae = ["red green blue black", "cat dog", "sun moon", "oak elm ash fir yew pine sea sky rain hail"]  # 2 + 4
+    found = recovered_over_clips(references, clean, with_sae, floor)
+    assert found.recovered == pytest.approx((16 - 6) / 16) and found.undefined is None
+    assert found.wer_floor == 1.0 and found.wer_sae == pytest.approx(6 / 16)
+    assert found.interval is not None and found.interval.n_units == 4
+    assert found.interval.low < found.recovered < found.interval.high
+    one_clip = recovered_over_clips(references[:1], clean[:1], with_sae[:1], floor[:1])
+    assert one_clip.recovered == 1.0 and one_clip.interval is None  # one clip: no sampling unit
+    no_gap = recovered_over_clips(references, clean, with_sae, clean)
+    assert math.isnan(no_gap.recovered) and no_gap.interval is None

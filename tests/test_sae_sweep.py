@@ -1,6 +1,7 @@
 """benchmarks/sae_sweep.py: its grid is issue #31's, its --smoke run prints a row per recipe in seconds, and
 its numbers are the training reports' (recurrence 1 for an SAE compared with itself)."""
 import importlib.util
+import json
 import sys
 
 import pytest
@@ -70,11 +71,11 @@ def test_faithfulness_scores_the_first_seed_with_its_training_mean(sweep_module)
 
     def faithfulness(sae, mean_frame):
         seen.append((sae, mean_frame))
-        return 0.5, 0.25
+        return {"clean": 0.5, "spoken": 0.25}
 
     (row,) = sweep_module.sweep("x", frames, [sweep_module.Recipe("topk", 1, config)], [0, 1], threads=1,
                                 report=lambda r: None, faithfulness=faithfulness)
-    assert len(seen) == 1 and row.recovered == (0.5, 0.25)
+    assert len(seen) == 1 and row.recovered == {"clean": 0.5, "spoken": 0.25}
     assert torch.equal(seen[0][1], frames[:row.n_train].mean(dim=0))  # the training frames' mean, the floor
     assert sweep_module.format_row(row).endswith("0.500/0.250")
 
@@ -92,14 +93,28 @@ def test_recorded_rows_read_back_as_a_table(sweep_module, tmp_path, capsys):
     path = tmp_path / "rows.jsonl"
     report = sweep_module.appender(str(path), {"model": "smoke", "seeds": [0]})
     sweep_module.sweep("x", frames, [sweep_module.Recipe("topk", 1, config)] * 2, [0], threads=1, report=report,
-                       faithfulness=lambda sae, mean: (0.9, 0.8))
+                       faithfulness=lambda sae, mean: {"clean": 0.9, "spoken": 0.8, "clean_interval": [0.85, 0.95]})
     assert len(path.read_text().splitlines()) == 2  # one line per row, written as each is done
     capsys.readouterr()
     assert sweep_module.main(["--table", str(path)]) == 0
     table = capsys.readouterr().out.strip().splitlines()
     assert len(table) == 4 and table[2].startswith("| smoke | x | topk 1× | 16 | 2 |")
-    assert "0.900 / 0.800" in table[2]
+    assert "0.900 [0.85, 0.95] / 0.800" in table[2]  # an interval where the row has one
     path.write_text("not json\n")
     with pytest.raises(SystemExit):
         sweep_module.main(["--table", str(path)])
     assert "expected the JSON lines that --record writes" in capsys.readouterr().err
+
+
+def test_a_faithfulness_record_keeps_both_intervals_and_every_clip(sweep_module):
+    from whisper_claims.measure.faithfulness import ClipTranscripts, TranscriptFaithfulness, recovered_over_clips
+
+    spoken, clean, sae, floor = ["red green", "cat dog"], ["red green", "cat dog"], ["red", "cat dog"], ["", ""]
+    result = TranscriptFaithfulness("encoder.blocks.3", tuple(ClipTranscripts(c, s, f, 0.0, 1.0) for c, s, f in
+                                                              zip(clean, sae, floor)),
+                                    recovered_over_clips(clean, clean, sae, floor),
+                                    recovered_over_clips(spoken, clean, sae, floor, reference="words spoken"))
+    record = sweep_module.faithfulness_summary(result)
+    assert record["clean"] == record["spoken"] == 0.75 and len(record["clips"]) == 2
+    assert record["clean_interval"][0] <= 0.75 <= record["clean_interval"][1]
+    assert record["clips"][0]["sae"] == "red" and json.loads(json.dumps(record)) == record

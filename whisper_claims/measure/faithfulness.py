@@ -9,7 +9,8 @@ mean frame (of the data the SAE was trained on, given by the caller) at every fr
     wer_recovered = (wer_floor - wer_sae) / (wer_floor - wer_clean)
 
 with each WER pooled over the clips (Σ word errors / Σ reference words, after Whisper's English
-normalisation). Against the clean transcripts ``wer_clean`` is 0 by definition; against the words spoken
+normalisation): it is ``Σ (floor's errors − SAE's errors) / Σ (floor's errors − clean's errors)`` over the clips,
+and its 95% interval resamples the clips (`intervals.ratio_bootstrap`). Against the clean transcripts ``wer_clean`` is 0 by definition; against the words spoken
 (when given) it is the model's own WER. 1 means the SAE's transcripts are as good as clean ones, 0 as bad
 as the floor's; it is not clipped (below 0: worse than the floor). It is undefined (NaN, with the reason in
 ``Recovered.undefined``) when the floor is no worse than clean — no gap to recover — or when the
@@ -31,6 +32,7 @@ from whisper.model import Whisper
 
 from ..stimuli.audio import log_mel
 from .inference import encode, transcribe_batch
+from .intervals import Interval, ratio_bootstrap
 from .mining import Layer
 from .sae import SparseAutoencoder
 from .text import wer, word_errors
@@ -106,6 +108,7 @@ class Recovered:
     wer_floor: float
     recovered: float  # (wer_floor - wer_sae) / (wer_floor - wer_clean); NaN when undefined
     undefined: Optional[str]  # why recovered is NaN; None when it is defined
+    interval: Optional[Interval] = None  # over the clips (`recovered_over_clips`); None when undefined or one clip
 
 
 def wer_recovered(wer_clean: float, wer_sae: float, wer_floor: float,
@@ -121,6 +124,26 @@ def wer_recovered(wer_clean: float, wer_sae: float, wer_floor: float,
     else:
         return Recovered(reference, *values, (wer_floor - wer_sae) / (wer_floor - wer_clean), None)
     return Recovered(reference, *values, math.nan, reason)
+
+
+def recovered_over_clips(references: Sequence[str], clean: Sequence[str], with_sae: Sequence[str],
+                         with_floor: Sequence[str], reference: str = "clean transcripts") -> Recovered:
+    """`wer_recovered` of the three transcripts of each clip against its reference, pooled over the clips,
+    with its interval over the clips: per clip, the floor's errors less the SAE's over the floor's less
+    clean's (`intervals.ratio_bootstrap`)."""
+    counts = [[word_errors(r, h) for r, h in zip(references, hyps, strict=True)] for hyps in (clean, with_sae, with_floor)]
+    n_words = sum(n for _, n in counts[0])
+    errors = [np.array([e for e, _ in c], dtype=np.float64) for c in counts]
+    pooled = [float(e.sum() / n_words) if n_words else math.nan for e in errors]
+    found = wer_recovered(*pooled, reference=reference)
+    if found.undefined is not None or len(references) < 2:
+        return found
+    clean_errors, sae_errors, floor_errors = errors
+    try:
+        interval = ratio_bootstrap(floor_errors - sae_errors, floor_errors - clean_errors)
+    except ValueError:  # the gap vanishes in too many resamples: the value stands, unbounded
+        return found
+    return Recovered(reference, *pooled, found.recovered, None, interval)
 
 
 # transcripts ---------------------------------------------------------------------------------------
@@ -217,9 +240,8 @@ def transcript_faithfulness(model: Whisper, clips: Sequence[np.ndarray], layer: 
         rows.append(ClipTranscripts(clean[i], with_sae[i], with_floor[i], wer(clean[i], with_sae[i]),
                                     wer(clean[i], with_floor[i]), **extra))
     # against the clean transcripts clean's own WER is 0 (NaN when they hold no words)
-    against_clean = wer_recovered(pooled_wer(clean, clean), pooled_wer(clean, with_sae), pooled_wer(clean, with_floor))
+    against_clean = recovered_over_clips(clean, clean, with_sae, with_floor)
     against_spoken = None
     if spoken is not None:
-        against_spoken = wer_recovered(pooled_wer(spoken, clean), pooled_wer(spoken, with_sae),
-                                       pooled_wer(spoken, with_floor), reference="words spoken")
+        against_spoken = recovered_over_clips(spoken, clean, with_sae, with_floor, reference="words spoken")
     return TranscriptFaithfulness(layer, tuple(rows), against_clean, against_spoken)

@@ -99,6 +99,57 @@ def bootstrap(values: Sequence[float], statistic: Callable[..., Any] = np.median
     return Interval(float(low), float(high), "bootstrap", k, level, n_resamples, seed)
 
 
+def ratio_bootstrap(numerators: Sequence[float], denominators: Sequence[float], *,
+                    clusters: Sequence[Hashable] | None = None, n_resamples: int = N_RESAMPLES, seed: int = 0,
+                    level: float = LEVEL) -> Interval:
+    """
+    Percentile bootstrap interval of ``Σ numerators / Σ denominators`` (a rate pooled over units, e.g. word
+    errors over reference words, or a share of a pooled gap), resampling clusters of units.
+
+    Unlike `bootstrap` the ratio is not kept within the per-unit values' range (a pooled ratio need not be);
+    the same small-sample rescaling about the estimate applies, and the interval always holds the estimate. A
+    resample whose denominators sum to 0 or less has no ratio and is left out.
+
+    Raises
+    ------
+    ValueError
+        Units of unequal counts, a non-finite value, fewer than 2 clusters, fewer than 1000 resamples, a
+        total denominator that is not positive (no ratio to bound), or more than ``(1 - level) / 2`` of the
+        resamples without a ratio (the interval's own tail would be made of them).
+    """
+    top, bottom = np.asarray(numerators, dtype=np.float64), np.asarray(denominators, dtype=np.float64)
+    if top.ndim != 1 or top.shape != bottom.shape or not (np.isfinite(top).all() and np.isfinite(bottom).all()):
+        raise ValueError(f"ratio_bootstrap: expected two 1-D sequences of finite values of one length, got "
+                         f"{top.tolist()!r:.80} and {bottom.tolist()!r:.80}")
+    if bottom.sum() <= 0:
+        raise ValueError(f"ratio_bootstrap: the denominators sum to {bottom.sum():.4g}; expected a positive total")
+    if n_resamples < 1000:
+        raise ValueError(f"ratio_bootstrap: n_resamples = {n_resamples}, expected at least 1000")
+    labels = list(range(len(top))) if clusters is None else list(clusters)
+    if len(labels) != len(top):
+        raise ValueError(f"ratio_bootstrap: {len(labels)} cluster labels for {len(top)} units")
+    groups: dict[Hashable, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(label, []).append(index)
+    k = len(groups)
+    if k < 2:
+        raise ValueError(f"ratio_bootstrap: {k} independent unit(s); an interval needs at least 2")
+    # a cluster enters a resample by its sums: one row per cluster, drawn with replacement
+    sums = np.array([[top[g].sum(), bottom[g].sum()] for g in groups.values()])
+    drawn = np.random.default_rng(seed).integers(0, k, size=(n_resamples, k))
+    totals = sums[drawn].sum(axis=1)  # [n_resamples, 2]
+    defined = totals[:, 1] > 0
+    alpha = (1 - level) / 2
+    if (~defined).mean() > alpha:
+        raise ValueError(f"ratio_bootstrap: {(~defined).mean():.1%} of the resamples have no positive denominator "
+                         f"(more than {alpha:.1%}); no interval")
+    point = float(top.sum() / bottom.sum())
+    estimates = totals[defined, 0] / totals[defined, 1]
+    estimates = point + (estimates - point) * np.sqrt(k / (k - 1))
+    low, high = np.quantile(estimates, [alpha, 1 - alpha])
+    return Interval(float(min(low, point)), float(max(high, point)), "bootstrap", k, level, n_resamples, seed)
+
+
 def wilson(successes: int, n: int, level: float = LEVEL) -> Interval:
     """Wilson score interval of a share ``successes / n`` (close to nominal coverage, never outside [0, 1])."""
     _check_share(successes, n)
