@@ -111,7 +111,7 @@ def corpus_pass(model: Whisper, corpus: dict, layer: str, pass_layers: Optional[
         offsets = np.concatenate([[0], np.cumsum(lengths)]).tolist()
         # each clip's rows copied into one block per layer, not cloned one by one: small clones between
         # the padded pass's large temporaries fragment the heap (base: ~10 MB of RSS per clip for 1 MB kept;
-        # the 2,000-clip pass then held 11 GB in each of two workers, and CI's worker was killed)
+        # the 2,000-clip pass then held 11.6 GiB in a worker beside another, and CI's worker was killed)
         blocks: dict[str, Tensor] = {}
         # one padded clip at a time: 3.5 clips/s on tiny.en against 2.8 in batches of 8 (2 cores)
         with invariant():  # the process's threads: the pass gives the same bits on any number

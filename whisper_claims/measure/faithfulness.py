@@ -9,9 +9,9 @@ mean frame (of the data the SAE was trained on, given by the caller) at every fr
     wer_recovered = (wer_floor - wer_sae) / (wer_floor - wer_clean)
 
 with each WER pooled over the clips (Σ word errors / Σ reference words, after Whisper's English
-normalisation): it is ``Σ (floor's errors − SAE's errors) / Σ (floor's errors − clean's errors)`` over the clips,
-and its 95% interval resamples the clips (`intervals.ratio_bootstrap`). Against the clean transcripts ``wer_clean`` is 0 by definition; against the words spoken
-(when given) it is the model's own WER. 1 means the SAE's transcripts are as good as clean ones, 0 as bad
+normalisation): it is ``Σ (floor's errors − SAE's errors) / Σ (floor's errors − clean's errors)`` over
+the clips, and its 95% interval resamples the clips (`intervals.ratio_bootstrap`). Against the clean
+transcripts ``wer_clean`` is 0 by definition; against the words spoken (when given) it is the model's own WER. 1 means the SAE's transcripts are as good as clean ones, 0 as bad
 as the floor's; it is not clipped (below 0: worse than the floor). It is undefined (NaN, with the reason in
 ``Recovered.undefined``) when the floor is no worse than clean — no gap to recover — or when the
 references hold no words.
@@ -92,7 +92,10 @@ def encode_replaced(model: Whisper, mel: Tensor, layer: str, replace: Optional[R
 
 def pooled_wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Σ word errors / Σ reference words over pairs; NaN when the references hold no words."""
-    counts = [word_errors(r, h) for r, h in zip(references, hypotheses, strict=True)]
+    return _pooled([word_errors(r, h) for r, h in zip(references, hypotheses, strict=True)])
+
+
+def _pooled(counts: Sequence[tuple[int, int]]) -> float:
     n_words = sum(n for _, n in counts)
     return sum(e for e, _ in counts) / n_words if n_words else math.nan
 
@@ -108,7 +111,9 @@ class Recovered:
     wer_floor: float
     recovered: float  # (wer_floor - wer_sae) / (wer_floor - wer_clean); NaN when undefined
     undefined: Optional[str]  # why recovered is NaN; None when it is defined
-    interval: Optional[Interval] = None  # over the clips (`recovered_over_clips`); None when undefined or one clip
+    # over the clips (`recovered_over_clips`); None when undefined, with one clip, or when the gap vanishes in
+    # more than 2.5% of the resamples
+    interval: Optional[Interval] = None
 
 
 def wer_recovered(wer_clean: float, wer_sae: float, wer_floor: float,
@@ -132,9 +137,8 @@ def recovered_over_clips(references: Sequence[str], clean: Sequence[str], with_s
     with its interval over the clips: per clip, the floor's errors less the SAE's over the floor's less
     clean's (`intervals.ratio_bootstrap`)."""
     counts = [[word_errors(r, h) for r, h in zip(references, hyps, strict=True)] for hyps in (clean, with_sae, with_floor)]
-    n_words = sum(n for _, n in counts[0])
     errors = [np.array([e for e, _ in c], dtype=np.float64) for c in counts]
-    pooled = [float(e.sum() / n_words) if n_words else math.nan for e in errors]
+    pooled = [_pooled(c) for c in counts]
     found = wer_recovered(*pooled, reference=reference)
     if found.undefined is not None or len(references) < 2:
         return found

@@ -69,17 +69,7 @@ def bootstrap(values: Sequence[float], statistic: Callable[..., Any] = np.median
     data = np.asarray(values, dtype=np.float64)
     if data.ndim != 1 or not np.isfinite(data).all():
         raise ValueError(f"bootstrap: expected a 1-D sequence of finite values, got {data.tolist()!r:.120}")
-    labels = list(range(len(data))) if clusters is None else list(clusters)
-    if len(labels) != len(data):
-        raise ValueError(f"bootstrap: {len(labels)} cluster labels for {len(data)} values")
-    if n_resamples < 1000:
-        raise ValueError(f"bootstrap: n_resamples = {n_resamples}, expected at least 1000")
-    groups: dict[Hashable, list[int]] = {}
-    for index, label in enumerate(labels):
-        groups.setdefault(label, []).append(index)
-    members = [np.asarray(g) for g in groups.values()]
-    if len(members) < 2:
-        raise ValueError(f"bootstrap: {len(members)} independent unit(s); an interval needs at least 2")
+    members = _cluster_members("bootstrap", len(data), clusters, n_resamples)
     k = len(members)
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, k, size=(n_resamples, k))
@@ -97,6 +87,23 @@ def bootstrap(values: Sequence[float], statistic: Callable[..., Any] = np.median
     alpha = (1 - level) / 2
     low, high = np.quantile(estimates, [alpha, 1 - alpha])
     return Interval(float(low), float(high), "bootstrap", k, level, n_resamples, seed)
+
+
+def _cluster_members(caller: str, n_values: int, clusters: Sequence[Hashable] | None,
+                     n_resamples: int) -> list[np.ndarray]:
+    """The value indices of each cluster (each value its own by default), after the checks both bootstraps
+    share: one label per value, at least 1000 resamples, at least 2 clusters."""
+    labels = list(range(n_values)) if clusters is None else list(clusters)
+    if len(labels) != n_values:
+        raise ValueError(f"{caller}: {len(labels)} cluster labels for {n_values} values")
+    if n_resamples < 1000:
+        raise ValueError(f"{caller}: n_resamples = {n_resamples}, expected at least 1000")
+    groups: dict[Hashable, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(label, []).append(index)
+    if len(groups) < 2:
+        raise ValueError(f"{caller}: {len(groups)} independent unit(s); an interval needs at least 2")
+    return [np.asarray(g) for g in groups.values()]
 
 
 def ratio_bootstrap(numerators: Sequence[float], denominators: Sequence[float], *,
@@ -123,19 +130,10 @@ def ratio_bootstrap(numerators: Sequence[float], denominators: Sequence[float], 
                          f"{top.tolist()!r:.80} and {bottom.tolist()!r:.80}")
     if bottom.sum() <= 0:
         raise ValueError(f"ratio_bootstrap: the denominators sum to {bottom.sum():.4g}; expected a positive total")
-    if n_resamples < 1000:
-        raise ValueError(f"ratio_bootstrap: n_resamples = {n_resamples}, expected at least 1000")
-    labels = list(range(len(top))) if clusters is None else list(clusters)
-    if len(labels) != len(top):
-        raise ValueError(f"ratio_bootstrap: {len(labels)} cluster labels for {len(top)} units")
-    groups: dict[Hashable, list[int]] = {}
-    for index, label in enumerate(labels):
-        groups.setdefault(label, []).append(index)
-    k = len(groups)
-    if k < 2:
-        raise ValueError(f"ratio_bootstrap: {k} independent unit(s); an interval needs at least 2")
+    members = _cluster_members("ratio_bootstrap", len(top), clusters, n_resamples)
+    k = len(members)
     # a cluster enters a resample by its sums: one row per cluster, drawn with replacement
-    sums = np.array([[top[g].sum(), bottom[g].sum()] for g in groups.values()])
+    sums = np.array([[top[m].sum(), bottom[m].sum()] for m in members])
     drawn = np.random.default_rng(seed).integers(0, k, size=(n_resamples, k))
     totals = sums[drawn].sum(axis=1)  # [n_resamples, 2]
     defined = totals[:, 1] > 0
