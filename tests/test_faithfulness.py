@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 from whisper.model import ModelDimensions
 
-from whisper_claims.measure.faithfulness import (encode_replaced, mean_replacement, pooled_wer, recovered_over_clips,
-                                                 replaced_residual, sae_replacement, transcript_faithfulness,
-                                                 wer_recovered)
+from whisper_claims.measure.faithfulness import (VarianceTally, capped_errors, encode_replaced, mean_replacement,
+                                                 pooled_wer, recovered_over_clips, replaced_residual, sae_replacement,
+                                                 transcript_faithfulness, wer_recovered, within)
 from whisper_claims.measure.text import word_errors
 from whisper_claims.measure.sae import SAEConfig, SparseAutoencoder, layer_activations
+from whisper_claims.measure.mining import clip_frames
 from whisper_claims.models.load import random_model
 from whisper_claims.stimuli.audio import log_mel
 
@@ -87,20 +88,71 @@ def test_an_exact_reconstruction_recovers_one_and_the_floor_zero(setup):
     mel = log_mel(clips[0], model)
     clean = encode_replaced(model, mel, LAYER, None)
     assert torch.equal(encode_replaced(model, mel, LAYER, sae_replacement(sae)), clean)
-    exact = transcript_faithfulness(model, clips, LAYER, sae, mean)
+    exact = transcript_faithfulness(model, clips, LAYER, sae, mean, frames="all")
     assert no_hooks(model)
     assert all(c.sae == c.clean and c.wer_sae == 0 for c in exact.clips)
     assert any(c.floor != c.clean for c in exact.clips)  # the floor costs words: there is a gap to recover
     assert exact.against_clean.wer_clean == 0 and exact.against_clean.wer_floor > 0
     assert exact.wer_recovered == 1.0 and exact.against_clean.undefined is None and exact.against_spoken is None
-    floor = transcript_faithfulness(model, clips, LAYER, mean_replacement(mean), mean)
-    assert floor.wer_recovered == 0.0
+    floor = transcript_faithfulness(model, clips, LAYER, mean_replacement(mean), mean, frames="all")
+    assert floor.wer_recovered == 0.0 and floor.frames == "all"
     assert [c.sae for c in floor.clips] == [c.floor for c in floor.clips] == [c.floor for c in exact.clips]
     # against words spoken: here the clean transcripts themselves, so the same numbers
-    spoken = transcript_faithfulness(model, clips, LAYER, sae, mean, spoken=[c.clean for c in exact.clips])
+    spoken = transcript_faithfulness(model, clips, LAYER, sae, mean, spoken=[c.clean for c in exact.clips],
+                                     frames="all")
     assert spoken.against_spoken.reference == "words spoken"
     assert spoken.against_spoken.recovered == 1.0 and spoken.against_spoken.wer_floor == exact.against_clean.wer_floor
     assert all(c.wer_clean_spoken == 0 and c.wer_floor_spoken == c.wer_floor for c in spoken.clips)
+
+
+def test_at_the_clips_frames_only_those_are_replaced_and_the_padding_keeps_its_values(setup):
+    model, clips, mean = setup
+    mel = torch.cat([log_mel(clip, model) for clip in clips[:2]])
+    n_frames = [clip_frames(len(clip)) for clip in clips[:2]]  # 25 and 50 of the window's 150
+    with torch.inference_mode():
+        clean = layer_output(model, mel, LAYER, None)
+        spliced = layer_output(model, mel, LAYER, within(mean_replacement(mean), n_frames))
+    for i, n in enumerate(n_frames):
+        assert all(torch.equal(frame, mean) for frame in spliced[i, :n])
+        assert torch.equal(spliced[i, n:], clean[i, n:])
+    seen = []
+
+    def records(x):
+        seen.append(x.shape[1])
+        return x
+
+    found = transcript_faithfulness(model, clips, LAYER, records, mean, batch_size=2)
+    assert found.frames == "clip" and seen == [clip_frames(len(clip)) for clip in clips]
+    assert found.explained_variance == 1.0  # the identity, on the frames it replaced
+    assert found.wer_recovered == 1.0 or math.isnan(found.wer_recovered)
+    with pytest.raises(ValueError, match="2 frame counts for a batch of 1"):
+        within(records, [3, 4])(torch.zeros(1, 150, 32))
+    with pytest.raises(ValueError, match=r"frames = 'padding': expected one of 'clip', 'all'"):
+        transcript_faithfulness(model, clips, LAYER, records, mean, frames="padding")
+    assert no_hooks(model)
+
+
+def test_the_explained_variance_of_a_replacement_is_tallied_over_the_frames_it_replaced():
+    x = torch.randn(2, 7, 5, generator=torch.Generator().manual_seed(0))
+    mean = x.reshape(-1, 5).mean(dim=0)
+    tally = VarianceTally(lambda t: 0.5 * t)
+    for part in (x[:1], x[1:, :4], x[1:, 4:]):  # three calls, one pool of frames
+        assert torch.equal(tally(part), 0.5 * part)
+    frames = x.reshape(-1, 5).double()
+    expected = 1 - (0.25 * frames.pow(2).sum()) / (frames - frames.mean(0)).pow(2).sum()
+    assert tally.explained == pytest.approx(float(expected), rel=1e-12) and tally.n_frames == 14
+    floor = VarianceTally(lambda t: mean.expand_as(t))
+    floor(x)
+    assert floor.explained == pytest.approx(0.0, abs=1e-12)  # the mean explains none of the variance
+    assert math.isnan(VarianceTally(lambda t: t).explained)  # no frame yet
+
+
+def layer_output(model, mel, layer, replace):
+    """The residual after ``layer`` (as its hook sees it once replaced)."""
+    out = []
+    with replaced_residual(model, layer, lambda x: out.append(x if replace is None else replace(x)) or out[-1]):
+        encode_replaced(model, mel, layer, None)
+    return out[0]
 
 
 def test_hooks_are_removed_when_the_replacement_fails(setup):
@@ -169,3 +221,18 @@ def test_wer_recovered_over_clips_pools_their_errors_and_bounds_it_by_resampling
     assert one_clip.recovered == 1.0 and one_clip.interval is None  # one clip: no sampling unit
     no_gap = recovered_over_clips(references, clean, with_sae, clean)
     assert math.isnan(no_gap.recovered) and no_gap.interval is None
+
+
+def test_a_transcript_that_loops_counts_as_wholly_wrong_not_as_many_times_wrong():
+    # the SAE's transcripts loop for 9 words, the floor's for 20: uncapped, the SAE would "recover"
+    # (20 - 9) / 20 of the gap while no word of either survives
+    references = ["red green blue", "cat dog cow"]
+    looping_sae, looping_floor = ["you " * 9, "you " * 9], ["so " * 20, "so " * 20]
+    assert word_errors(references[0], looping_floor[0]) == (20, 3)
+    assert capped_errors(references[0], looping_floor[0]) == (3, 3) == capped_errors(references[0], looping_sae[0])
+    assert capped_errors("", "two words") == (1, 0) and capped_errors("", "") == (0, 0)
+    found = recovered_over_clips(references, references, looping_sae, looping_floor)
+    assert found.recovered == 0.0 and found.wer_sae == found.wer_floor == 1.0
+    half = recovered_over_clips(references, references, ["red green blue", "you " * 9], looping_floor)
+    assert half.recovered == 0.5
+    assert pooled_wer(references, looping_floor) == 1.0
