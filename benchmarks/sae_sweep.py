@@ -13,16 +13,19 @@ gives, over the seeds: held-out mean L0, explained variance (1 − Σ‖x − x�
 held-out frames, min–max over seeds), dead features (never active on the held-out frames) and always-on
 ones (active on every held-out frame), means over seeds; the share of the first seed's features that
 recur in every other seed (a decoder column with cosine ≥ 0.9); training frames; seconds per SAE. With
-``--faithfulness``, the first seed's SAE is spliced into the residual at its block, at every frame, and the
-general encoder claims' clip set is transcribed (``measure.faithfulness``): WER recovered against the clean
-transcripts and against the words spoken, each with its 95% interval over the clips, the floor being the
-training frames' mean at every frame; ``--record`` keeps every clip's three transcripts.
+``--faithfulness``, the first seed's SAE is spliced into the residual at its block and the general encoder
+claims' clip set is transcribed (``measure.faithfulness``): WER recovered against the clean transcripts and
+against the words spoken, each with its 95% interval over the clips, the floor being the training frames'
+mean; both replace the clip's frames (the headline) and, in a second condition, every frame of the window,
+padding included; ``--record`` keeps every clip's three transcripts of both. With ``--selectivity``, the
+first seed's live features are mined over the corpus and judged as enc-sae-phoneme judges them (its
+``top_k``, ``n_permutations`` and ``alpha``): the share that is phoneme-selective, with its Wilson interval.
 
 Usage::
 
     python benchmarks/sae_sweep.py [--models tiny.en] [--layers encoder.blocks.2,encoder.blocks.3]
                                    [--seeds 3] [--threads 1] [--only topk] [--widths 4] [--ks 32,64]
-                                   [--faithfulness]
+                                   [--faithfulness] [--selectivity]
     python benchmarks/sae_sweep.py --smoke     # a tiny grid on random sparse data, in seconds
     python benchmarks/sae_sweep.py ... --record sweep.jsonl   # also append each row to a file when it is done
     python benchmarks/sae_sweep.py --table sweep.jsonl         # the recorded rows as a markdown table
@@ -37,6 +40,7 @@ import argparse
 import dataclasses
 import datetime
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -78,7 +82,11 @@ class Row:
     always_on: float
     recurring: Optional[float]  # share of the first seed's features found in every other seed
     seconds: float  # per SAE, mean over seeds
-    recovered: Optional[dict] = None  # the first seed's WER recovered: `faithfulness_summary`
+    # the first seed's WER recovered at the clip's frames (`faithfulness_summary`), with "all_frames": the
+    # same at every frame of the window
+    recovered: Optional[dict] = None
+    # the first seed's share of phoneme-selective live features: `feature_selectivity`
+    selective: Optional[dict] = None
 
 
 def grid(d_in: int, base: SAEConfig, post: SAEConfig, *, widths: Iterable[int] = WIDTHS, ks: Iterable[int] = KS,
@@ -106,10 +114,12 @@ def always_on(sae: SparseAutoencoder, frames: Tensor, chunk: int = 16384) -> int
 
 def sweep(layer: str, frames: Tensor, recipes: Sequence[Recipe], seeds: Sequence[int],
           threads: Optional[int], report: Callable[[Row], None],
-          faithfulness: Optional[Callable[[SparseAutoencoder, Tensor], dict]] = None) -> list[Row]:
+          faithfulness: Optional[Callable[[SparseAutoencoder, Tensor], dict]] = None,
+          selectivity: Optional[Callable[[SparseAutoencoder], dict]] = None) -> list[Row]:
     """Train every recipe at every seed on ``frames`` ``[n, d]`` (the last ``held_out`` share held out,
     as ``train_sae`` does) and report one row per recipe as soon as it is done; ``faithfulness(sae,
-    mean_frame)``, when given, scores the first seed's SAE (the mean of its training frames is the floor)."""
+    mean_frame)``, when given, scores the first seed's SAE (the mean of its training frames is the floor),
+    and ``selectivity(sae)`` its features."""
     rows = []
     for recipe in recipes:
         saes, reports, held = [], [], None
@@ -126,7 +136,8 @@ def sweep(layer: str, frames: Tensor, recipes: Sequence[Recipe], seeds: Sequence
         row = Row(layer, recipe, reports[0].n_train, float(np.mean([r.mean_l0 for r in reports])), explained,
                   float(np.mean([r.n_dead for r in reports])), float(np.mean([always_on(s, held) for s in saes])),
                   None if recur["recurring"] is None else recur["recurring"] / recur["of"],
-                  float(np.mean([r.seconds for r in reports])), recovered)
+                  float(np.mean([r.seconds for r in reports])), recovered,
+                  None if selectivity is None else selectivity(saes[0]))
         report(row)
         rows.append(row)
     return rows
@@ -134,7 +145,7 @@ def sweep(layer: str, frames: Tensor, recipes: Sequence[Recipe], seeds: Sequence
 
 HEADER = (f"{'layer':<18} {'recipe':<10} {'width':>5} {'feat':>5} {'k':>3} {'L0':>7} {'L0 %':>6} "
           f"{'EV (min-max)':>20} {'dead':>7} {'on':>5} {'recur':>6} {'frames':>8} {'s/SAE':>7} "
-          f"{'WERrec clean/spoken':>19}")
+          f"{'WERrec clean/spoken':>19} {'all frames':>10} {'select.':>7}")
 
 
 def format_row(row: Row) -> str:
@@ -142,10 +153,14 @@ def format_row(row: Row) -> str:
     width = "-" if row.recipe.width is None else f"{row.recipe.width}x"
     ev = f"{np.mean(row.explained):.3f} ({min(row.explained):.3f}-{max(row.explained):.3f})"
     recur = "-" if row.recurring is None else f"{row.recurring:.2f}"
-    recovered = "-" if row.recovered is None else f"{row.recovered['clean']:.3f}/{row.recovered['spoken']:.3f}"
+    recovered, everywhere = "-", "-"
+    if row.recovered is not None:
+        recovered = f"{row.recovered['clean']:.3f}/{row.recovered['spoken']:.3f}"
+        everywhere = f"{row.recovered['all_frames']['clean']:.3f}"
     return (f"{row.layer:<18} {row.recipe.name:<10} {width:>5} {config.n_features:>5} {config.k or '-':>3} "
             f"{row.mean_l0:>7.1f} {row.mean_l0 / config.n_features:>6.1%} {ev:>20} {row.dead:>7.1f} "
-            f"{row.always_on:>5.1f} {recur:>6} {row.n_train:>8} {row.seconds:>7.1f} {recovered:>19}")
+            f"{row.always_on:>5.1f} {recur:>6} {row.n_train:>8} {row.seconds:>7.1f} {recovered:>19} {everywhere:>10} "
+            f"{'-' if row.selective is None else format(row.selective['fraction'], '.3f'):>7}")
 
 
 def print_row(row: Row) -> None:
@@ -159,7 +174,7 @@ def row_record(row: Row, run: dict) -> dict:
             "n_features": config.n_features, "k": config.k, "n_train": row.n_train, "mean_l0": row.mean_l0,
             "explained_variance": list(row.explained), "dead": row.dead, "always_on": row.always_on,
             "recurring": row.recurring, "seconds_per_sae": row.seconds,
-            "wer_recovered": row.recovered}
+            "wer_recovered": row.recovered, "selective": row.selective}
 
 
 def appender(path: str, run: dict) -> Callable[[Row], None]:
@@ -175,17 +190,22 @@ def appender(path: str, run: dict) -> Callable[[Row], None]:
 def markdown_table(records: Sequence[dict]) -> str:
     """Recorded rows as a markdown table (EV as the mean over seeds, with min–max when there are several)."""
     lines = ["| model | layer | recipe | features | k | L0 | L0 % | explained variance | dead | recur | "
-             "WER recovered (clean / spoken) | frames | s per SAE | seeds |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "WER recovered (clean / spoken) | at every frame (clean) | selective features | frames | s per SAE | "
+             "seeds |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in records:
         ev = r["explained_variance"]
         shown = f"{np.mean(ev):.3f}" + (f" ({min(ev):.3f}–{max(ev):.3f})" if len(ev) > 1 else "")
         recipe = r["recipe"] if r["width"] is None else f"{r['recipe']} {r['width']}×"
-        recovered = "—" if r["wer_recovered"] is None else \
-            " / ".join(with_interval(r["wer_recovered"], against) for against in ("clean", "spoken"))
+        recovered, everywhere = "—", "—"
+        if r["wer_recovered"] is not None:
+            recovered = " / ".join(with_interval(r["wer_recovered"], against) for against in ("clean", "spoken"))
+            if "all_frames" in r["wer_recovered"]:
+                everywhere = with_interval(r["wer_recovered"]["all_frames"], "clean")
         lines.append(f"| {r['model']} | {r['layer']} | {recipe} | {r['n_features']} | {r['k'] or '—'} | "
                      f"{r['mean_l0']:.1f} | {r['mean_l0'] / r['n_features']:.1%} | {shown} | {r['dead']:.1f} | "
-                     f"{'—' if r['recurring'] is None else format(r['recurring'], '.2f')} | {recovered} | "
+                     f"{'—' if r['recurring'] is None else format(r['recurring'], '.2f')} | {recovered} | {everywhere} | "
+                     f"{selective_cell(r.get('selective'))} | "
                      f"{r['n_train']} | {r['seconds_per_sae']:.0f} | {len(ev)} |")
     return "\n".join(lines)
 
@@ -209,9 +229,9 @@ def smoke(seeds: Sequence[int]) -> list[Row]:
     return sweep("smoke (random)", frames, recipes, seeds, threads=1, report=print_row)
 
 
-def corpus_frames(loaded, layer: str, params: dict) -> Tensor:
-    """The speech frames enc-sae-phoneme trains on (its ``frames()``), at ``layer``, from the padded
-    corpus pass (the claims' own pass when it stores ``layer``)."""
+def corpus_frames(loaded, layer: str, params: dict):
+    """``(clips, pass, frames)``: the corpus, its padded pass (the claims' own when it stores ``layer``) and
+    the speech frames enc-sae-phoneme trains on (its ``frames()``) at ``layer``."""
     from whisper_claims.claims.phonetic import corpus_pass
     from whisper_claims.measure.selectivity import SILENCE
 
@@ -221,7 +241,35 @@ def corpus_frames(loaded, layer: str, params: dict) -> Tensor:
         pass_layers.append(layer)
     clips, stored = corpus_pass(loaded.model, params["corpus"], layer, pass_layers, params.get("trim", False))
     speech = torch.from_numpy(np.concatenate([c.frame_labels for c in clips]) != SILENCE)
-    return stored.stacked(layer)[speech]
+    return clips, stored, stored.stacked(layer)[speech]
+
+
+def selective_cell(selective: Optional[dict]) -> str:
+    """``0.62 [0.57, 0.67] (240 of 384 live)``, or a dash when not measured."""
+    if selective is None:
+        return "—"
+    low, high = selective["interval"]
+    return f"{selective['fraction']:.2f} [{low:.2f}, {high:.2f}] ({selective['n_selective']} of {selective['n_live']} live)"
+
+
+def feature_selectivity(clips, stored, layer: str, params: dict) -> Callable[[SparseAutoencoder], dict]:
+    """``selectivity(sae)``: the share of its live features that are phoneme-selective, judged as
+    enc-sae-phoneme judges them (``params``: its registry parameters), with the Wilson interval."""
+    from whisper_claims.claims.phonetic import sae_feature_selectivity
+    from whisper_claims.measure.intervals import wilson
+
+    def selectivity(sae: SparseAutoencoder) -> dict:
+        sae.eval()
+        _, live, features = sae_feature_selectivity(sae, clips, stored, layer, mine_k=params["mine_k"],
+                                                    top_k=params["top_k"], n_permutations=params["n_permutations"],
+                                                    per_clip=params["per_clip"])
+        n_selective = sum(r.selective(params["alpha"]) for r in features)
+        interval = wilson(n_selective, len(features)) if features else None
+        return {"fraction": n_selective / len(features) if features else None, "n_selective": n_selective,
+                "n_live": len(live), "interval": None if interval is None else [interval.low, interval.high],
+                "alpha": params["alpha"], "top_k": params["top_k"]}
+
+    return selectivity
 
 
 def with_interval(recovered: dict, against: str) -> str:
@@ -235,7 +283,8 @@ def faithfulness_summary(result) -> dict:
     """A `TranscriptFaithfulness` as a record: WER recovered against the clean transcripts and the words
     spoken, each with its interval over the clips (None when undefined), and every clip's transcripts and
     WERs, so that a low value can be traced to the clips that cost it."""
-    found = {}
+    explained = result.explained_variance
+    found = {"frames": result.frames, "explained_variance": None if math.isnan(explained) else explained}
     for against, recovered in (("clean", result.against_clean), ("spoken", result.against_spoken)):
         found[against] = recovered.recovered
         found[f"{against}_interval"] = None if recovered.interval is None else \
@@ -246,7 +295,8 @@ def faithfulness_summary(result) -> dict:
 
 def clip_set_faithfulness(loaded, layer: str) -> Callable[[SparseAutoencoder, Tensor], dict]:
     """``faithfulness(sae, mean_frame)`` on the general encoder claims' clip set (its recordings and held-out
-    sentences, with the words spoken): WER recovered against the clean transcripts and the words spoken."""
+    sentences, with the words spoken): WER recovered against the clean transcripts and the words spoken, at
+    the clip's frames, with the same at every frame under ``"all_frames"``."""
     from whisper_claims.claims.encoder import general_clips
     from whisper_claims.claims.registry import load_registry
     from whisper_claims.measure.faithfulness import transcript_faithfulness
@@ -259,14 +309,17 @@ def clip_set_faithfulness(loaded, layer: str) -> Callable[[SparseAutoencoder, Te
 
     def faithfulness(sae: SparseAutoencoder, mean_frame: Tensor) -> dict:
         sae.eval()
-        return faithfulness_summary(transcript_faithfulness(loaded.model, audio, layer, sae, mean_frame, spoken=spoken))
+        found = {frames: faithfulness_summary(transcript_faithfulness(loaded.model, audio, layer, sae, mean_frame,
+                                                                      spoken=spoken, frames=frames))
+                 for frames in ("clip", "all")}
+        return {**found["clip"], "all_frames": found["all"]}
 
     return faithfulness
 
 
 def real(models: Sequence[str], layers: Sequence[str], seeds: Sequence[int], threads: int,
          only: Optional[str], widths: Sequence[int] = WIDTHS, ks: Sequence[int] = KS,
-         faithfulness: bool = False, record: Optional[str] = None) -> None:
+         faithfulness: bool = False, record: Optional[str] = None, selectivity: bool = False) -> None:
     from whisper_claims.claims.registry import load_registry
     from whisper_claims.models.load import open_model
 
@@ -278,7 +331,7 @@ def real(models: Sequence[str], layers: Sequence[str], seeds: Sequence[int], thr
               f"{threads} thread(s) per SAE, seeds {list(seeds)}")
         print(HEADER)
         for layer in layers:
-            frames = corpus_frames(loaded, layer, params)
+            clips, stored, frames = corpus_frames(loaded, layer, params)
             base = SAEConfig(**params["sae"])
             post = base
             if params.get("l1_shrink") is not None:
@@ -290,8 +343,9 @@ def real(models: Sequence[str], layers: Sequence[str], seeds: Sequence[int], thr
             run = {"model": name, "parameters_sha256": loaded.info.parameters_sha256, "seeds": list(seeds),
                    "threads": threads, "torch": torch.__version__,
                    "date": datetime.date.today().isoformat()}
+            judge = feature_selectivity(clips, stored, layer, params) if selectivity else None
             sweep(layer, frames, recipes, seeds, threads, print_row if record is None else appender(record, run),
-                  scorer)
+                  scorer, judge)
 
 
 def _numbers(text: str, option: str, allowed: Sequence[int], parser: argparse.ArgumentParser) -> tuple[int, ...]:
@@ -316,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ks", default=",".join(map(str, KS)), help="k of the topk kinds")
     parser.add_argument("--faithfulness", action="store_true",
                         help="WER recovered of each recipe's first SAE on the general clip set")
+    parser.add_argument("--selectivity", action="store_true",
+                        help="share of each recipe's first SAE's features that are phoneme-selective")
     parser.add_argument("--record", metavar="PATH", help="append each finished row to PATH (JSON lines)")
     parser.add_argument("--table", metavar="PATH", help="print the rows recorded in PATH as markdown, and stop")
     args = parser.parse_args(argv)
@@ -335,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke(seeds)
         return 0
     real([m.strip() for m in args.models.split(",")], [layer.strip() for layer in args.layers.split(",")], seeds,
-         args.threads, args.only, widths, ks, args.faithfulness, args.record)
+         args.threads, args.only, widths, ks, args.faithfulness, args.record, args.selectivity)
     return 0
 
 

@@ -71,13 +71,13 @@ def test_faithfulness_scores_the_first_seed_with_its_training_mean(sweep_module)
 
     def faithfulness(sae, mean_frame):
         seen.append((sae, mean_frame))
-        return {"clean": 0.5, "spoken": 0.25}
+        return {"clean": 0.5, "spoken": 0.25, "all_frames": {"clean": 0.125, "spoken": 0.0}}
 
     (row,) = sweep_module.sweep("x", frames, [sweep_module.Recipe("topk", 1, config)], [0, 1], threads=1,
                                 report=lambda r: None, faithfulness=faithfulness)
-    assert len(seen) == 1 and row.recovered == {"clean": 0.5, "spoken": 0.25}
+    assert len(seen) == 1 and row.recovered["clean"] == 0.5 and row.recovered["all_frames"]["clean"] == 0.125
     assert torch.equal(seen[0][1], frames[:row.n_train].mean(dim=0))  # the training frames' mean, the floor
-    assert sweep_module.format_row(row).endswith("0.500/0.250")
+    assert sweep_module.format_row(row).endswith("0.500/0.250      0.125       -")
 
 
 @pytest.mark.parametrize("option, value", [("--widths", "3"), ("--ks", "32,x"), ("--widths", "")])
@@ -92,14 +92,20 @@ def test_recorded_rows_read_back_as_a_table(sweep_module, tmp_path, capsys):
     config = SAEConfig(n_features=16, kind="topk", k=2, steps=20, batch_size=64, tied=False)
     path = tmp_path / "rows.jsonl"
     report = sweep_module.appender(str(path), {"model": "smoke", "seeds": [0]})
+    judged = []
+    selective = {"fraction": 0.625, "n_selective": 10, "n_live": 16, "interval": [0.39, 0.82]}
     sweep_module.sweep("x", frames, [sweep_module.Recipe("topk", 1, config)] * 2, [0], threads=1, report=report,
-                       faithfulness=lambda sae, mean: {"clean": 0.9, "spoken": 0.8, "clean_interval": [0.85, 0.95]})
+                       faithfulness=lambda sae, mean: {"clean": 0.9, "spoken": 0.8, "clean_interval": [0.85, 0.95],
+                                                       "all_frames": {"clean": 0.1, "clean_interval": [0.0, 0.2]}},
+                       selectivity=lambda sae: judged.append(sae) or selective)
+    assert len(judged) == 2  # one SAE per row: the first seed's
     assert len(path.read_text().splitlines()) == 2  # one line per row, written as each is done
     capsys.readouterr()
     assert sweep_module.main(["--table", str(path)]) == 0
     table = capsys.readouterr().out.strip().splitlines()
     assert len(table) == 4 and table[2].startswith("| smoke | x | topk 1× | 16 | 2 |")
-    assert "0.900 [0.85, 0.95] / 0.800" in table[2]  # an interval where the row has one
+    assert "| 0.900 [0.85, 0.95] / 0.800 | 0.100 [0.00, 0.20] |" in table[2]  # an interval where the row has one
+    assert "| 0.62 [0.39, 0.82] (10 of 16 live) |" in table[2]
     path.write_text("not json\n")
     with pytest.raises(SystemExit):
         sweep_module.main(["--table", str(path)])
@@ -115,6 +121,6 @@ def test_a_faithfulness_record_keeps_both_intervals_and_every_clip(sweep_module)
                                     recovered_over_clips(clean, clean, sae, floor),
                                     recovered_over_clips(spoken, clean, sae, floor, reference="words spoken"))
     record = sweep_module.faithfulness_summary(result)
-    assert record["clean"] == record["spoken"] == 0.75 and len(record["clips"]) == 2
+    assert record["clean"] == record["spoken"] == 0.75 and len(record["clips"]) == 2 and record["frames"] == "clip"
     assert record["clean_interval"][0] <= 0.75 <= record["clean_interval"][1]
     assert record["clips"][0]["sae"] == "red" and json.loads(json.dumps(record)) == record

@@ -665,11 +665,8 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
                 "dead_features": report.n_dead, "parameters_sha256": autoencoder.parameters_sha256(),
                 "bar": sae_bar, "seeds": seeds,
                 "recurring_features": recurring_features([a for a, _ in trained], recur_cosine)}
-    with torch.no_grad():
-        mined = mine_activations(stored.clip_activations(layer), len(clips), mine_k, views={"sae": autoencoder.encode},
-                                 per_clip=per_clip)
-    live = [f for f in range(config.n_features) if float(mined.top["sae"].values[f, 0]) > 0]
-    features = _selectivity(mined, "sae", clips, live, top_k, n_permutations, seed=0) if live else []
+    mined, live, features = sae_feature_selectivity(autoencoder, clips, stored, layer, mine_k=mine_k, top_k=top_k,
+                                                    n_permutations=n_permutations, per_clip=per_clip)
     dims = _selectivity(mined, "units", clips, range(mined.top["units"].values.shape[0]), top_k, n_permutations, seed=0)
     selective = [float(r.selective(alpha)) for r in features]
     dims_selective = [float(r.selective(alpha)) for r in dims]
@@ -695,6 +692,19 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
         artifacts={"listening_real": real_listening},
         intervals=intervals,
     )
+
+
+def sae_feature_selectivity(autoencoder: SparseAutoencoder, clips: Sequence[StimulusClip], stored: CorpusPass,
+                            layer: str, *, mine_k: int, top_k: int, n_permutations: int, per_clip: bool
+                            ) -> tuple[Mined, list[int], list[UnitSelectivity]]:
+    """The SAE's features mined over the corpus pass (and the layer's own dimensions, as ``"units"``), its
+    live features (active on some frame) and their selectivity (``_selectivity``, seed 0)."""
+    with torch.no_grad():
+        mined = mine_activations(stored.clip_activations(layer), len(clips), mine_k, views={"sae": autoencoder.encode},
+                                 per_clip=per_clip)
+    live = [f for f in range(autoencoder.n_features) if float(mined.top["sae"].values[f, 0]) > 0]
+    features = _selectivity(mined, "sae", clips, live, top_k, n_permutations, seed=0) if live else []
+    return mined, live, features
 
 
 SAE_BAR_KEYS = ("max_l0_share", "min_explained_variance", "provenance")
