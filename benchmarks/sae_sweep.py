@@ -29,6 +29,11 @@ Usage::
     python benchmarks/sae_sweep.py --smoke     # a tiny grid on random sparse data, in seconds
     python benchmarks/sae_sweep.py ... --record sweep.jsonl   # also append each row to a file when it is done
     python benchmarks/sae_sweep.py --table sweep.jsonl         # the recorded rows as a markdown table
+    python benchmarks/sae_sweep.py --table sweep.jsonl --figure DIR  # and each model and layer's frontier figure
+
+Rows measured so far are kept in ``benchmarks/results/sae_sweep.jsonl`` (``--record`` output, appended as
+runs finish; each row names the model's parameters sha256, the date and the torch version), and read back
+with ``--table benchmarks/results/sae_sweep.jsonl [--figure DIR]``.
 
 The corpus pass comes from the disk cache when a run of the claims left it there; a layer the claims'
 pass does not store (``encoder.blocks.2``'s residual) makes a new pass over the corpus (minutes).
@@ -59,6 +64,9 @@ WIDTHS = (1, 4, 8)  # × the residual width
 KS = (16, 32, 64)
 KINDS = ("topk", "batchtopk")
 RECUR_COSINE = 0.9
+# issue #31's bars for an SAE the claim may judge (ours, provisional): sparse, explained variance, WER recovered
+# against the clean transcripts at the clip's frames
+BARS = {"max_l0": 64, "min_explained_variance": 0.8, "min_wer_recovered": 0.9}
 FAITHFULNESS_CLIPS = "enc-relevance-local-general"  # whose clip set (``general``) is transcribed
 
 
@@ -244,6 +252,44 @@ def corpus_frames(loaded, layer: str, params: dict):
     return clips, stored, stored.stacked(layer)[speech]
 
 
+def qualifies(record: dict, bars: dict = BARS) -> bool:
+    """Whether a recorded row meets every bar: mean L0, explained variance (mean over seeds) and WER
+    recovered against the clean transcripts (a row without it, or with it undefined, does not)."""
+    recovered = (record.get("wer_recovered") or {}).get("clean")
+    return (record["mean_l0"] <= bars["max_l0"] and float(np.mean(record["explained_variance"])) >=
+            bars["min_explained_variance"] and recovered is not None and not math.isnan(recovered)
+            and recovered >= bars["min_wer_recovered"])
+
+
+def frontiers(records: Sequence[dict], bars: dict = BARS) -> dict[tuple[str, str], dict]:
+    """``{(model, layer): data}`` for `figures.sae_frontier`: one point per recorded row."""
+    found: dict[tuple[str, str], dict] = {}
+    for r in records:
+        label = r["recipe"] if r["width"] is None else f"{r['recipe']} {r['width']}× k{r['k']}"
+        selective = r.get("selective") or {}
+        point = {"label": label, "mean_l0": r["mean_l0"], "explained_variance": float(np.mean(r["explained_variance"])),
+                 "wer_recovered": (r.get("wer_recovered") or {}).get("clean"),
+                 "selective": selective.get("fraction"), "qualifies": qualifies(r, bars)}
+        found.setdefault((r["model"], r["layer"]), {"points": [], "bars": bars})["points"].append(point)
+    return found
+
+
+def draw_frontiers(records: Sequence[dict], folder: str) -> list[str]:
+    """Each model and layer's frontier figure, ``<folder>/sae-frontier--<model>--<layer>.png``; the paths."""
+    from pathlib import Path
+
+    from whisper_claims.claims.figures import sae_frontier
+    from whisper_claims.files import safe_name
+
+    paths = []
+    for (model, layer), data in frontiers(records).items():
+        path = Path(folder) / f"sae-frontier--{safe_name(model)}--{safe_name(layer)}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sae_frontier(data, path, f"SAE recipes on {model}, {layer} (benchmarks/sae_sweep.py)")
+        paths.append(str(path))
+    return paths
+
+
 def selective_cell(selective: Optional[dict]) -> str:
     """``0.62 [0.57, 0.67] (240 of 384 live)``, or a dash when not measured."""
     if selective is None:
@@ -374,13 +420,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of each recipe's first SAE's features that are phoneme-selective")
     parser.add_argument("--record", metavar="PATH", help="append each finished row to PATH (JSON lines)")
     parser.add_argument("--table", metavar="PATH", help="print the rows recorded in PATH as markdown, and stop")
+    parser.add_argument("--figure", metavar="DIR", help="with --table: also draw each model and layer's frontier "
+                                                         "into DIR (matplotlib)")
     args = parser.parse_args(argv)
+    if args.figure and not args.table:
+        parser.error("--figure draws the rows of --table PATH: give --table too")
     if args.table:
         try:
             with open(args.table, encoding="utf-8") as rows:
-                print(markdown_table([json.loads(line) for line in rows if line.strip()]))
+                records = [json.loads(line) for line in rows if line.strip()]
+            print(markdown_table(records))
         except (OSError, ValueError, KeyError) as error:
             parser.error(f"--table {args.table}: {error}; expected the JSON lines that --record writes")
+        if args.figure:
+            for path in draw_frontiers(records, args.figure):
+                print(f"drew {path}")
         return 0
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")

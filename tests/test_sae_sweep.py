@@ -124,3 +124,37 @@ def test_a_faithfulness_record_keeps_both_intervals_and_every_clip(sweep_module)
     assert record["clean"] == record["spoken"] == 0.75 and len(record["clips"]) == 2 and record["frames"] == "clip"
     assert record["clean_interval"][0] <= 0.75 <= record["clean_interval"][1]
     assert record["clips"][0]["sae"] == "red" and json.loads(json.dumps(record)) == record
+
+
+def test_the_frontier_marks_the_rows_that_meet_every_bar_and_draws_one_figure_per_model_and_layer(sweep_module,
+                                                                                                   tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    row = {"model": "tiny.en", "layer": "encoder.blocks.3", "recipe": "topk", "width": 4, "k": 64, "n_features": 1536,
+           "n_train": 10, "mean_l0": 64.0, "explained_variance": [0.86, 0.88], "dead": 0.0, "always_on": 0.0,
+           "recurring": None, "seconds_per_sae": 1.0, "seeds": [0, 1],
+           "wer_recovered": {"clean": 0.95, "spoken": 0.9}, "selective": {"fraction": 0.7, "n_selective": 7,
+                                                                          "n_live": 10, "interval": [0.4, 0.9]}}
+    bars = sweep_module.BARS
+    assert sweep_module.qualifies(row)
+    for change in ({"mean_l0": 65.1}, {"explained_variance": [0.79, 0.80]}, {"wer_recovered": {"clean": 0.89}},
+                   {"wer_recovered": {"clean": float("nan")}}, {"wer_recovered": None}):
+        assert not sweep_module.qualifies({**row, **change}), change
+    post = {**row, "recipe": "post", "width": None, "k": None, "mean_l0": 23.1, "explained_variance": [0.68],
+            "wer_recovered": {"clean": 0.28, "spoken": 0.39}, "selective": None}
+    other_layer = {**row, "layer": "encoder.blocks.2"}
+    found = sweep_module.frontiers([row, post, other_layer])
+    assert set(found) == {("tiny.en", "encoder.blocks.3"), ("tiny.en", "encoder.blocks.2")}
+    points = found[("tiny.en", "encoder.blocks.3")]["points"]
+    assert [(p["label"], p["qualifies"], p["selective"]) for p in points] == [("topk 4× k64", True, 0.7),
+                                                                              ("post", False, None)]
+    assert points[0]["explained_variance"] == pytest.approx(0.87) and found[("tiny.en", "encoder.blocks.3")]["bars"] == bars
+    records = tmp_path / "rows.jsonl"
+    records.write_text("".join(json.dumps(r) + "\n" for r in (row, post, other_layer)))
+    assert sweep_module.main(["--table", str(records), "--figure", str(tmp_path / "figures")]) == 0
+    drawn = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert drawn == ["sae-frontier--tiny.en--encoder.blocks.2.png", "sae-frontier--tiny.en--encoder.blocks.3.png"]
+    assert all((tmp_path / "figures" / name).read_bytes().startswith(b"\x89PNG") for name in drawn)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        sweep_module.main(["--figure", str(tmp_path)])
+    assert "give --table too" in capsys.readouterr().err

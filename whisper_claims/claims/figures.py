@@ -282,6 +282,54 @@ def embedding_neighbours(data: dict[str, list[dict]], path: Path, title: str) ->
     return "Nearest tokens by cosine in the decoder's token embedding, like the post's embedding plots."
 
 
+def sae_frontier(data: dict[str, Any], path: Path, title: str) -> str:
+    """``{"points": [{"label", "mean_l0", "explained_variance", "wer_recovered", "selective", "qualifies"}, …],
+    "bars": {"max_l0", "min_explained_variance", "min_wer_recovered"}}``: one point per SAE recipe, L0
+    against explained variance, coloured by the share of its live features that are phoneme-selective
+    (grey where not measured), those that meet every bar drawn as stars; dashed lines at the bars."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    points, bars = data["points"], data["bars"]
+    figure, (ax, key) = plt.subplots(1, 2, figsize=(9.5, 4.6), gridspec_kw={"width_ratios": [3, 1.3]})
+    cmap = plt.get_cmap("viridis")
+    lines = []
+    for number, point in enumerate(points, start=1):
+        selective = point.get("selective")
+        colour = "0.6" if selective is None else cmap(float(selective))
+        ax.scatter(point["mean_l0"], point["explained_variance"], s=140 if point["qualifies"] else 60,
+                   marker="*" if point["qualifies"] else "o", color=colour, edgecolors="black", linewidths=0.6,
+                   zorder=3)
+        # numbers beside the points, stacked where recipes share an L0 and EV and would hide each other's
+        near = sum(abs(np.log2(other["mean_l0"] / point["mean_l0"])) < 0.05 and
+                   abs(other["explained_variance"] - point["explained_variance"]) < 0.005 for other in points[:number - 1])
+        ax.annotate(str(number), (point["mean_l0"], point["explained_variance"]), fontsize=7,
+                    xytext=(6, 2 - 9 * near), textcoords="offset points")
+        recovered = point.get("wer_recovered")
+        lines.append(f"{number}. {point['label']}: WER rec. " + ("—" if recovered is None else f"{recovered:.2f}")
+                     + ("" if selective is None else f", selective {selective:.2f}"))
+    key.axis("off")
+    key.text(0, 1, "\n".join(lines), fontsize=7, va="top", family="monospace")
+    ax.axvline(bars["max_l0"], color="0.4", lw=0.8, ls="--")
+    ax.axhline(bars["min_explained_variance"], color="0.4", lw=0.8, ls="--")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel(f"mean L0, held-out frames (bar: at most {bars['max_l0']:g})")
+    ax.set_ylabel(f"explained variance (bar: at least {bars['min_explained_variance']:g})")
+    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
+    figure.colorbar(mappable, ax=ax, shrink=0.8, label="share of live features phoneme-selective")
+    ax.legend(handles=[Line2D([], [], marker="*", ls="", color="black", markersize=10,
+                              label=f"meets every bar (WER recovered ≥ {bars['min_wer_recovered']:g} too)"),
+                       Line2D([], [], marker="o", ls="", color="0.6", label="misses a bar; grey: selectivity "
+                                                                              "not measured")],
+              fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    ax.set_title(title, fontsize=9)
+    figure.tight_layout()
+    _save(figure, path)
+    n = sum(point["qualifies"] for point in points)
+    return (f"The SAE recipes' frontier: sparsity against explained variance, {len(points)} recipes, {n} meeting "
+            f"every bar (stars).")
+
+
 def listening_examples(claim: str, model: str, data: dict[str, Any], report_dir: Path,
                        kind: str = "listening") -> list[dict[str, str]]:
     """Write a listening artifact (top frames of some units over a corpus) as WAV snippets under
@@ -308,4 +356,5 @@ DRAWERS: dict[str, Callable[[Any, Path, str], str]] = {
     "transcripts": transcripts,
     "top_logits": top_logits,
     "embedding_neighbours": embedding_neighbours,
+    "sae_frontier": sae_frontier,
 }
