@@ -353,11 +353,16 @@ def clip_set_faithfulness(loaded, layer: str) -> Callable[[SparseAutoencoder, Te
     audio = [clip.audio if hasattr(clip, "audio") else load_audio(clip) for clip, _ in pairs]
     spoken = [text for _, text in pairs]
 
+    clean: list[str] = []  # the clean transcripts do not depend on the SAE: decoded once per layer
+
     def faithfulness(sae: SparseAutoencoder, mean_frame: Tensor) -> dict:
         sae.eval()
-        found = {frames: faithfulness_summary(transcript_faithfulness(loaded.model, audio, layer, sae, mean_frame,
-                                                                      spoken=spoken, frames=frames))
-                 for frames in ("clip", "all")}
+        found = {}
+        for frames in ("clip", "all"):
+            result = transcript_faithfulness(loaded.model, audio, layer, sae, mean_frame, spoken=spoken,
+                                             frames=frames, clean=clean or None)
+            clean[:] = [clip.clean for clip in result.clips]
+            found[frames] = faithfulness_summary(result)
         return {**found["clip"], "all_frames": found["all"]}
 
     return faithfulness

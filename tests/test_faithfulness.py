@@ -125,6 +125,13 @@ def test_at_the_clips_frames_only_those_are_replaced_and_the_padding_keeps_its_v
     assert found.frames == "clip" and seen == [clip_frames(len(clip)) for clip in clips]
     assert found.explained_variance == 1.0  # the identity, on the frames it replaced
     assert found.wer_recovered == 1.0 or math.isnan(found.wer_recovered)
+    again = transcript_faithfulness(model, clips, LAYER, records, mean, batch_size=2,
+                                    clean=[c.clean for c in found.clips])
+    assert again.clips == found.clips
+    given = transcript_faithfulness(model, clips, LAYER, records, mean, clean=["red", "green", "blue"])
+    assert [c.clean for c in given.clips] == ["red", "green", "blue"]  # taken as given, not decoded again
+    with pytest.raises(ValueError, match="2 clean transcripts for 3 clips"):
+        transcript_faithfulness(model, clips, LAYER, records, mean, clean=["a", "b"])
     with pytest.raises(ValueError, match="2 frame counts for a batch of 1"):
         within(records, [3, 4])(torch.zeros(1, 150, 32))
     with pytest.raises(ValueError, match=r"frames = 'padding': expected one of 'clip', 'all'"):

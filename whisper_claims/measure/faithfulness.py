@@ -258,7 +258,7 @@ FRAMES = ("clip", "all")  # the frames replaced: those that hold the clip's samp
 def transcript_faithfulness(model: Whisper, clips: Sequence[np.ndarray], layer: str,
                             sae: Union[SparseAutoencoder, Replacement], mean_frame: Tensor, *,
                             spoken: Optional[Sequence[str]] = None, frames: str = "clip",
-                            batch_size: int = 8) -> TranscriptFaithfulness:
+                            clean: Optional[Sequence[str]] = None, batch_size: int = 8) -> TranscriptFaithfulness:
     """Transcribe ``clips`` clean, with ``layer``'s output replaced by the SAE's reconstruction, and with it
     replaced by ``mean_frame`` (the floor), at the same ``frames``; see the module doc.
 
@@ -278,6 +278,9 @@ def transcript_faithfulness(model: Whisper, clips: Sequence[np.ndarray], layer: 
     frames : {"clip", "all"}
         Replace the frames that hold the clip's samples (the padding after them left as it is), or every
         frame of the window.
+    clean : sequence of str, optional
+        The clips' clean transcripts from an earlier call on the same model and clips (``[c.clean for c in
+        result.clips]``): they do not depend on the SAE, so a sweep decodes them once.
     batch_size : int
         Clips encoded and decoded at a time.
 
@@ -289,6 +292,8 @@ def transcript_faithfulness(model: Whisper, clips: Sequence[np.ndarray], layer: 
         raise ValueError("no clips to transcribe")
     if frames not in FRAMES:
         raise ValueError(f"frames = {frames!r}: expected one of {', '.join(map(repr, FRAMES))}")
+    if clean is not None and len(clean) != len(clips):
+        raise ValueError(f"{len(clean)} clean transcripts for {len(clips)} clips: expected one per clip")
     if spoken is not None and len(spoken) != len(clips):
         raise ValueError(f"{len(spoken)} spoken texts for {len(clips)} clips: expected one per clip")
     parsed = Layer.parse(layer, model)
@@ -323,7 +328,8 @@ def transcript_faithfulness(model: Whisper, clips: Sequence[np.ndarray], layer: 
                 features.append(encode_replaced(model, batch, layer, replace))
         return transcribe_batch(model, torch.cat(features), batch_size)
 
-    clean, with_sae, with_floor = transcripts(None), transcripts(tally), transcripts(floor)
+    clean = transcripts(None) if clean is None else list(clean)
+    with_sae, with_floor = transcripts(tally), transcripts(floor)
     rows = []
     for i in range(len(clips)):
         extra = {}
