@@ -240,6 +240,29 @@ def test_a_method_that_misses_its_bar_is_an_error_with_its_numbers(project, tmp_
     assert row["reason"] == "MethodInvalid: mean L0 357.5 of 400 features (89%; bar <= 10%)"
 
 
+def test_a_missed_bar_keeps_the_errors_evidence_and_draws_its_figures(project, tmp_path):
+    """What a MethodInvalid shows (the recipes tried, their frontier) is in the error's row, and its
+    artifacts are drawn into the report like a verdict's."""
+    pytest.importorskip("matplotlib")
+    write_claim(project, CLAIM_TEST.replace(
+        '    return Measurement(',
+        '    from whisper_claims.errors import MethodInvalid\n'
+        '    points = [{"label": "topk 4× k64", "mean_l0": 64.0, "explained_variance": 0.87, "wer_recovered": 0.6,\n'
+        '               "selective": None, "qualifies": False}]\n'
+        '    bars = {"max_l0": 64, "min_explained_variance": 0.8, "min_wer_recovered": 0.9}\n'
+        '    raise MethodInvalid("no recipe is faithful", evidence={"tried": ["topk"]},\n'
+        '                        artifacts={"sae_frontier--encoder.blocks.3": {"points": points, "bars": bars}})\n'
+        '    return Measurement('))
+    report = tmp_path / "report"
+    result = run(project, "--whisper-models", "random:tiny", "--claims-report", str(report), "--claims-record-only")
+    result.assert_outcomes(xfailed=1)
+    row, = claims_json(report)["rows"]
+    assert row["status"] == "error" and row["evidence"]["tried"] == ["topk"]
+    figure, = row["evidence"]["figures"]
+    assert figure["path"].endswith("--sae_frontier--encoder.blocks.3.png") and "frontier" in figure["caption"]
+    assert (report / figure["path"]).read_bytes().startswith(b"\x89PNG")
+
+
 def test_claim_function_missing_a_metric_is_an_error(project, tmp_path):
     write_claim(project, CLAIM_TEST.replace('{"width":', '{"wdth":'))
     report = tmp_path / "report"

@@ -45,7 +45,16 @@ class ManifestError(WhisperClaimsError, ValueError):
 
 class MethodInvalid(WhisperClaimsError):
     """A claim's method misses the bar that makes its measurement mean what the post says (e.g. an SAE
-    that is not sparse): the claim gets no verdict, and the message gives the numbers."""
+    that is not sparse): the claim gets no verdict, and the message gives the numbers.
+
+    ``evidence`` (JSON values) goes into the error's row as a verdict's does, and ``artifacts`` are drawn
+    into the report like a measurement's (``claims.figures``), so that a missed bar shows what was tried.
+    """
+
+    def __init__(self, message: str, *, evidence: dict | None = None, artifacts: dict | None = None):
+        super().__init__(message)
+        self.evidence = dict(evidence or {})
+        self.artifacts = dict(artifacts or {})
 
 
 class AlignmentError(WhisperClaimsError, ValueError):

@@ -270,7 +270,7 @@ class ClaimCheck:
         except MethodInvalid as error:
             # no verdict: the method missed its own bar on this model (a finding, with its numbers)
             reason = f"{type(error).__name__}: {error}"
-            record.add(Verdict(spec.id, info.spec, "error", reason=reason))
+            record.add(Verdict(spec.id, info.spec, "error", reason=reason, evidence=error.evidence))
             if options.record_only:
                 pytest.xfail(reason)
             pytest.fail(reason, pytrace=False)

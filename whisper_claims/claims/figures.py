@@ -19,6 +19,7 @@ from ..measure.listening import export_units
 from .verdict import AUDIO, FIGURES, FIGURES_NOTE, Measurement
 
 FIGURE_DIR = "figures"
+KIND_PART = "--"  # an artifact kind "<drawer>--<part>" is drawn by <drawer>, once per part
 
 
 def matplotlib_available() -> bool:
@@ -62,7 +63,7 @@ def draw_figures(claim: str, model: str, artifacts: dict[str, Any], report_dir: 
     matplotlib.use("Agg", force=True)  # files only; no display here or in CI
     figures = []
     for kind, data in artifacts.items():
-        draw = DRAWERS.get(kind)
+        draw = DRAWERS.get(kind.split(KIND_PART)[0])  # "sae_frontier--encoder.blocks.3": one figure per layer
         if draw is None:
             continue
         relative = Path(FIGURE_DIR) / f"{safe_name(claim)}--{safe_name(model)}--{kind}.png"
@@ -322,12 +323,13 @@ def sae_frontier(data: dict[str, Any], path: Path, title: str) -> str:
                        Line2D([], [], marker="o", ls="", color="0.6", label="misses a bar; grey: selectivity "
                                                                               "not measured")],
               fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
-    ax.set_title(title, fontsize=9)
+    where = f", {data['layer']}" if data.get("layer") else ""
+    ax.set_title(title + where, fontsize=9)
     figure.tight_layout()
     _save(figure, path)
     n = sum(point["qualifies"] for point in points)
-    return (f"The SAE recipes' frontier: sparsity against explained variance, {len(points)} recipes, {n} meeting "
-            f"every bar (stars).")
+    return (f"The SAE recipes' frontier{where}: sparsity against explained variance, {len(points)} recipes, {n} "
+            f"meeting every bar (stars).")
 
 
 def listening_examples(claim: str, model: str, data: dict[str, Any], report_dir: Path,

@@ -16,7 +16,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ThresholdsError, did_you_mean
+from ..errors import MethodInvalid, ThresholdsError, did_you_mean
 from ..models.load import LoadedModel
 from ..stimuli.assets import AssetLocations, all_assets, default_locations, resolve_asset
 from ..threads import claim_threads
@@ -141,7 +141,13 @@ def run_claim(spec: ClaimSpec, loaded: LoadedModel, resolve: Resolve | None = No
     skipped = not_applicable(spec, loaded)
     if skipped is not None:
         return skipped
-    measured = measure_claim(spec, loaded, resolve, **overrides)
+    try:
+        measured = measure_claim(spec, loaded, resolve, **overrides)
+    except MethodInvalid as error:  # no verdict, but what the error shows is drawn as a verdict's would be
+        if report_dir is not None and error.artifacts:
+            shown = Measurement(metrics={}, evidence=error.evidence, artifacts=error.artifacts)
+            error.evidence = with_figures(shown, spec.id, loaded.info.spec, Path(report_dir)).evidence
+        raise
     if report_dir is not None:
         measured = with_figures(measured, spec.id, loaded.info.spec, Path(report_dir))
     return judge(spec, loaded.info, measured)
