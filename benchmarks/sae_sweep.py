@@ -31,9 +31,14 @@ Usage::
     python benchmarks/sae_sweep.py --table sweep.jsonl         # the recorded rows as a markdown table
     python benchmarks/sae_sweep.py --table sweep.jsonl --figure DIR  # and each model and layer's frontier figure
 
-Rows measured so far are kept in ``benchmarks/results/sae_sweep.jsonl`` (``--record`` output, appended as
-runs finish; each row names the model's parameters sha256, the date and the torch version), and read back
-with ``--table benchmarks/results/sae_sweep.jsonl [--figure DIR]``.
+Rows measured so far are kept in ``whisper_claims/records/sae_frontier.jsonl`` (``--record`` output, appended as
+runs finish; each row names the model's parameters sha256, the training corpus, the date and the torch
+version): enc-sae-phoneme shows its model's rows, and the bars (its registry entry's ``frontier_bar``), in
+its evidence and report. Read them back with ``--table whisper_claims/records/sae_frontier.jsonl [--figure DIR]``.
+
+``--train-on speech`` trains on the real aligned recordings that enc-neuron-phoneme-real mines (2 s clips of
+``../shared/assets/speech``) instead of the claim's espeak-ng corpus, less every clip cut from a recording of
+the faithfulness clip set.
 
 The corpus pass comes from the disk cache when a run of the claims left it there; a layer the claims'
 pass does not store (``encoder.blocks.2``'s residual) makes a new pass over the corpus (minutes).
@@ -55,6 +60,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from whisper_claims.claims.registry import load_registry
+from whisper_claims.measure import sae_frontier
 from whisper_claims.measure.sae import (SAEConfig, SparseAutoencoder, activation_scale, calibrated_l1,
                                         recurring_features, train_sae)
 
@@ -64,10 +71,12 @@ WIDTHS = (1, 4, 8)  # × the residual width
 KS = (16, 32, 64)
 KINDS = ("topk", "batchtopk")
 RECUR_COSINE = 0.9
-# issue #31's bars for an SAE the claim may judge (ours, provisional): sparse, explained variance, WER recovered
-# against the clean transcripts at the clip's frames
-BARS = {"max_l0": 64, "min_explained_variance": 0.8, "min_wer_recovered": 0.9}
+# issue #31's bars for an SAE the claim may judge, with their provenance: the claim's registry entry is their home
+BARS = load_registry()[CLAIM].params["frontier_bar"]
 FAITHFULNESS_CLIPS = "enc-relevance-local-general"  # whose clip set (``general``) is transcribed
+# the training corpora: the claim's espeak-ng corpus, or the real aligned recordings that the real-speech claims
+# mine (this claim's params, as enc-neuron-phoneme-real reads them), less the clip set's recordings
+TRAIN_ON = {"espeak": CLAIM, "speech": "enc-neuron-phoneme-real"}
 
 
 @dataclass(frozen=True)
@@ -237,9 +246,10 @@ def smoke(seeds: Sequence[int]) -> list[Row]:
     return sweep("smoke (random)", frames, recipes, seeds, threads=1, report=print_row)
 
 
-def corpus_frames(loaded, layer: str, params: dict):
+def corpus_frames(loaded, layer: str, params: dict, exclude: Sequence[str] = ()):
     """``(clips, pass, frames)``: the corpus, its padded pass (the claims' own when it stores ``layer``) and
-    the speech frames enc-sae-phoneme trains on (its ``frames()``) at ``layer``."""
+    the speech frames enc-sae-phoneme trains on (its ``frames()``) at ``layer``, less the clips cut from the
+    recordings named in ``exclude`` (held out for the faithfulness clip set)."""
     from whisper_claims.claims.phonetic import corpus_pass
     from whisper_claims.measure.selectivity import SILENCE
 
@@ -248,44 +258,43 @@ def corpus_frames(loaded, layer: str, params: dict):
         print(f"  ({layer} is not in the claims' pass {pass_layers}: a new pass over the corpus)", flush=True)
         pass_layers.append(layer)
     clips, stored = corpus_pass(loaded.model, params["corpus"], layer, pass_layers, params.get("trim", False))
+    kept = [c.name.split("@")[0] not in set(exclude) for c in clips]
+    if not all(kept):
+        print(f"  ({len(kept) - sum(kept)} clips of the clip set's recordings left out of training)", flush=True)
+    keep = torch.from_numpy(np.concatenate([np.full(len(c.frame_labels), k) for c, k in zip(clips, kept)]))
     speech = torch.from_numpy(np.concatenate([c.frame_labels for c in clips]) != SILENCE)
-    return clips, stored, stored.stacked(layer)[speech]
+    return clips, stored, stored.stacked(layer)[speech & keep]
 
 
-def qualifies(record: dict, bars: dict = BARS) -> bool:
-    """Whether a recorded row meets every bar: mean L0, explained variance (mean over seeds) and WER
-    recovered against the clean transcripts (a row without it, or with it undefined, does not)."""
-    recovered = (record.get("wer_recovered") or {}).get("clean")
-    return (record["mean_l0"] <= bars["max_l0"] and float(np.mean(record["explained_variance"])) >=
-            bars["min_explained_variance"] and recovered is not None and not math.isnan(recovered)
-            and recovered >= bars["min_wer_recovered"])
+def clip_set_recordings(loaded) -> list[str]:
+    """The asset names of the faithfulness clip set's recordings."""
+    registry = load_registry()
+    params = registry[FAITHFULNESS_CLIPS].params_for(loaded.info.size)
+    return [recording[0] for recording in params["recordings"]]
 
 
-def frontiers(records: Sequence[dict], bars: dict = BARS) -> dict[tuple[str, str], dict]:
+def qualifies(record: dict, bars: Optional[dict] = None) -> bool:
+    """Whether a recorded row meets every bar (`measure.sae_frontier.qualifies`; default the registry's)."""
+    return sae_frontier.qualifies(record, BARS if bars is None else bars)
+
+
+def frontiers(records: Sequence[dict], bars: Optional[dict] = None) -> dict[tuple[str, str], dict]:
     """``{(model, layer): data}`` for `figures.sae_frontier`: one point per recorded row."""
-    found: dict[tuple[str, str], dict] = {}
-    for r in records:
-        label = r["recipe"] if r["width"] is None else f"{r['recipe']} {r['width']}× k{r['k']}"
-        selective = r.get("selective") or {}
-        point = {"label": label, "mean_l0": r["mean_l0"], "explained_variance": float(np.mean(r["explained_variance"])),
-                 "wer_recovered": (r.get("wer_recovered") or {}).get("clean"),
-                 "selective": selective.get("fraction"), "qualifies": qualifies(r, bars)}
-        found.setdefault((r["model"], r["layer"]), {"points": [], "bars": bars})["points"].append(point)
-    return found
+    return sae_frontier.frontiers(records, BARS if bars is None else bars)
 
 
 def draw_frontiers(records: Sequence[dict], folder: str) -> list[str]:
     """Each model and layer's frontier figure, ``<folder>/sae-frontier--<model>--<layer>.png``; the paths."""
     from pathlib import Path
 
-    from whisper_claims.claims.figures import sae_frontier
+    from whisper_claims.claims.figures import sae_frontier as draw_frontier
     from whisper_claims.files import safe_name
 
     paths = []
     for (model, layer), data in frontiers(records).items():
         path = Path(folder) / f"sae-frontier--{safe_name(model)}--{safe_name(layer)}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        sae_frontier(data, path, f"SAE recipes on {model}, {layer} (benchmarks/sae_sweep.py)")
+        draw_frontier(data, path, f"SAE recipes on {model}, {layer} (benchmarks/sae_sweep.py)")
         paths.append(str(path))
     return paths
 
@@ -344,7 +353,6 @@ def clip_set_faithfulness(loaded, layer: str) -> Callable[[SparseAutoencoder, Te
     sentences, with the words spoken): WER recovered against the clean transcripts and the words spoken, at
     the clip's frames, with the same at every frame under ``"all_frames"``."""
     from whisper_claims.claims.encoder import general_clips
-    from whisper_claims.claims.registry import load_registry
     from whisper_claims.measure.faithfulness import transcript_faithfulness
     from whisper_claims.stimuli.audio import load_audio
 
@@ -370,19 +378,21 @@ def clip_set_faithfulness(loaded, layer: str) -> Callable[[SparseAutoencoder, Te
 
 def real(models: Sequence[str], layers: Sequence[str], seeds: Sequence[int], threads: int,
          only: Optional[str], widths: Sequence[int] = WIDTHS, ks: Sequence[int] = KS,
-         faithfulness: bool = False, record: Optional[str] = None, selectivity: bool = False) -> None:
-    from whisper_claims.claims.registry import load_registry
+         faithfulness: bool = False, record: Optional[str] = None, selectivity: bool = False,
+         train_on: str = "espeak") -> None:
     from whisper_claims.models.load import open_model
 
-    spec = load_registry()[CLAIM]
+    registry = load_registry()
     for name in models:
         loaded = open_model(name)
-        params = spec.params_for(loaded.info.size)
+        params = registry[CLAIM].params_for(loaded.info.size)
+        corpus = registry[TRAIN_ON[train_on]].params_for(loaded.info.size)
         print(f"\n{name}: parameters sha256 {loaded.info.parameters_sha256[:12]}, torch {torch.__version__}, "
               f"{threads} thread(s) per SAE, seeds {list(seeds)}")
         print(HEADER)
         for layer in layers:
-            clips, stored, frames = corpus_frames(loaded, layer, params)
+            exclude = clip_set_recordings(loaded) if train_on != "espeak" else ()
+            clips, stored, frames = corpus_frames(loaded, layer, corpus, exclude)
             base = SAEConfig(**params["sae"])
             post = base
             if params.get("l1_shrink") is not None:
@@ -392,7 +402,7 @@ def real(models: Sequence[str], layers: Sequence[str], seeds: Sequence[int], thr
                        if only is None or r.name == only]
             scorer = clip_set_faithfulness(loaded, layer) if faithfulness else None
             run = {"model": name, "parameters_sha256": loaded.info.parameters_sha256, "seeds": list(seeds),
-                   "threads": threads, "torch": torch.__version__,
+                   "threads": threads, "torch": torch.__version__, "train_on": train_on,
                    "date": datetime.date.today().isoformat()}
             judge = feature_selectivity(clips, stored, layer, params) if selectivity else None
             sweep(layer, frames, recipes, seeds, threads, print_row if record is None else appender(record, run),
@@ -423,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="WER recovered of each recipe's first SAE on the general clip set")
     parser.add_argument("--selectivity", action="store_true",
                         help="share of each recipe's first SAE's features that are phoneme-selective")
+    parser.add_argument("--train-on", choices=tuple(TRAIN_ON), default="espeak",
+                        help="the frames the SAEs train on: the claim's espeak-ng corpus, or the real aligned "
+                             "recordings less the clip set's")
     parser.add_argument("--record", metavar="PATH", help="append each finished row to PATH (JSON lines)")
     parser.add_argument("--table", metavar="PATH", help="print the rows recorded in PATH as markdown, and stop")
     parser.add_argument("--figure", metavar="DIR", help="with --table: also draw each model and layer's frontier "
@@ -450,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke(seeds)
         return 0
     real([m.strip() for m in args.models.split(",")], [layer.strip() for layer in args.layers.split(",")], seeds,
-         args.threads, args.only, widths, ks, args.faithfulness, args.record, args.selectivity)
+         args.threads, args.only, widths, ks, args.faithfulness, args.record, args.selectivity, args.train_on)
     return 0
 
 

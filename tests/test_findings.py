@@ -121,3 +121,20 @@ def test_a_block_needs_both_markers_and_a_known_name(tmp_path):
     micro.write_text(current + "\n" + findings.block_begin("no-such-block") + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="micro.md: generated block\\(s\\) no-such-block unknown"):
         findings.pages(project)
+
+
+def test_the_recorded_sae_frontier_is_a_table_under_the_models_line():
+    from whisper_claims.measure import sae_frontier
+    from whisper_claims.report.docblocks import frontier_lines
+
+    bars = {"max_l0": 64, "min_explained_variance": 0.8, "min_wer_recovered": 0.9, "provenance": "issue #31"}
+    row = {"model": "tiny.en", "layer": "encoder.blocks.3", "recipe": "topk", "width": 4, "k": 64, "mean_l0": 64.0,
+           "explained_variance": [0.866], "wer_recovered": {"clean": 0.578, "clean_interval": [0.43, 0.73]}}
+    post = {**row, "recipe": "post", "width": None, "mean_l0": 23.1, "explained_variance": [0.683],
+            "wer_recovered": None}
+    lines = frontier_lines(sae_frontier.summary([row, post], bars))
+    assert lines[0] == "" and lines[-1] == "" and all(line.startswith("  ") for line in lines[1:-1] if line)
+    assert "closest: topk 4× k64 (L0 64.0, EV 0.866, WER recovered 0.578 \\[0.43, 0.73\\])" in lines[1]
+    assert lines[-3] == "  | `encoder.blocks.3` | topk 4× k64 | 64 | 0.866 | 0.578 [0.43, 0.73] | — | no |"
+    assert lines[-2] == "  | `encoder.blocks.3` | post | 23.1 | 0.683 | — | — | no |"
+    assert frontier_lines(None) == []

@@ -1,5 +1,6 @@
 """Controls of the phonetic claims: they fail on random weights, and hold when the layer's activations
 are constructed to be phoneme detectors (the claims' whole path, corpus to verdict, with planted units)."""
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -70,6 +71,38 @@ def test_a_dense_sae_gets_no_verdict(registry, monkeypatch):
     with pytest.raises(MethodInvalid, match=r"not sparse and faithful enough.*held-out mean L0 .* of 64 features .*"
                                             r"bar ≤ 10%.*explained variance"):
         measure_claim(registry["enc-sae-phoneme"], model, **small("enc-sae-phoneme", l1_shrink=0.0))
+
+
+def test_a_dense_saes_error_shows_the_frontier_recorded_for_its_weights(registry, monkeypatch, tmp_path):
+    """The recipes the sweep recorded for the model's own weights (and no other's) go into the error, each
+    marked by the frontier bars, with a frontier figure per layer and the closest recipe in the message."""
+    from whisper_claims.models.load import parameters_sha256
+
+    model = open_model("random:tiny:5")
+    planted_residual(monkeypatch, sparse=False)
+    row = {"model": "random:tiny:5", "parameters_sha256": parameters_sha256(model.model), "layer": "encoder.blocks.3",
+           "recipe": "topk", "width": 4, "k": 64, "n_features": 256, "mean_l0": 64.0, "explained_variance": [0.86],
+           "wer_recovered": {"clean": 0.58, "clean_interval": [0.43, 0.73]}, "selective": {"fraction": 0.5}}
+    rows = [row, {**row, "k": 32, "mean_l0": 32.0, "wer_recovered": {"clean": 0.48}, "train_on": "speech"},
+            {**row, "layer": "encoder.blocks.2"}, {**row, "parameters_sha256": "0" * 64, "wer_recovered": {"clean": 0.99}}]
+    record = tmp_path / "frontier.jsonl"
+    record.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    arguments = small("enc-sae-phoneme", l1_shrink=0.0, frontier_file=str(record))
+    with pytest.raises(MethodInvalid, match=r"the recorded frontier \(benchmarks/sae_sweep.py, 3 recipes on "
+                                            r"encoder.blocks.2, encoder.blocks.3\): 0 meet L0 <= 64.*the closest: "
+                                            r"topk 4× k64 \(L0 64.0, EV 0.860, WER recovered 0.580 \[0.43, 0.73\]\)"
+                       ) as raised:
+        measure_claim(registry["enc-sae-phoneme"], model, **arguments)
+    frontier = raised.value.evidence["frontier"]
+    assert [r["recipe"] for r in frontier["rows"]] == ["topk 4× k64", "topk 4× k32, real speech", "topk 4× k64"]
+    assert frontier["qualifying"] == [] and frontier["bars"] == registry["enc-sae-phoneme"].params["frontier_bar"]
+    assert raised.value.evidence["sae"]["explained_variance"] < 0.8
+    assert sorted(raised.value.artifacts) == ["sae_frontier--encoder.blocks.2", "sae_frontier--encoder.blocks.3"]
+    assert len(raised.value.artifacts["sae_frontier--encoder.blocks.3"]["points"]) == 2
+    record.write_text(json.dumps(rows[-1]) + "\n")  # another model's rows only
+    with pytest.raises(MethodInvalid, match=r"no SAE frontier is recorded for these weights") as raised:
+        measure_claim(registry["enc-sae-phoneme"], model, **arguments)
+    assert "frontier" not in raised.value.evidence and raised.value.artifacts == {}
 
 
 def planted_labels(monkeypatch) -> dict[int, np.ndarray]:

@@ -158,3 +158,30 @@ def test_the_frontier_marks_the_rows_that_meet_every_bar_and_draws_one_figure_pe
     with pytest.raises(SystemExit):
         sweep_module.main(["--figure", str(tmp_path)])
     assert "give --table too" in capsys.readouterr().err
+
+
+def test_training_on_real_speech_leaves_out_the_clip_sets_recordings(sweep_module, monkeypatch):
+    """--train-on speech: the real recordings' pass, less every clip cut from a recording the faithfulness
+    clip set transcribes (and, as on espeak-ng, less the silent frames)."""
+    import numpy as np
+
+    from whisper_claims.claims import phonetic
+
+    class Clip:
+        def __init__(self, name, labels):
+            self.name, self.frame_labels = name, np.array(labels)
+
+    class Pass:
+        def stacked(self, layer):
+            return torch.arange(7.0)[:, None]
+
+    clips = (Clip("speech/a.wav@0.00", ["sil", "aa", "b"]), Clip("speech/held.wav@0.00", ["aa", "b"]),
+             Clip("speech/a.wav@2.00", ["sil", "k"]))
+    monkeypatch.setattr(phonetic, "corpus_pass", lambda *args: (clips, Pass()))
+    params = {"corpus": {"source": "speech"}, "layer": "encoder.blocks.3", "pass_layers": ["encoder.blocks.3"]}
+    loaded = type("Loaded", (), {"model": None})()
+    _, _, frames = sweep_module.corpus_frames(loaded, "encoder.blocks.3", params, exclude=["speech/held.wav"])
+    assert frames[:, 0].tolist() == [1.0, 2.0, 6.0]
+    assert sweep_module.TRAIN_ON == {"espeak": "enc-sae-phoneme", "speech": "enc-neuron-phoneme-real"}
+    with pytest.raises(SystemExit):
+        sweep_module.main(["--train-on", "timit"])

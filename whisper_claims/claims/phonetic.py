@@ -26,6 +26,7 @@ from ..measure.listening import default_prefix
 from ..measure.memo import per_model, weights_digest
 from ..measure.mining import (Layer, Mined, Projection, clip_activations, clip_frames, corpus_activations, mine,
                               mine_activations, project, top_k_agreement)
+from ..measure import sae_frontier
 from ..measure.sae import (SAEConfig, SparseAutoencoder, TrainingReport, activation_scale, calibrated_l1,
                            recurring_features, train_sae)
 from ..measure.intervals import Interval, bootstrap, clopper_pearson, wilson
@@ -598,7 +599,8 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
                     l1_shrink: Optional[float] = None, n_seeds: int = 3, recur_cosine: float = 0.9,
                     top_k: int = 20, mine_k: int = 20, alpha: float = 0.01, n_permutations: int = 2000,
                     trim: bool = False, per_clip: bool = True, threads: Optional[int] = 1,
-                    pass_layers: Optional[Sequence[str]] = None) -> Measurement:
+                    pass_layers: Optional[Sequence[str]] = None, frontier_bar: Optional[dict] = None,
+                    frontier_file: str | Path = sae_frontier.FRONTIER_FILE) -> Measurement:
     """Sparse-autoencoder features of the residual stream are phoneme-like, more than its own basis.
 
     An SAE (``sae``: ``SAEConfig`` fields; the post's recipe by default) is trained on the layer's
@@ -612,6 +614,11 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
     (seeds ``sae["seed"]`` and the next ones) are trained; the first is judged, and the evidence says how
     many of its features recur in every other seed (a dictionary column with cosine ≥ ``recur_cosine``).
 
+    ``frontier_bar`` (``max_l0``, ``min_explained_variance``, ``min_wer_recovered``, ``provenance``): the
+    recipes that ``benchmarks/sae_sweep.py`` recorded for this model's weights in ``frontier_file`` go into
+    the evidence (and the error, when the SAE misses its bar), each marked by whether it meets these bars,
+    with one frontier figure per layer.
+
     Metrics
     -------
     sae_selective_fraction
@@ -624,6 +631,7 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
     _check_bar(sae_bar)
     if not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"n_seeds = {n_seeds!r}: expected an integer >= 1")
+    frontier, frontier_figures, frontier_text = recorded_frontier(model, frontier_bar, frontier_file)
     clips, stored = corpus_pass(model, corpus, layer, pass_layers, trim)
     options = corpus_options(corpus)
     base = SAEConfig(**sae)
@@ -653,7 +661,14 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
             f"bar ≤ {sae_bar['max_l0_share']:.0%}), explained variance {report.explained_variance:.3f} "
             f"(bar ≥ {sae_bar['min_explained_variance']}), dead features {report.n_dead}; l1 {config.l1:.4g} "
             f"(l1_shrink {l1_shrink}, mean frame norm {scale:.2f}), seed {config.seed}, {report.n_train} training "
-            f"frames; bar: {sae_bar['provenance']}")
+            f"frames; bar: {sae_bar['provenance']}{frontier_text}",
+            evidence={"layer": layer, "sae": {**sae, "l1": config.l1, "l1_shrink": l1_shrink,
+                                              "mean_frame_norm": round(scale, 4), "n_train_frames": report.n_train,
+                                              "explained_variance": report.explained_variance,
+                                              "mean_l0": report.mean_l0, "dead_features": report.n_dead,
+                                              "bar": sae_bar},
+                      **frontier},
+            artifacts=frontier_figures)
     trained = [(autoencoder, report)] + [train(config.seed + i) for i in range(1, n_seeds)]
     seeds = [{"seed": config.seed + i, "explained_variance": round(r.explained_variance, 4),
               "mean_l0": round(r.mean_l0, 2), "l0_share": round(r.mean_l0 / config.n_features, 4),
@@ -688,10 +703,38 @@ def enc_sae_phoneme(model: Whisper, *, corpus: dict, layer: str, sae: dict, sae_
             "features": _summary(features, alpha)[:100],
             "real_speech": {**real, "units": [row for row in real.get("units", []) if row["unit"] in listen_to]},
             "corpus": _corpus_evidence(options, clips),
+            **frontier,
         },
-        artifacts={"listening_real": real_listening},
+        artifacts={"listening_real": real_listening, **frontier_figures},
         intervals=intervals,
     )
+
+
+def recorded_frontier(model: Whisper, bars: Optional[dict], path: str | Path) -> tuple[dict, dict, str]:
+    """``(evidence, artifacts, sentence)`` of the SAE recipes recorded for ``model``'s weights in ``path``
+    (`measure.sae_frontier`), judged against ``bars``: ``{"frontier": summary}``, a frontier figure per layer,
+    and a sentence for an error's message; all empty without ``bars``."""
+    if bars is None:
+        return {}, {}, ""
+    sae_frontier.check_bars(bars, "frontier_bar")
+    digest = weights_digest(model).partition("@")[0]
+    rows = [row for row in sae_frontier.read_frontier(path) if row["parameters_sha256"] == digest]
+    if not rows:
+        return {}, {}, (f"; no SAE frontier is recorded for these weights (parameters sha256 {digest[:12]} in "
+                        f"{Path(path).name}): benchmarks/sae_sweep.py measures one")
+    found = sae_frontier.summary(rows, bars)
+    figures = {f"sae_frontier--{layer}": {**data, "layer": layer}
+               for (_, layer), data in sae_frontier.frontiers(rows, bars).items()}
+    layers = sorted({row["layer"] for row in rows})
+    sentence = (f"; the recorded frontier (benchmarks/sae_sweep.py, {len(rows)} recipes on {', '.join(layers)}): "
+                f"{len(found['qualifying'])} meet L0 <= {bars['max_l0']:g}, explained variance >= "
+                f"{bars['min_explained_variance']:g} and WER recovered >= {bars['min_wer_recovered']:g} "
+                f"(frontier_bar, issue #31)")
+    if found["qualifying"]:
+        sentence += f": {', '.join(found['qualifying'])}, not yet trained and judged by this claim (issue #31)"
+    elif found["closest"]:
+        sentence += f"; the closest: {found['closest']}"
+    return {"frontier": found}, figures, sentence
 
 
 def sae_feature_selectivity(autoencoder: SparseAutoencoder, clips: Sequence[StimulusClip], stored: CorpusPass,

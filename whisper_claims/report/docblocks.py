@@ -409,8 +409,10 @@ def sae_lines(report: MergedReport) -> list[str]:
         found = evidence(report, "enc-sae-phoneme", model)
         if row is None or row.status == "skipped":
             continue
-        if not found.get("sae"):
-            out.append(f"- {code(model)}, {status(row)}: {text(row.data['reason'])}")
+        if row.status == "error" or not found.get("sae"):
+            reason = row.data["reason"].split("; the recorded frontier")[0]  # the frontier: its table, below
+            out.append(f"- {code(model)}, {status(row)}: {text(reason)}")
+            out += frontier_lines(found.get("frontier"))
             continue
         sae, recur = found["sae"], found["sae"]["recurring_features"]
         out.append(f"- {code(model)}, {status(row)}: held-out mean L0 {number(sae['mean_l0'])} of "
@@ -423,6 +425,32 @@ def sae_lines(report: MergedReport) -> list[str]:
                    f"features {number(metric_value(report, 'enc-sae-phoneme', model, 'sae_selective_fraction'))}, "
                    f"of the residual stream's dimensions {number(found['residual_basis_selective_fraction'])}")
     return out
+
+
+def frontier_lines(frontier: dict[str, Any] | None) -> list[str]:
+    """The SAE recipes recorded for a model (benchmarks/sae_sweep.py), as the claim's evidence holds them: a
+    table, indented under the model's line."""
+    if not frontier:
+        return []
+    bars = frontier["bars"]
+
+    def recovered(row: dict[str, Any]) -> str:
+        if row["wer_recovered"] is None:
+            return "—"
+        interval = row["wer_recovered_interval"]
+        return number(row["wer_recovered"]) + ("" if not interval else
+                                               f" [{number(interval[0])}, {number(interval[1])}]")
+
+    rows = [[code(row["layer"], cell=True), text(row["recipe"]), number(row["mean_l0"]),
+             number(row["explained_variance"]), recovered(row),
+             "—" if row["selective"] is None else number(row["selective"]), "yes" if row["qualifies"] else "no"]
+            for row in frontier["rows"]]
+    lines = [f"The recorded frontier ({frontier['n_recipes']} recipes, {text(frontier['record'])}); the bars: L0 ≤ "
+             f"{number(bars['max_l0'])}, explained variance ≥ {number(bars['min_explained_variance'])}, WER recovered ≥ "
+             f"{number(bars['min_wer_recovered'])}; closest: {text(frontier['closest'] or 'none')}", "",
+             *table(["layer", "recipe", "L0", "explained variance", "WER recovered [95%]", "selective share",
+                     "meets every bar"], rows)]
+    return [""] + ["  " + line if line else "" for line in lines] + [""]
 
 
 def real_speech(report: MergedReport) -> list[str]:
