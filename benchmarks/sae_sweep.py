@@ -206,10 +206,10 @@ def appender(path: str, run: dict) -> Callable[[Row], None]:
 
 def markdown_table(records: Sequence[dict]) -> str:
     """Recorded rows as a markdown table (EV as the mean over seeds, with min–max when there are several)."""
-    lines = ["| model | layer | recipe | features | k | L0 | L0 % | explained variance | dead | recur | "
+    lines = ["| model | layer | recipe | trained on | features | k | L0 | L0 % | explained variance | dead | recur | "
              "WER recovered (clean / spoken) | at every frame (clean) | selective features | frames | s per SAE | "
              "seeds |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in records:
         ev = r["explained_variance"]
         shown = f"{np.mean(ev):.3f}" + (f" ({min(ev):.3f}–{max(ev):.3f})" if len(ev) > 1 else "")
@@ -219,7 +219,8 @@ def markdown_table(records: Sequence[dict]) -> str:
             recovered = " / ".join(with_interval(r["wer_recovered"], against) for against in ("clean", "spoken"))
             if "all_frames" in r["wer_recovered"]:
                 everywhere = with_interval(r["wer_recovered"]["all_frames"], "clean")
-        lines.append(f"| {r['model']} | {r['layer']} | {recipe} | {r['n_features']} | {r['k'] or '—'} | "
+        corpus = sae_frontier.CORPUS_NAMES.get(r.get("train_on", "espeak"), r.get("train_on"))
+        lines.append(f"| {r['model']} | {r['layer']} | {recipe} | {corpus} | {r['n_features']} | {r['k'] or '—'} | "
                      f"{r['mean_l0']:.1f} | {r['mean_l0'] / r['n_features']:.1%} | {shown} | {r['dead']:.1f} | "
                      f"{'—' if r['recurring'] is None else format(r['recurring'], '.2f')} | {recovered} | {everywhere} | "
                      f"{selective_cell(r.get('selective'))} | "

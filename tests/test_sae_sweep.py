@@ -103,7 +103,7 @@ def test_recorded_rows_read_back_as_a_table(sweep_module, tmp_path, capsys):
     capsys.readouterr()
     assert sweep_module.main(["--table", str(path)]) == 0
     table = capsys.readouterr().out.strip().splitlines()
-    assert len(table) == 4 and table[2].startswith("| smoke | x | topk 1× | 16 | 2 |")
+    assert len(table) == 4 and table[2].startswith("| smoke | x | topk 1× | espeak-ng | 16 | 2 |")
     assert "| 0.900 [0.85, 0.95] / 0.800 | 0.100 [0.00, 0.20] |" in table[2]  # an interval where the row has one
     assert "| 0.62 [0.39, 0.82] (10 of 16 live) |" in table[2]
     path.write_text("not json\n")
