@@ -134,7 +134,7 @@ def test_the_recorded_sae_frontier_is_a_table_under_the_models_line():
             "wer_recovered": None}
     lines = frontier_lines(sae_frontier.summary([row, post], bars))
     assert lines[0] == "" and lines[-1] == "" and all(line.startswith("  ") for line in lines[1:-1] if line)
-    assert "closest: topk 4× k64 (L0 64.0, EV 0.866, WER recovered 0.578 \\[0.43, 0.73\\])" in lines[1]
+    assert "closest: topk 4× k64 on encoder.blocks.3 (L0 64.0, EV 0.866, WER recovered 0.578 \\[0.43, 0.73\\])" in lines[1]
     assert lines[-3] == "  | `encoder.blocks.3` | topk 4× k64 | 64 | 0.866 | 0.578 [0.43, 0.73] | — | no |"
     assert lines[-2] == "  | `encoder.blocks.3` | post | 23.1 | 0.683 | — | — | no |"
     assert frontier_lines(None) == []

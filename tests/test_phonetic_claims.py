@@ -90,7 +90,8 @@ def test_a_dense_saes_error_shows_the_frontier_recorded_for_its_weights(registry
     arguments = small("enc-sae-phoneme", l1_shrink=0.0, frontier_file=str(record))
     with pytest.raises(MethodInvalid, match=r"the recorded frontier \(benchmarks/sae_sweep.py, 3 recipes on "
                                             r"encoder.blocks.2, encoder.blocks.3\): 0 meet L0 <= 64.*the closest: "
-                                            r"topk 4× k64 \(L0 64.0, EV 0.860, WER recovered 0.580 \[0.43, 0.73\]\)"
+                                            r"topk 4× k64 on encoder.blocks.3 \(L0 64.0, EV 0.860, "
+                                            r"WER recovered 0.580 \[0.43, 0.73\]\)"
                        ) as raised:
         measure_claim(registry["enc-sae-phoneme"], model, **arguments)
     frontier = raised.value.evidence["frontier"]

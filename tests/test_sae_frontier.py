@@ -29,7 +29,7 @@ def test_the_closest_row_is_the_most_faithful_sparse_one():
     assert sae_frontier.closest([low, dense, unfaithful], BARS) is low
     assert sae_frontier.closest([dense, unfaithful], BARS) is unfaithful  # no row meets EV: the most EV
     assert sae_frontier.closest([dense], BARS) is None
-    assert sae_frontier.describe(low) == "topk 4× k64 (L0 64.0, EV 0.870, WER recovered 0.500)"
+    assert sae_frontier.describe(low) == "topk 4× k64 on encoder.blocks.3 (L0 64.0, EV 0.870, WER recovered 0.500)"
     assert sae_frontier.describe(ROW).endswith("WER recovered 0.950 [0.90, 1.00])")
     assert sae_frontier.label({**ROW, "train_on": "speech"}) == "topk 4× k64, real speech"
     assert sae_frontier.label({**ROW, "recipe": "post", "width": None}) == "post"

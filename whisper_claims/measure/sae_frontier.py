@@ -80,11 +80,11 @@ def label(row: dict) -> str:
 
 
 def describe(row: dict) -> str:
-    """One row in words: ``topk 4× k64 (L0 64.0, EV 0.866, WER recovered 0.578 [0.43, 0.73])``."""
+    """One row in words: ``topk 4× k64 on encoder.blocks.3 (L0 64.0, EV 0.866, WER recovered 0.578 [0.43, 0.73])``."""
     wer, interval = recovered(row), (row.get("wer_recovered") or {}).get("clean_interval")
     shown = "not measured" if wer is None else f"{wer:.3f}" + (
         f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
-    return f"{label(row)} (L0 {row['mean_l0']:.1f}, EV {mean_explained(row):.3f}, WER recovered {shown})"
+    return f"{label(row)} on {row['layer']} (L0 {row['mean_l0']:.1f}, EV {mean_explained(row):.3f}, WER recovered {shown})"
 
 
 def point(row: dict, bars: dict) -> dict:
