@@ -192,7 +192,7 @@ def key_metrics(report: MergedReport) -> list[str]:
             row = report.row(claim_id, model)
             found = evidence(report, claim_id, model)
             cell = verdict_cell(row, claim["key_metric"])
-            if control is not None and found:
+            if control is not None and found and row.status != "error":  # an error's evidence is not a verdict's
                 cell += f"; {control(found)}"
             cells.append(cell)
         rows.append([code(claim_id, cell=True), text(label) or "—", *cells])
