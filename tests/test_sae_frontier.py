@@ -71,3 +71,9 @@ def test_the_shipped_record_reads_and_its_bars_are_the_registrys():
     known = {r.parameters_sha256 for r in REDISTRIBUTIONS}
     assert {row["parameters_sha256"] for row in rows} <= known
     assert all(isinstance(sae_frontier.qualifies(row, bars), bool) for row in rows)
+
+
+def test_the_summary_names_the_record_it_was_read_from(tmp_path):
+    default = sae_frontier.summary([ROW], BARS)["record"]
+    assert default.startswith("whisper_claims/records/sae_frontier.jsonl (benchmarks/sae_sweep.py --record)")
+    assert sae_frontier.summary([ROW], BARS, tmp_path / "mine.jsonl")["record"].startswith(str(tmp_path / "mine.jsonl"))

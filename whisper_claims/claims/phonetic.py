@@ -722,11 +722,12 @@ def recorded_frontier(model: Whisper, bars: Optional[dict], path: str | Path) ->
     if not rows:
         return {}, {}, (f"; no SAE frontier is recorded for these weights (parameters sha256 {digest[:12]} in "
                         f"{Path(path).name}): benchmarks/sae_sweep.py measures one")
-    found = sae_frontier.summary(rows, bars)
+    found = sae_frontier.summary(rows, bars, path)
     figures = {f"sae_frontier--{layer}": {**data, "layer": layer}
                for (_, layer), data in sae_frontier.frontiers(rows, bars).items()}
     layers = sorted({row["layer"] for row in rows})
-    sentence = (f"; the recorded frontier (benchmarks/sae_sweep.py, {len(rows)} recipes on {', '.join(layers)}): "
+    sentence = (f"{sae_frontier.FRONTIER_SENTENCE} (benchmarks/sae_sweep.py, {len(rows)} recipes on "
+                f"{', '.join(layers)}): "
                 f"{len(found['qualifying'])} meet L0 <= {bars['max_l0']:g}, explained variance >= "
                 f"{bars['min_explained_variance']:g} and WER recovered >= {bars['min_wer_recovered']:g} "
                 f"(frontier_bar, issue #31)")

@@ -19,6 +19,8 @@ from ..errors import SAEFileError
 FRONTIER_FILE = Path(__file__).resolve().parents[1] / "records" / "sae_frontier.jsonl"
 BAR_KEYS = ("max_l0", "min_explained_variance", "min_wer_recovered")
 CORPUS_NAMES = {"espeak": "espeak-ng", "speech": "real speech"}  # the sweep's --train-on
+# how an error's message introduces the frontier: the docs show it as a table instead, and cut it there
+FRONTIER_SENTENCE = "; the recorded frontier"
 
 
 def check_bars(bars: dict, where: str) -> None:
@@ -112,12 +114,15 @@ def closest(rows: Sequence[dict], bars: dict) -> Optional[dict]:
     return max(sparse, key=mean_explained) if sparse else None
 
 
-def summary(rows: Sequence[dict], bars: dict) -> dict:
-    """The evidence a claim keeps of its model's rows: each row's numbers, which qualify, and the closest."""
+def summary(rows: Sequence[dict], bars: dict, path: str | Path = FRONTIER_FILE) -> dict:
+    """The evidence a claim keeps of its model's rows (read from ``path``): each row's numbers, which qualify,
+    and the closest."""
     best = closest(rows, bars)
+    path = Path(path).resolve()
+    package = FRONTIER_FILE.parents[2]  # the folder holding whisper_claims/
+    shown = path.relative_to(package).as_posix() if path.is_relative_to(package) else str(path)
     return {
-        "record": "whisper_claims/records/sae_frontier.jsonl (benchmarks/sae_sweep.py --record), not recomputed by "
-                  "this run",
+        "record": f"{shown} (benchmarks/sae_sweep.py --record), not recomputed by this run",
         "bars": bars,
         "n_recipes": len(rows),
         "qualifying": [label(r) for r in rows if qualifies(r, bars)],

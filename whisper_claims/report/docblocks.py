@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..claims.registry import FIRST_REAL_MEASUREMENT, ClaimSpec
+from ..measure.sae_frontier import FRONTIER_SENTENCE
 from .findings import COMPARATORS, SHOWN, judged_models, number, verdict_cell
 from .markdown import code, table, text
 from .merge import MergedReport, Row
@@ -410,7 +411,7 @@ def sae_lines(report: MergedReport) -> list[str]:
         if row is None or row.status == "skipped":
             continue
         if row.status == "error" or not found.get("sae"):
-            reason = row.data["reason"].split("; the recorded frontier")[0]  # the frontier: its table, below
+            reason = row.data["reason"].split(FRONTIER_SENTENCE)[0]  # the frontier: its table, below
             out.append(f"- {code(model)}, {status(row)}: {text(reason)}")
             out += frontier_lines(found.get("frontier"))
             continue
